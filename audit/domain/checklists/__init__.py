@@ -1,0 +1,64 @@
+"""Disclosure-decision checklists: templates as data, decisions, deadlines, evaluation."""
+
+from audit.domain.checklists.attributes import (
+    AttributesConfig,
+    OrgAttributes,
+    PlatformAttributes,
+    parse_attributes,
+)
+from audit.domain.checklists.deadlines import BusinessCalendar, add_months, to_utc
+from audit.domain.checklists.decisions import (
+    DecisionRefused,
+    ItemDecision,
+    append_decision,
+    decisions_by_item,
+    latest_decisions,
+)
+from audit.domain.checklists.evaluation import (
+    ChecklistItemState,
+    ItemStatus,
+    evaluate_checklist,
+    evaluate_items,
+    validate_decision,
+)
+from audit.domain.checklists.facts import FactValue, IncidentFacts, incident_fact_map
+from audit.domain.checklists.legal_hold import HoldRequest, hold_id_for
+from audit.domain.checklists.template import (
+    ChecklistTemplate,
+    ItemTemplate,
+    bundled_template_path,
+    load_template_file,
+    parse_template,
+)
+from audit.domain.checklists.yaml_lines import DataFileError
+
+__all__ = [
+    "AttributesConfig",
+    "BusinessCalendar",
+    "ChecklistItemState",
+    "ChecklistTemplate",
+    "DataFileError",
+    "DecisionRefused",
+    "FactValue",
+    "HoldRequest",
+    "IncidentFacts",
+    "ItemDecision",
+    "ItemStatus",
+    "ItemTemplate",
+    "OrgAttributes",
+    "PlatformAttributes",
+    "add_months",
+    "append_decision",
+    "bundled_template_path",
+    "decisions_by_item",
+    "evaluate_checklist",
+    "evaluate_items",
+    "hold_id_for",
+    "incident_fact_map",
+    "latest_decisions",
+    "load_template_file",
+    "parse_attributes",
+    "parse_template",
+    "to_utc",
+    "validate_decision",
+]

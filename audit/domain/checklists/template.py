@@ -1,0 +1,245 @@
+"""Checklist templates: versioned YAML data, parsed into typed models.
+
+A template lists items; each cites its legal basis, says when it applies
+(``applies_when``), which answers a decision on it may give, when it counts
+as done, and its deadline as one or more clocks (the earliest computable one
+wins). Conditions and clock anchors are a small closed vocabulary:
+
+conditions
+  ``{all: [...]}``, ``{any: [...]}``, ``{not: {...}}``;
+  ``{fact: NAME}`` (truthy), ``{fact: NAME, contains: X}``,
+  ``{fact: NAME, equals: X}``, ``{fact: NAME, in: [...]}``;
+  ``{decision: ITEM}`` (decided), ``{decision: ITEM, in: [...]}``;
+  ``{org: ATTRIBUTE}`` (inside ``for_each: affected_organization``).
+  ``{org}`` in an item reference is the organization of the current instance.
+clock anchors (``from``)
+  ``t0``, ``fact:NAME`` (a datetime fact), ``decision:ITEM`` (its effective
+  or decision time), ``decision_expiry:ITEM`` (its ``expires_at``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from audit.domain.checklists.yaml_lines import (
+    DataFileError,
+    LineDict,
+    describe_validation_error,
+    parse_yaml,
+)
+
+ITEM_ID = r"^[a-z][a-z0-9_]*$"
+ANCHOR = re.compile(r"^(t0|(fact|decision|decision_expiry):[A-Za-z0-9_.{}:]+)$")
+_STRICT = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+Scalar = str | bool | int
+
+
+class Condition(BaseModel):
+    """Exactly one of all/any/not/fact/decision/org, with its operator."""
+
+    model_config = _STRICT
+
+    all_: tuple[Condition, ...] | None = Field(default=None, alias="all")
+    any_: tuple[Condition, ...] | None = Field(default=None, alias="any")
+    not_: Condition | None = Field(default=None, alias="not")
+    fact: str | None = None
+    decision: str | None = None
+    org: str | None = None
+    contains: str | None = None
+    equals: Scalar | None = None
+    in_: tuple[Scalar, ...] | None = Field(default=None, alias="in")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Condition:
+        kinds = [
+            name
+            for name, value in (
+                ("all", self.all_),
+                ("any", self.any_),
+                ("not", self.not_),
+                ("fact", self.fact),
+                ("decision", self.decision),
+                ("org", self.org),
+            )
+            if value is not None
+        ]
+        if len(kinds) != 1:
+            raise ValueError(
+                "a condition has exactly one of all, any, not, fact, decision, org; "
+                f"found {kinds or 'none'}"
+            )
+        operators = [
+            n for n, v in (("contains", self.contains), ("equals", self.equals)) if v is not None
+        ]
+        if self.in_ is not None:
+            operators.append("in")
+        if kinds[0] in ("all", "any", "not", "org") and operators:
+            raise ValueError(f"{kinds[0]} takes no operator, found {operators}")
+        if kinds[0] == "decision" and (self.contains is not None or self.equals is not None):
+            raise ValueError("decision takes only 'in'")
+        if len(operators) > 1:
+            raise ValueError(f"one operator per condition, found {operators}")
+        return self
+
+    def references(self) -> Iterator[str]:
+        """Item ids this condition reads decisions of."""
+        if self.decision is not None:
+            yield self.decision
+        for child in (*(self.all_ or ()), *(self.any_ or ())):
+            yield from child.references()
+        if self.not_ is not None:
+            yield from self.not_.references()
+
+
+class Clock(BaseModel):
+    """A deadline: an anchor plus an offset, optionally only ``when`` a condition holds.
+
+    ``policy_hours`` names a platform policy target (``processor_notice_hours``)
+    whose value is added as hours.
+    """
+
+    model_config = _STRICT
+
+    from_: str = Field(alias="from")
+    hours: int = Field(default=0, ge=0)
+    days: int = Field(default=0, ge=0)
+    business_days: int = Field(default=0, ge=0)
+    months: int = Field(default=0, ge=0)
+    policy_hours: str | None = None
+    when: Condition | None = None
+
+    @model_validator(mode="after")
+    def _anchor(self) -> Clock:
+        if not ANCHOR.match(self.from_):
+            raise ValueError(
+                f"clock anchor {self.from_!r} is not t0, fact:NAME, decision:ITEM "
+                "or decision_expiry:ITEM"
+            )
+        return self
+
+    def references(self) -> Iterator[str]:
+        kind, _, ref = self.from_.partition(":")
+        if kind in ("decision", "decision_expiry"):
+            yield ref
+        if self.when is not None:
+            yield from self.when.references()
+
+
+class ItemTemplate(BaseModel):
+    model_config = _STRICT
+
+    id: str = Field(pattern=ITEM_ID)
+    title: str = Field(min_length=1)
+    legal_basis: str = Field(min_length=1)
+    guidance: str = ""
+    for_each: Literal["affected_organization"] | None = None
+    applies_when: Condition | None = None
+    answers: tuple[str, ...] = ()
+    done_answers: tuple[str, ...] | None = None
+    done_when: Condition | None = None
+    deadline: tuple[Clock, ...] = ()
+    late_requires_reasons: bool = False
+    deferred_by: str | None = Field(
+        default=None,
+        description="item whose decision's expires_at postpones this deadline (a "
+        "law-enforcement delay)",
+    )
+
+    @model_validator(mode="after")
+    def _answers(self) -> ItemTemplate:
+        unknown = set(self.done_answers or ()) - set(self.answers)
+        if self.answers and unknown:
+            raise ValueError(f"done_answers {sorted(unknown)} are not among answers")
+        return self
+
+    def references(self) -> Iterator[str]:
+        for cond in (self.applies_when, self.done_when):
+            if cond is not None:
+                yield from cond.references()
+        for clock in self.deadline:
+            yield from clock.references()
+        if self.deferred_by is not None:
+            yield self.deferred_by
+
+
+class ChecklistTemplate(BaseModel):
+    model_config = _STRICT
+
+    id: str = Field(pattern=ITEM_ID)
+    version: int = Field(ge=1)
+    kind: Literal["incident", "lawful_request"]
+    title: str
+    items: tuple[ItemTemplate, ...] = Field(min_length=1)
+    source: str = ""
+
+    def item(self, item_id: str) -> ItemTemplate:
+        """The template item of ``item_id`` (``processor_notice:org_1`` -> ``processor_notice``)."""
+        base = item_id.split(":", 1)[0]
+        for item in self.items:
+            if item.id == base:
+                return item
+        raise KeyError(item_id)
+
+
+def _base_ref(ref: str) -> str:
+    return ref.split(":", 1)[0]
+
+
+def parse_template(text: str, source: str) -> ChecklistTemplate:
+    """Parse a template; every problem in the file is reported, each with ``source:line``."""
+    raw = parse_yaml(text, source)
+    if not isinstance(raw, dict):
+        raise DataFileError(source, [f"{source}:1: expected a mapping at the top level"])
+    problems: list[str] = []
+    items_raw = raw.get("items")
+    items: list[ItemTemplate] = []
+    if isinstance(items_raw, list):
+        for index, entry in enumerate(items_raw):
+            try:
+                items.append(ItemTemplate.model_validate(entry))
+            except ValidationError as exc:
+                problems += describe_validation_error(exc, entry, source, ("items", index))
+        header = {k: v for k, v in raw.items() if k != "items"}
+        header["items"] = [{"id": "placeholder", "title": "-", "legal_basis": "-"}]
+    else:
+        header = raw
+    try:
+        template = ChecklistTemplate.model_validate({**header, "source": source})
+    except ValidationError as exc:
+        problems += describe_validation_error(exc, raw, source)
+        raise DataFileError(source, problems) from exc
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        entry = items_raw[index] if isinstance(items_raw, list) else None
+        line = entry.line if isinstance(entry, LineDict) else 0
+        if item.id in seen:
+            problems.append(f"{source}:{line}: items.{index}: duplicate item id {item.id!r}")
+        seen[item.id] = line
+    for index, item in enumerate(items):
+        entry = items_raw[index] if isinstance(items_raw, list) else None
+        line = entry.line if isinstance(entry, LineDict) else 0
+        for ref in item.references():
+            if _base_ref(ref) not in seen:
+                problems.append(
+                    f"{source}:{line}: items.{index} ({item.id}): refers to unknown item {ref!r}"
+                )
+    if problems:
+        raise DataFileError(source, problems)
+    return template.model_copy(update={"items": tuple(items)})
+
+
+def load_template_file(path: Path) -> ChecklistTemplate:
+    """Read and parse a template file (the one file read of this package, for callers'
+    convenience; services may read the text themselves and call :func:`parse_template`)."""
+    return parse_template(path.read_text(encoding="utf-8"), str(path))
+
+
+def bundled_template_path(name: str) -> Path:
+    """Path of a template shipped in ``audit/data/checklists`` (``incident_disclosure.v1``)."""
+    return Path(__file__).resolve().parents[2] / "data" / "checklists" / f"{name}.yaml"
