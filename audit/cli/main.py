@@ -16,6 +16,8 @@ from audit.errors import AuditError
 # Modules under audit.cli that each define ``register(subparsers)``.
 _COMMAND_MODULES = (
     "stack",
+    "ingest",
+    "events",
 )
 
 

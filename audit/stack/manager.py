@@ -161,7 +161,6 @@ class LocalStack:
             "xpack.security.enabled: false",
             # A shared development disk must not flip indices to read-only.
             "cluster.routing.allocation.disk.threshold_enabled: false",
-            "action.destructive_requires_name: true",
             "",
         ]))
         heap = self.layout.es_heap

@@ -1,0 +1,92 @@
+"""The event store: daily indices behind the ``audit-events`` alias.
+
+Writes use ``op_type=create`` with ``_id = event.id``: a redelivered event
+answers 409 and is counted as a duplicate, never stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import orjson
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from audit.adapters.elasticsearch.client import is_unavailable
+from audit.errors import StoreUnavailable
+from audit.services.ports import BulkItem, BulkOutcome, StoredDocument
+
+_BULK_HEADERS = {"content-type": "application/x-ndjson", "accept": "application/json"}
+_BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+
+
+def load_mapping(name: str) -> dict[str, Any]:
+    """A versioned index template body from ``audit/data/mappings``."""
+    text = (resources.files("audit") / "data" / "mappings" / f"{name}.json").read_text()
+    body: dict[str, Any] = json.loads(text)
+    return body
+
+
+class ElasticsearchEventStore:
+    """Implements :class:`audit.services.ports.EventStore`."""
+
+    def __init__(self, client: Elasticsearch, index_prefix: str = "audit-events") -> None:
+        self._client = client
+        self._prefix = index_prefix
+
+    def ensure_templates(self) -> None:
+        body = load_mapping("audit-events")
+        # Template and alias are named after the prefix so that several
+        # deployments (or test runs) can share one cluster.
+        body["index_patterns"] = [f"{self._prefix}-*"]
+        body.setdefault("template", {})["aliases"] = {self._prefix: {}}
+        try:
+            self._client.indices.put_index_template(name=self._prefix, **body)
+        except (ApiError, TransportError) as err:
+            if is_unavailable(err):
+                raise StoreUnavailable(f"cannot install the index template: {err}") from err
+            raise
+
+    def index_name(self, retention_class: str, day: str) -> str:
+        return f"{self._prefix}-{retention_class}-{day}"
+
+    def bulk_create(self, documents: Sequence[StoredDocument]) -> BulkOutcome:
+        if not documents:
+            return BulkOutcome(items=())
+        lines: list[bytes] = []
+        for doc in documents:
+            lines.append(orjson.dumps({"create": {"_index": doc.index, "_id": doc.doc_id}}))
+            lines.append(orjson.dumps(doc.source))
+        body = b"\n".join(lines) + b"\n"
+        try:
+            response = self._client.perform_request(
+                "POST", "/_bulk", body=body, headers=_BULK_HEADERS,
+                params={"filter_path": _BULK_FILTER},
+            )
+        except (ApiError, TransportError) as err:
+            if is_unavailable(err):
+                raise StoreUnavailable(f"bulk request failed: {err}") from err
+            raise
+        items = response.body.get("items", [])
+        if len(items) != len(documents):
+            raise StoreUnavailable(
+                f"bulk answered {len(items)} items for {len(documents)} documents")
+        return BulkOutcome(items=tuple(_classify(item["create"]) for item in items))
+
+    def refresh(self) -> None:
+        self._client.indices.refresh(index=f"{self._prefix}-*")
+
+
+def _classify(result: dict[str, Any]) -> BulkItem:
+    status = int(result["status"])
+    if status in (200, 201):
+        return BulkItem("created")
+    if status == 409:
+        return BulkItem("duplicate")
+    error = result.get("error") or {}
+    reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"[:512]
+    if status == 429 or status >= 500:
+        return BulkItem("retry", reason)
+    return BulkItem("rejected", reason)

@@ -1,0 +1,121 @@
+"""A consumer-group member that hands out batches and commits them explicitly."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Iterable
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from audit.adapters.kafka.config import connection_options
+from audit.services.ports import InboundMessage
+from audit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, source: KafkaBatchSource) -> None:
+        self._source = source
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = list(revoked)
+        if revoked:
+            log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        assigned = list(assigned)
+        if self._source.paused_for_outage and assigned:
+            # Newly assigned partitions must not deliver while we wait out an
+            # outage: nothing further is read until the batch is stored.
+            self._source.consumer.pause(*assigned)
+        log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+class KafkaBatchSource:
+    def __init__(self, settings: Settings, topics: Collection[str], group_id: str,
+                 client_id: str = "elastra-audit-ingest") -> None:
+        self.paused_for_outage = False
+        self.consumer = KafkaConsumer(
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch_max_records,
+            # A long outage is waited out while polling paused partitions,
+            # so this only bounds one batch's processing.
+            max_poll_interval_ms=300_000,
+            session_timeout_ms=20_000,
+            heartbeat_interval_ms=3_000,
+            fetch_max_bytes=16 * 1024 * 1024,
+            **connection_options(settings),
+        )
+        self.consumer.subscribe(list(topics), listener=_Listener(self))
+        self._lag_checked = 0.0
+
+    def poll_batch(self, timeout_ms: int, max_records: int) -> list[InboundMessage]:
+        records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        batch: list[InboundMessage] = []
+        for partition_records in records.values():
+            for r in partition_records:
+                batch.append(InboundMessage(
+                    topic=r.topic, partition=r.partition, offset=r.offset, key=r.key,
+                    value=r.value, headers=tuple(r.headers or ()), timestamp_ms=r.timestamp,
+                ))
+        return batch
+
+    def owned(self) -> set[Partition]:
+        return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+
+    def wait_paused(self, seconds: float) -> set[Partition]:
+        """Stay in the group for ``seconds`` without reading anything new."""
+        self.paused_for_outage = True
+        deadline = time.monotonic() + seconds
+        while True:
+            assignment = self.consumer.assignment()
+            if assignment:
+                self.consumer.pause(*assignment)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            records = self.consumer.poll(timeout_ms=int(min(remaining, 1.0) * 1000))
+            # Defensive: a partition assigned between pause and poll might
+            # still deliver; rewind it so those records are read later.
+            for tp, partition_records in records.items():
+                if partition_records:
+                    self.consumer.seek(tp, partition_records[0].offset)
+        return self.owned()
+
+    def resume_all(self) -> None:
+        if self.paused_for_outage:
+            self.consumer.resume(*self.consumer.paused())
+            self.paused_for_outage = False
+
+    def commit(self, offsets: dict[Partition, int]) -> None:
+        owned = self.owned()
+        to_commit = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in offsets.items() if (topic, partition) in owned
+        }
+        if to_commit:
+            self.consumer.commit(to_commit)
+
+    def lag(self, min_interval: float = 10.0) -> dict[Partition, int] | None:
+        """Messages between the position and the end of each owned partition."""
+        now = time.monotonic()
+        if now - self._lag_checked < min_interval:
+            return None
+        self._lag_checked = now
+        assignment = list(self.consumer.assignment())
+        if not assignment:
+            return {}
+        ends = self.consumer.end_offsets(assignment)
+        return {(tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp))
+                for tp in assignment}
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)

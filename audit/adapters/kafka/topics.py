@@ -1,0 +1,36 @@
+"""Creating the service's topics when they are missing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from audit.adapters.kafka.config import connection_options
+from audit.settings import Settings
+
+
+def ensure_topics(settings: Settings, topics: Mapping[str, dict[str, str] | None],
+                  partitions: int | None = None, replication: int = 1) -> None:
+    """Create each topic that does not exist yet (name -> topic configs).
+
+    Existing topics are left as they are: in production they are usually
+    owned by the platform team and created with their own settings.
+    """
+    admin = KafkaAdminClient(client_id="elastra-audit-admin", **connection_options(settings))
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, partitions or settings.topic_partitions, replication,
+                     topic_configs=dict(configs or {}))
+            for name, configs in topics.items() if name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another replica created it meanwhile
+    finally:
+        admin.close()

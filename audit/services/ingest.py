@@ -1,0 +1,181 @@
+"""Ingest a batch: validate, normalize, store once, dead-letter the rest.
+
+The batch is done only when every accepted event is acknowledged by the
+store and every refused message is acknowledged by the dead-letter topic;
+only then does the caller commit the offsets this returns (at-least-once).
+While the store is unavailable the batch is retried with back-off, and
+nothing further is read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from audit.domain.event import NormalizedEvent, normalize_message
+from audit.errors import AuditError, EventRejected, StoreUnavailable
+from audit.services.ports import (
+    BulkItem,
+    DeadLetterSink,
+    EventStore,
+    InboundMessage,
+    MetricsRecorder,
+    StoredDocument,
+)
+
+Partition = tuple[str, int]
+
+STORE_REJECTED = "store_rejected"
+
+
+class IngestInterrupted(AuditError):
+    """The batch was abandoned before completion (shutdown during an outage).
+
+    Nothing of it was committed: its messages are read again on restart.
+    """
+
+
+@dataclass(frozen=True)
+class Backoff:
+    initial: float = 0.5
+    maximum: float = 15.0
+    factor: float = 2.0
+
+    def delays(self) -> Iterable[float]:
+        delay = self.initial
+        while True:
+            yield delay
+            delay = min(delay * self.factor, self.maximum)
+
+
+@dataclass
+class BatchReport:
+    consumed: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    retries: int = 0
+    commit_offsets: dict[Partition, int] = field(default_factory=dict)
+    stored_events: list[NormalizedEvent] = field(default_factory=list)
+
+
+# The runtime's way to wait during an outage: it keeps the consumer's group
+# membership alive and answers which partitions this process still owns.
+WaitFn = Callable[[float], Collection[Partition]]
+IndexFn = Callable[[NormalizedEvent], str]
+
+
+@dataclass
+class _Pending:
+    message: InboundMessage
+    event: NormalizedEvent
+    document: StoredDocument
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        dead_letters: DeadLetterSink,
+        metrics: MetricsRecorder,
+        index_for: IndexFn,
+        clock: Callable[[], datetime],
+        wait: WaitFn,
+        backoff: Backoff | None = None,
+        max_message_bytes: int = 65_536,
+    ) -> None:
+        self._store = store
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._index_for = index_for
+        self._clock = clock
+        self._wait = wait
+        self._backoff = backoff or Backoff()
+        self._max_bytes = max_message_bytes
+
+    def process(self, batch: list[InboundMessage]) -> BatchReport:
+        report = BatchReport(consumed=len(batch))
+        if not batch:
+            return report
+        self._metrics.observe("audit_batch_size", len(batch))
+        received_at = self._clock()
+        pending: list[_Pending] = []
+        for message in batch:
+            self._metrics.inc("audit_events_consumed_total", topic=message.topic)
+            try:
+                event = normalize_message(message.value, received_at=received_at,
+                                          max_bytes=self._max_bytes)
+            except EventRejected as rejection:
+                self._reject(message, rejection.error_type, rejection.message, report)
+                continue
+            document = StoredDocument(self._index_for(event), event.event_id, event.document)
+            pending.append(_Pending(message, event, document))
+
+        owned = self._store_all(pending, report)
+        self._dead_letters.flush()
+        for message in batch:
+            partition = (message.topic, message.partition)
+            if owned is not None and partition not in owned:
+                continue
+            next_offset = message.offset + 1
+            if report.commit_offsets.get(partition, -1) < next_offset:
+                report.commit_offsets[partition] = next_offset
+        return report
+
+    def _store_all(self, pending: list[_Pending], report: BatchReport) -> Collection[Partition] | None:
+        """Write until every pending document has a final answer.
+
+        Returns the partitions still owned if an outage made us wait (a
+        rebalance may have moved some away meanwhile), else None.
+        """
+        owned: Collection[Partition] | None = None
+        delays = iter(self._backoff.delays())
+        while pending:
+            started = time.perf_counter()
+            try:
+                outcome = self._store.bulk_create([p.document for p in pending])
+            except StoreUnavailable:
+                self._metrics.inc("audit_store_retries_total", reason="unavailable")
+                report.retries += 1
+                owned = self._wait(next(delays))
+                pending = [p for p in pending
+                           if (p.message.topic, p.message.partition) in owned]
+                continue
+            self._metrics.observe("audit_bulk_request_duration_seconds",
+                                  time.perf_counter() - started)
+            retry: list[_Pending] = []
+            for item, entry in zip(outcome.items, pending, strict=True):
+                self._account(item, entry, retry, report)
+            pending = retry
+            if pending:
+                self._metrics.inc("audit_store_retries_total", amount=len(pending),
+                                  reason="overloaded")
+                report.retries += 1
+                owned = self._wait(next(delays))
+                pending = [p for p in pending
+                           if (p.message.topic, p.message.partition) in owned]
+        return owned
+
+    def _account(self, item: BulkItem, entry: _Pending, retry: list[_Pending],
+                 report: BatchReport) -> None:
+        topic = entry.message.topic
+        if item.status == "created":
+            report.stored += 1
+            report.stored_events.append(entry.event)
+            self._metrics.inc("audit_events_stored_total", topic=topic)
+        elif item.status == "duplicate":
+            report.duplicates += 1
+            self._metrics.inc("audit_events_duplicate_total", topic=topic)
+        elif item.status == "retry":
+            retry.append(entry)
+        else:
+            self._reject(entry.message, STORE_REJECTED, item.reason, report)
+
+    def _reject(self, message: InboundMessage, error_type: str, error_message: str,
+                report: BatchReport) -> None:
+        report.rejected += 1
+        self._metrics.inc("audit_events_rejected_total", reason=error_type)
+        self._dead_letters.send(message, error_type, error_message)

@@ -1,0 +1,87 @@
+"""Typed settings, read from the environment (``AUDIT_*``) when asked for.
+
+Nothing here is built at import time: entry points call
+:func:`load_settings` and pass the result down. Defaults point at the local
+stack; ``AUDIT_ENVIRONMENT=production`` refuses the unsafe ones.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from audit.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUDIT_", frozen=True, extra="ignore")
+
+    environment: Literal["local", "production"] = "local"
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    topic_auth: str = "elastra.audit.auth"
+    topic_security: str = "elastra.audit.security"
+    topic_dlq: str = "elastra.audit.dlq"
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    consumer_group: str = "elastra-audit-ingest"
+    batch_max_records: int = Field(default=2000, ge=1, le=50_000)
+    poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
+
+    # Elasticsearch
+    es_url: str = "http://127.0.0.1:19200"
+    es_api_key: SecretStr | None = None
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_ca_certs: str | None = None
+    es_request_timeout: float = Field(default=30.0, gt=0)
+    index_prefix: str = "audit-events"
+
+    # Ingest behaviour
+    max_message_bytes: int = Field(default=65_536, ge=1024)
+    retry_initial_seconds: float = Field(default=0.5, gt=0)
+    retry_max_seconds: float = Field(default=15.0, gt=0)
+
+    # Observability
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_addr: str = "127.0.0.1"
+
+    @property
+    def audit_topics(self) -> tuple[str, str]:
+        return (self.topic_auth, self.topic_security)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.kafka_security_protocol == "PLAINTEXT":
+            problems.append("AUDIT_KAFKA_SECURITY_PROTOCOL must not be PLAINTEXT in production")
+        if not self.es_url.startswith("https://"):
+            problems.append("AUDIT_ES_URL must be https:// in production")
+        if self.es_api_key is None and self.es_password is None:
+            problems.append("set AUDIT_ES_API_KEY (or AUDIT_ES_USERNAME/AUDIT_ES_PASSWORD)")
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password and self.kafka_sasl_mechanism
+        ):
+            problems.append("SASL needs AUDIT_KAFKA_SASL_MECHANISM, _USERNAME and _PASSWORD")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides winning."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise ConfigurationError(f"invalid settings: {err}") from err
