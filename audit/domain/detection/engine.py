@@ -1,0 +1,279 @@
+"""The detection engine: routed events in, detections out, on event time.
+
+Watermark
+---------
+The engine instance keeps ``clock``: the largest ``clock_us`` of the routed
+events it has processed (normally their event time) or the largest time
+given to :meth:`DetectionEngine.advance`. The watermark is ``clock -
+lateness``. An event older than the watermark when it arrives is *late*: it
+is counted (``late_events``, ``late_by_rule``) and not evaluated. Other
+events wait in their key's ``pending`` list until the watermark passes them
+(``time < watermark``), and are then applied in (event time, event id)
+order, whatever order they arrived in. So, for a given input order, the
+result is deterministic, and any two orders that differ only within the
+lateness give the same detections: replaying a day at full speed gives what
+living through it gave. The price is latency: a detection is raised once
+the watermark passes its last event (``lateness`` after it, or when the
+runtime calls :meth:`advance` with a later time, e.g. its clock while idle).
+
+Each key also remembers the position (time, id) of the last event applied;
+anything at or before it arriving again (an at-least-once re-delivery after
+a restore) is counted as ``stale_events`` and ignored.
+
+State per key
+-------------
+All of a key's state (pending events, position, window, open detection) is
+one :class:`~audit.domain.detection.state.KeyState`; :meth:`dump_state`
+/ :meth:`load_state` turn it into JSON bytes and back, and
+:meth:`take_changed_keys` says which keys to write to the changelog (a key
+whose state was dropped dumps as None: write a tombstone).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from audit.domain.detection.evaluators import Evaluator, make_evaluator
+from audit.domain.detection.routing import RoutedEvent, from_us, to_us
+from audit.domain.detection.rules import RuleBase
+from audit.domain.detection.state import KeyState, OpenDetection, dump_event, load_event
+from audit.domain.detection_record import Detection
+
+DEFAULT_LATENESS = timedelta(minutes=2)
+_STATE_VERSION = 1
+_NEVER = -(2**62)
+
+_HeapItem = tuple[int, str, int, str, RoutedEvent]
+
+
+class DetectionEngine:
+    """Windowed evaluation of routed events for the keys this process owns.
+
+    Not thread-safe: one engine per consumer (per set of partitions).
+    """
+
+    def __init__(
+        self, rules: Iterable[RuleBase], *, lateness: timedelta = DEFAULT_LATENESS
+    ) -> None:
+        if lateness < timedelta(0):
+            raise ValueError("lateness must not be negative")
+        self.rules: dict[str, RuleBase] = {r.id: r for r in rules if r.enabled}
+        self._evaluators: dict[str, Evaluator] = {
+            rule_id: make_evaluator(rule) for rule_id, rule in self.rules.items()
+        }
+        self._lateness_us = to_us_delta(lateness)
+        self._states: dict[str, KeyState] = {}
+        self._heap: list[_HeapItem] = []
+        self._seq = 0
+        self._clock_us = _NEVER
+        self._watermark_us = _NEVER
+        self._changed: set[str] = set()
+        self.late_events = 0
+        self.late_by_rule: Counter[str] = Counter()
+        self.stale_events = 0
+        self.unknown_rule_events = 0
+
+    # -- time --------------------------------------------------------------
+
+    @property
+    def watermark(self) -> datetime | None:
+        """Events before this are late; None until the first event."""
+        return None if self._watermark_us == _NEVER else from_us(self._watermark_us)
+
+    def _tick(self, clock_us: int) -> None:
+        if clock_us > self._clock_us:
+            self._clock_us = clock_us
+            self._watermark_us = clock_us - self._lateness_us
+
+    def advance(self, now: datetime) -> list[Detection]:
+        """Move the clock to ``now`` without an event (idle partitions)."""
+        self._tick(to_us(now))
+        return self._release(self._watermark_us)
+
+    def flush(self) -> list[Detection]:
+        """Apply every pending event now (end of a finite replay or dry run)."""
+        return self._release(None)
+
+    # -- processing ----------------------------------------------------------
+
+    def process(self, routed: RoutedEvent) -> list[Detection]:
+        """Take one routed event; return the detections opened or updated.
+
+        A detection updated several times in one call is returned once, in
+        its latest form; write it by its ``id`` (idempotent).
+        """
+        evaluator = self._evaluators.get(routed.rule_id)
+        if evaluator is None:
+            self.unknown_rule_events += 1
+            return []
+        self._tick(routed.clock_us)
+        if routed.time_us < self._watermark_us:
+            self.late_events += 1
+            self.late_by_rule[routed.rule_id] += 1
+            return []
+        state = self._states.get(routed.key)
+        if state is None:
+            state = KeyState(routed.rule_id, routed.key, routed.group_key, evaluator.new_data())
+            self._states[routed.key] = state
+        elif (state.floor is not None and (routed.time_us, routed.event_id) <= state.floor) or any(
+            p.event_id == routed.event_id for p in state.pending
+        ):
+            self.stale_events += 1
+            return []
+        state.pending.append(routed)
+        self._push(routed)
+        self._changed.add(routed.key)
+        if self._heap[0][0] >= self._watermark_us:
+            return []
+        return self._release(self._watermark_us)
+
+    def _push(self, routed: RoutedEvent) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (routed.time_us, routed.event_id, self._seq, routed.key, routed))
+
+    def _release(self, before_us: int | None) -> list[Detection]:
+        heap = self._heap
+        touched: dict[str, tuple[KeyState, OpenDetection]] = {}
+        while heap and (before_us is None or heap[0][0] < before_us):
+            _, _, _, key, routed = heapq.heappop(heap)
+            state = self._states.get(key)
+            if state is None:
+                continue
+            pending = state.pending
+            for index, candidate in enumerate(pending):
+                if candidate is routed:
+                    del pending[index]
+                    break
+            else:
+                continue  # replaced by a restore meanwhile
+            opened = self._apply(state, routed)
+            if opened is not None:
+                touched[opened.id] = (state, opened)
+        return [
+            opened.to_detection(self.rules[state.rule_id], state.group_key)
+            for state, opened in touched.values()
+        ]
+
+    def _apply(self, state: KeyState, routed: RoutedEvent) -> OpenDetection | None:
+        evaluator = self._evaluators[state.rule_id]
+        state.floor = (routed.time_us, routed.event_id)
+        self._changed.add(state.key)
+        opened = state.open
+        suppressed = opened is not None and routed.time_us < opened.start_us + evaluator.suppress_us
+        if opened is not None and not suppressed:
+            state.open = opened = None
+        events = evaluator.apply(state.data, routed, suppressed)
+        if not events:
+            return None
+        if opened is None:
+            opened = OpenDetection.start(state.rule_id, state.key, events)
+            state.open = opened
+        else:
+            for event in events:
+                opened.add(event)
+        return opened
+
+    # -- garbage collection ---------------------------------------------------
+
+    def expire(self, now: datetime) -> int:
+        """Forget what no rule looks at any more as of ``now`` (capped at the
+        watermark, so a pending or future event is never lost); drop keys left
+        empty. Returns how many keys were dropped (they dump as None)."""
+        now_us = min(to_us(now), self._watermark_us)
+        dropped = [key for key, state in self._states.items() if self._idle(state, now_us)]
+        for key in dropped:
+            del self._states[key]
+            self._changed.add(key)
+        return len(dropped)
+
+    def _idle(self, state: KeyState, now_us: int) -> bool:
+        evaluator = self._evaluators[state.rule_id]
+        empty = evaluator.idle(state.data, now_us)
+        if state.pending:
+            return False
+        opened = state.open
+        if opened is not None and now_us < opened.start_us + evaluator.suppress_us:
+            return False
+        return empty
+
+    # -- state for the changelog ----------------------------------------------
+
+    @property
+    def active_keys(self) -> int:
+        return len(self._states)
+
+    def keys(self) -> list[str]:
+        return list(self._states)
+
+    def take_changed_keys(self) -> list[str]:
+        """Keys whose state changed since the last call (sorted)."""
+        changed, self._changed = self._changed, set()
+        return sorted(changed)
+
+    def dump_state(self, key: str) -> bytes | None:
+        """The key's state as JSON bytes, or None when the engine holds none."""
+        state = self._states.get(key)
+        if state is None:
+            return None
+        evaluator = self._evaluators[state.rule_id]
+        doc: dict[str, Any] = {
+            "v": _STATE_VERSION,
+            "rule_id": state.rule_id,
+            "group_key": [list(pair) for pair in state.group_key],
+            "floor": None if state.floor is None else list(state.floor),
+            "pending": [dump_event(e) for e in state.pending],
+            "open": None if state.open is None else state.open.dump(),
+            "data": evaluator.dump(state.data),
+        }
+        return orjson.dumps(doc)
+
+    def load_state(self, key: str, raw: bytes | None) -> bool:
+        """Restore one key (from the changelog); None removes it.
+
+        Returns False when the state is for a rule this engine does not run
+        (the rule was removed or disabled): it is ignored.
+        """
+        if raw is None:
+            self._states.pop(key, None)
+            return True
+        doc = orjson.loads(raw)
+        if doc.get("v") != _STATE_VERSION:
+            raise ValueError(f"state of {key!r} has version {doc.get('v')!r}, not {_STATE_VERSION}")
+        rule_id = doc["rule_id"]
+        evaluator = self._evaluators.get(rule_id)
+        if evaluator is None:
+            return False
+        group_key = tuple((str(k), str(v)) for k, v in doc["group_key"])
+
+        def rebuild(item: Any) -> RoutedEvent:
+            return load_event(rule_id, key, group_key, item)
+
+        state = KeyState(rule_id, key, group_key, evaluator.load(doc["data"], rebuild))
+        floor = doc["floor"]
+        state.floor = None if floor is None else (int(floor[0]), str(floor[1]))
+        state.open = None if doc["open"] is None else OpenDetection.load(doc["open"])
+        state.pending = [rebuild(item) for item in doc["pending"]]
+        self._states[key] = state
+        for event in state.pending:
+            self._push(event)
+        return True
+
+    def approx_bytes_per_key(self, sample: int = 500) -> float:
+        """Mean size of the JSON state of up to ``sample`` keys (0 if none)."""
+        sizes = []
+        for index, key in enumerate(self._states):
+            if index >= sample:
+                break
+            dumped = self.dump_state(key)
+            sizes.append(len(dumped) if dumped is not None else 0)
+        return sum(sizes) / len(sizes) if sizes else 0.0
+
+
+def to_us_delta(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)

@@ -1,0 +1,482 @@
+"""Per rule type: what a key's window holds and when it fires.
+
+Events reach an evaluator in event-time order per key (the engine holds them
+back until the watermark passes). ``apply`` gets the key's data, the event
+and whether the key's open detection still suppresses; it returns the
+events that make (or, when suppressed, extend) a detection, or None.
+
+Common semantics of the windowed types (threshold, value_count, sum,
+sequence): a window holds the events of the last ``window`` (an event at
+``t`` sees those at ``t - window`` or later). When the condition holds, the
+window's events become the detection and the window is emptied; while the
+detection suppresses (``suppression`` from its first event) every further
+routed event extends it and is not windowed; after that, a new detection
+needs the condition to hold again on new events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from audit.domain.detection.routing import RoutedEvent
+from audit.domain.detection.rules import (
+    FirstOf,
+    GeoVelocityRule,
+    KeyField,
+    MatchRule,
+    NewValueRule,
+    RuleBase,
+    SequenceRule,
+    SumRule,
+    ThresholdRule,
+    ValueCountRule,
+    WindowedRule,
+)
+from audit.domain.detection.state import dump_event, load_event
+
+_SECOND_US = 1_000_000
+_DAY_US = 86_400 * _SECOND_US
+
+
+def _us(rule_value: Any) -> int:
+    return int(rule_value.total_seconds() * _SECOND_US)
+
+
+def event_value(event: RoutedEvent, path: str) -> Any:
+    if path == "organization.id":
+        return event.organization_id
+    return event.fields.get(path)
+
+
+def _key_value(event: RoutedEvent, key_field: KeyField) -> str | None:
+    paths = key_field.first_of if isinstance(key_field, FirstOf) else (key_field,)
+    for path in paths:
+        value = event_value(event, path)
+        if value is not None and not isinstance(value, dict | list):
+            return str(value)
+    return None
+
+
+def distinct_value(event: RoutedEvent, fields: tuple[KeyField, ...]) -> str | None:
+    """The value (tuple of fields joined) counted by a distinct count, or None."""
+    if len(fields) == 1:
+        return _key_value(event, fields[0])
+    parts: list[str] = []
+    for key_field in fields:
+        value = _key_value(event, key_field)
+        if value is None:
+            return None
+        parts.append(value)
+    return "\x1f".join(parts)
+
+
+class Evaluator(Protocol):
+    suppress_us: int
+
+    @property
+    def rule(self) -> RuleBase: ...
+
+    def new_data(self) -> Any: ...
+
+    def apply(self, data: Any, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
+        """Events making or extending a detection, or None."""
+
+    def idle(self, data: Any, now_us: int) -> bool:
+        """Forget what is older than the rule looks back from ``now_us``; True if empty."""
+
+    def dump(self, data: Any) -> Any: ...
+
+    def load(self, raw: Any, rebuild: Any) -> Any: ...
+
+
+class _Base:
+    def __init__(self, rule: RuleBase) -> None:
+        self.rule = rule
+        self.suppress_us = _us(rule.suppression)
+
+
+class MatchEvaluator(_Base):
+    def new_data(self) -> Any:
+        return None
+
+    def apply(self, data: Any, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
+        return [event]
+
+    def idle(self, data: Any, now_us: int) -> bool:
+        return True
+
+    def dump(self, data: Any) -> Any:
+        return None
+
+    def load(self, raw: Any, rebuild: Any) -> Any:
+        return None
+
+
+@dataclass(slots=True)
+class Window:
+    events: deque[RoutedEvent] = field(default_factory=deque)
+    counts: list[dict[str, int]] = field(default_factory=list)
+    total: float = 0
+
+
+class _Windowed(_Base):
+    """Shared window bookkeeping; subclasses add/remove and test the condition."""
+
+    rule: WindowedRule
+
+    def __init__(self, rule: WindowedRule) -> None:
+        super().__init__(rule)
+        self.window_us = _us(rule.window)
+
+    def new_data(self) -> Window:
+        return Window()
+
+    def _added(self, data: Window, event: RoutedEvent) -> None:
+        pass
+
+    def _removed(self, data: Window, event: RoutedEvent) -> None:
+        pass
+
+    def _holds(self, data: Window) -> bool:
+        raise NotImplementedError
+
+    def _clear(self, data: Window) -> None:
+        data.events.clear()
+        data.total = 0
+        for counts in data.counts:
+            counts.clear()
+
+    def _evict(self, data: Window, low_us: int) -> None:
+        events = data.events
+        while events and events[0].time_us < low_us:
+            self._removed(data, events.popleft())
+
+    def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
+        if suppressed:
+            return [event]
+        data.events.append(event)
+        self._added(data, event)
+        self._evict(data, event.time_us - self.window_us)
+        if not self._holds(data):
+            return None
+        fired = list(data.events)
+        self._clear(data)
+        return fired
+
+    def idle(self, data: Window, now_us: int) -> bool:
+        self._evict(data, now_us - self.window_us)
+        return not data.events
+
+    def dump(self, data: Window) -> Any:
+        return [dump_event(e) for e in data.events]
+
+    def load(self, raw: Any, rebuild: Any) -> Window:
+        data = self.new_data()
+        for item in raw:
+            event = rebuild(item)
+            data.events.append(event)
+            self._added(data, event)
+        return data
+
+
+class ThresholdEvaluator(_Windowed):
+    rule: ThresholdRule
+
+    def _holds(self, data: Window) -> bool:
+        return len(data.events) >= self.rule.threshold
+
+
+class ValueCountEvaluator(_Windowed):
+    rule: ValueCountRule
+
+    def new_data(self) -> Window:
+        return Window(counts=[{} for _ in self.rule.distinct])
+
+    def _added(self, data: Window, event: RoutedEvent) -> None:
+        for spec, counts in zip(self.rule.distinct, data.counts, strict=True):
+            value = distinct_value(event, spec.fields)
+            if value is not None:
+                counts[value] = counts.get(value, 0) + 1
+
+    def _removed(self, data: Window, event: RoutedEvent) -> None:
+        for spec, counts in zip(self.rule.distinct, data.counts, strict=True):
+            value = distinct_value(event, spec.fields)
+            if value is not None:
+                left = counts[value] - 1
+                if left:
+                    counts[value] = left
+                else:
+                    del counts[value]
+
+    def _holds(self, data: Window) -> bool:
+        return all(
+            len(counts) >= spec.at_least
+            for spec, counts in zip(self.rule.distinct, data.counts, strict=True)
+        )
+
+
+def _number(value: Any) -> float:
+    if type(value) is int or type(value) is float:
+        return value
+    return 0
+
+
+class SumEvaluator(_Windowed):
+    rule: SumRule
+
+    def _added(self, data: Window, event: RoutedEvent) -> None:
+        data.total += _number(event.fields.get(self.rule.field))
+
+    def _removed(self, data: Window, event: RoutedEvent) -> None:
+        data.total -= _number(event.fields.get(self.rule.field))
+
+    def _holds(self, data: Window) -> bool:
+        return data.total >= self.rule.at_least
+
+
+@dataclass(slots=True)
+class Steps:
+    queues: list[deque[RoutedEvent]]
+
+
+class SequenceEvaluator(_Base):
+    """Ordered steps, greedy earliest match: the first ``count`` events of step 0
+    in the window, then the first ``count`` of step 1 after those, and so on;
+    it fires on the event that completes the last step."""
+
+    rule: SequenceRule
+
+    def __init__(self, rule: SequenceRule) -> None:
+        super().__init__(rule)
+        self.window_us = _us(rule.window)
+        self.counts = tuple(step.count for step in rule.steps)
+
+    def new_data(self) -> Steps:
+        return Steps([deque() for _ in self.counts])
+
+    def _evict(self, data: Steps, low_us: int) -> None:
+        for queue in data.queues:
+            while queue and queue[0].time_us < low_us:
+                queue.popleft()
+
+    def apply(self, data: Steps, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
+        if suppressed:
+            return [event]
+        data.queues[event.step].append(event)
+        low = event.time_us - self.window_us
+        self._evict(data, low)
+        last = len(self.counts) - 1
+        if event.step != last:
+            return None
+        first = self._first_of_match(data)
+        if first is None:
+            return None
+        fired = sorted(
+            (e for queue in data.queues for e in queue if (e.time_us, e.event_id) >= first),
+            key=lambda e: (e.time_us, e.event_id),
+        )
+        for queue in data.queues:
+            queue.clear()
+        return fired
+
+    def _first_of_match(self, data: Steps) -> tuple[int, str] | None:
+        position: tuple[int, str] | None = None
+        first: tuple[int, str] | None = None
+        for queue, need in zip(data.queues, self.counts, strict=True):
+            got = 0
+            for e in queue:
+                here = (e.time_us, e.event_id)
+                if position is not None and here <= position:
+                    continue
+                got += 1
+                if first is None:
+                    first = here
+                if got == need:
+                    position = here
+                    break
+            else:
+                return None
+        return first
+
+    def idle(self, data: Steps, now_us: int) -> bool:
+        self._evict(data, now_us - self.window_us)
+        return not any(data.queues)
+
+    def dump(self, data: Steps) -> Any:
+        return [[dump_event(e) for e in queue] for queue in data.queues]
+
+    def load(self, raw: Any, rebuild: Any) -> Steps:
+        return Steps([deque(rebuild(item) for item in queue) for queue in raw])
+
+
+@dataclass(slots=True)
+class History:
+    #: UTC day -> [count, earliest, latest] of the group's events that day.
+    days: dict[int, list[int]] = field(default_factory=dict)
+    #: value -> time it was last seen.
+    values: dict[str, int] = field(default_factory=dict)
+
+
+class NewValueEvaluator(_Base):
+    """History kept per UTC day (compact: at most ``history`` days + values).
+
+    The history of an event on day ``d`` is the group's earlier events of
+    days ``d - history_days`` to ``d``.
+    """
+
+    rule: NewValueRule
+
+    def __init__(self, rule: NewValueRule) -> None:
+        super().__init__(rule)
+        self.history_days = math.ceil(rule.history.total_seconds() / 86_400)
+        self.span_us = _us(rule.min_history_span)
+
+    def new_data(self) -> History:
+        return History()
+
+    def _prune(self, data: History, day: int) -> None:
+        oldest = day - self.history_days
+        for old in [d for d in data.days if d < oldest]:
+            del data.days[old]
+        horizon = oldest * _DAY_US
+        for value in [v for v, t in data.values.items() if t < horizon]:
+            del data.values[value]
+
+    def apply(
+        self, data: History, event: RoutedEvent, suppressed: bool
+    ) -> list[RoutedEvent] | None:
+        raw = event.fields.get(self.rule.field)
+        if raw is None:
+            return None
+        value = str(raw)
+        now = event.time_us
+        day = now // _DAY_US
+        days = data.days
+        if days and min(days) < day - self.history_days:
+            self._prune(data, day)
+        new = False
+        if value not in data.values and days:
+            count = sum(d[0] for d in days.values())
+            if count >= self.rule.min_history_events:
+                span = max(d[2] for d in days.values()) - min(d[1] for d in days.values())
+                new = span >= self.span_us
+        today = days.get(day)
+        if today is None:
+            days[day] = [1, now, now]
+        else:
+            today[0] += 1
+            today[2] = now
+        data.values[value] = now
+        return [event] if new else None
+
+    def idle(self, data: History, now_us: int) -> bool:
+        self._prune(data, now_us // _DAY_US)
+        return not data.days
+
+    def dump(self, data: History) -> Any:
+        return {"days": {str(d): v for d, v in data.days.items()}, "values": data.values}
+
+    def load(self, raw: Any, rebuild: Any) -> History:
+        return History(
+            days={int(d): list(v) for d, v in raw["days"].items()}, values=dict(raw["values"])
+        )
+
+
+_EARTH_RADIUS_KM = 6371.0088
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def location(value: Any) -> tuple[float, float] | None:
+    """``{lat, lon}`` in degrees, or None when absent or out of range."""
+    if not isinstance(value, dict):
+        return None
+    lat, lon = value.get("lat"), value.get("lon")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    if isinstance(lat, bool) or isinstance(lon, bool):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return float(lat), float(lon)
+
+
+@dataclass(slots=True)
+class LastSeen:
+    event: RoutedEvent | None = None
+
+
+class GeoVelocityEvaluator(_Base):
+    rule: GeoVelocityRule
+
+    def __init__(self, rule: GeoVelocityRule) -> None:
+        super().__init__(rule)
+        self.max_interval_us = _us(rule.max_interval)
+
+    def new_data(self) -> LastSeen:
+        return LastSeen()
+
+    def apply(
+        self, data: LastSeen, event: RoutedEvent, suppressed: bool
+    ) -> list[RoutedEvent] | None:
+        here = location(event.fields.get(self.rule.location_field))
+        if here is None:
+            return None
+        previous, data.event = data.event, event
+        if previous is None:
+            return None
+        elapsed = event.time_us - previous.time_us
+        if elapsed > self.max_interval_us:
+            return None
+        there = location(previous.fields.get(self.rule.location_field))
+        if there is None:
+            return None
+        distance = haversine_km(there[0], there[1], here[0], here[1])
+        if distance < self.rule.min_distance_km:
+            return None
+        hours = elapsed / 3_600_000_000
+        speed = math.inf if hours == 0 else distance / hours
+        if speed < self.rule.min_speed_kmh:
+            return None
+        return [event] if suppressed else [previous, event]
+
+    def idle(self, data: LastSeen, now_us: int) -> bool:
+        if data.event is not None and now_us - data.event.time_us > self.max_interval_us:
+            data.event = None
+        return data.event is None
+
+    def dump(self, data: LastSeen) -> Any:
+        return None if data.event is None else dump_event(data.event)
+
+    def load(self, raw: Any, rebuild: Any) -> LastSeen:
+        return LastSeen(None if raw is None else rebuild(raw))
+
+
+def make_evaluator(rule: RuleBase) -> Evaluator:
+    """The evaluator of a rule, by its model class."""
+    if isinstance(rule, MatchRule):
+        return MatchEvaluator(rule)
+    if isinstance(rule, ThresholdRule):
+        return ThresholdEvaluator(rule)
+    if isinstance(rule, ValueCountRule):
+        return ValueCountEvaluator(rule)
+    if isinstance(rule, SumRule):
+        return SumEvaluator(rule)
+    if isinstance(rule, SequenceRule):
+        return SequenceEvaluator(rule)
+    if isinstance(rule, NewValueRule):
+        return NewValueEvaluator(rule)
+    if isinstance(rule, GeoVelocityRule):
+        return GeoVelocityEvaluator(rule)
+    raise TypeError(f"no evaluator for rule type {rule.type!r}")
+
+
+__all__ = ["Evaluator", "haversine_km", "load_event", "make_evaluator"]
