@@ -366,10 +366,10 @@ def normalize_message(
     and becomes ``event.ingested``.
     """
     if not value:
-        raise EventRejected("empty", "the message has no value (null or zero bytes)")
+        raise _rejected("empty", "the message has no value (null or zero bytes)")
     size = len(value)
     if size > max_bytes:
-        raise EventRejected(
+        raise _rejected(
             "oversize", f"the message is {size} bytes; at most {max_bytes} bytes are accepted"
         )
     try:
@@ -388,13 +388,13 @@ def normalize_document(document: Any, *, received_at: datetime) -> NormalizedEve
     if received_at.tzinfo is None or received_at.utcoffset() is None:
         raise ValueError("received_at must be a timezone-aware datetime")
     if type(document) is not dict:
-        raise EventRejected(
+        raise _rejected(
             "not_object", f"the message must be a JSON object, got {_json_type(document)}"
         )
     _expand(document, "", 1)
     if not _ES_METADATA.isdisjoint(document):
         name = sorted(_ES_METADATA.intersection(document))[0]
-        raise EventRejected("invalid_value", f"{name} is a field name reserved by Elasticsearch")
+        raise _rejected("invalid_value", f"{name} is a field name reserved by Elasticsearch")
     try:
         model = AuditEvent.model_validate(document)
     except ValidationError as exc:
@@ -402,7 +402,7 @@ def normalize_document(document: Any, *, received_at: datetime) -> NormalizedEve
 
     timestamp = model.timestamp.astimezone(UTC)
     if timestamp - received_at > MAX_FUTURE:
-        raise EventRejected(
+        raise _rejected(
             "timestamp",
             f"@timestamp {_show(document['@timestamp'])} is more than 24 h ahead of the "
             f"receiving clock ({_format_utc(received_at)})",
@@ -466,7 +466,7 @@ def _format_utc(moment: datetime) -> str:
 def _expand(node: dict[str, Any], path: str, depth: int) -> None:
     """Merge dotted keys of ``node`` (and below) into nested objects, in place."""
     if depth > MAX_DEPTH:
-        raise EventRejected("invalid_value", f"{path} nests deeper than {MAX_DEPTH} levels")
+        raise _rejected("invalid_value", f"{path} nests deeper than {MAX_DEPTH} levels")
     dotted: list[str] | None = None
     for key, value in node.items():
         kind = type(value)
@@ -479,7 +479,7 @@ def _expand(node: dict[str, Any], path: str, depth: int) -> None:
                 dotted = []
             dotted.append(key)
         elif not key or key.isspace():
-            raise EventRejected("invalid_value", f"{path or 'the event'} has an empty field name")
+            raise _rejected("invalid_value", f"{path or 'the event'} has an empty field name")
     if dotted is not None:
         for key in dotted:
             _place(node, key, node.pop(key), path, depth)
@@ -487,7 +487,7 @@ def _expand(node: dict[str, Any], path: str, depth: int) -> None:
 
 def _expand_list(items: list[Any], path: str, depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise EventRejected("invalid_value", f"{path} nests deeper than {MAX_DEPTH} levels")
+        raise _rejected("invalid_value", f"{path} nests deeper than {MAX_DEPTH} levels")
     for index, item in enumerate(items):
         if type(item) is dict:
             _expand(item, f"{path}[{index}]", depth + 1)
@@ -499,9 +499,9 @@ def _place(node: dict[str, Any], key: str, value: Any, path: str, depth: int) ->
     full = f"{path}.{key}" if path else key
     parts = key.split(".")
     if any(not part or part.isspace() for part in parts):
-        raise EventRejected("invalid_value", f"field name {_show(full)} has an empty segment")
+        raise _rejected("invalid_value", f"field name {_show(full)} has an empty segment")
     if depth + len(parts) - 1 > MAX_DEPTH:
-        raise EventRejected("invalid_value", f"{full} nests deeper than {MAX_DEPTH} levels")
+        raise _rejected("invalid_value", f"{full} nests deeper than {MAX_DEPTH} levels")
     prefix = path
     for part in parts[:-1]:
         prefix = f"{prefix}.{part}" if prefix else part
@@ -509,7 +509,7 @@ def _place(node: dict[str, Any], key: str, value: Any, path: str, depth: int) ->
         if child is _MISSING or child is None:  # null counts as absent
             node[part] = child = {}
         elif type(child) is not dict:
-            raise EventRejected(
+            raise _rejected(
                 "conflicting_field", f"{prefix} is given both as a value and as an object"
             )
         node = child
@@ -526,7 +526,7 @@ def _merge(node: dict[str, Any], key: str, value: Any, path: str) -> None:
         for sub_key, sub_value in value.items():
             _merge(existing, sub_key, sub_value, f"{path}.{sub_key}")
     elif orjson.dumps(existing) != orjson.dumps(value):
-        raise EventRejected(
+        raise _rejected(
             "conflicting_field",
             f"{path} is given twice (nested and dotted) with different values",
         )
@@ -534,6 +534,16 @@ def _merge(node: dict[str, Any], key: str, value: Any, path: str) -> None:
 
 # ---------------------------------------------------------------------------
 # error messages
+
+
+_MAX_MESSAGE_CHARS: Final = 300
+
+
+def _rejected(error_type: str, message: str) -> EventRejected:
+    # Field names come from the producer too: bound what goes into a header.
+    if len(message) > _MAX_MESSAGE_CHARS:
+        message = message[: _MAX_MESSAGE_CHARS - 3] + "..."
+    return EventRejected(error_type, message)
 
 
 def _json_type(value: Any) -> str:
@@ -558,8 +568,8 @@ def _decode_error(value: bytes, exc: orjson.JSONDecodeError) -> EventRejected:
     try:
         value.decode("utf-8")
     except UnicodeDecodeError as bad:
-        return EventRejected("encoding", f"the message is not valid UTF-8 at byte {bad.start}")
-    return EventRejected("json", f"the message is not valid JSON: {exc}")
+        return _rejected("encoding", f"the message is not valid UTF-8 at byte {bad.start}")
+    return _rejected("json", f"the message is not valid JSON: {exc}")
 
 
 _EXPECTED: Final = {
@@ -596,13 +606,13 @@ def _rejection(exc: ValidationError) -> EventRejected:
     path = _dotted(first["loc"])
     given = first.get("input")
     ctx = first.get("ctx") or {}
-    if kind in REJECTION_TYPES:
-        error_type, text = kind, f"{path} {ctx.get('detail', first['msg'])}"
-    elif kind == "missing" or (kind in _EXPECTED and given is None):
+    if kind == "missing" or (given is None and (kind in _EXPECTED or kind == "wrong_type")):
         error_type = "missing_field"
         text = f"required field {path} is {'missing' if kind == 'missing' else 'null'}"
         if path in _REQUIRED_INSIDE:
             text += f" (it must hold {_REQUIRED_INSIDE[path]})"
+    elif kind in REJECTION_TYPES:
+        error_type, text = kind, f"{path} {ctx.get('detail', first['msg'])}"
     elif kind in _EXPECTED:
         error_type = "wrong_type"
         text = f"{path} must be {_EXPECTED[kind]}, got {_json_type(given)}"
@@ -622,4 +632,4 @@ def _rejection(exc: ValidationError) -> EventRejected:
             text = f"{path}: {first['msg']}"
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return EventRejected(error_type, text)
+    return _rejected(error_type, text)
