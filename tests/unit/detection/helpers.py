@@ -1,0 +1,77 @@
+"""Building events and running rules in detection tests."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from audit.domain.detection import RuleBase, dry_run, load_rule_dir
+from audit.domain.detection_record import Detection
+from audit.domain.event import NormalizedEvent
+
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+_ids = itertools.count()
+
+PARIS = {"lat": 48.8566, "lon": 2.3522}
+BERLIN = {"lat": 52.52, "lon": 13.405}
+NEW_YORK = {"lat": 40.7128, "lon": -74.006}
+
+
+def at(seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> datetime:
+    return T0 + timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days)
+
+
+def _put(doc: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = doc
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def ev(
+    action: str,
+    outcome: str = "success",
+    *,
+    when: datetime = T0,
+    org: str = "org_1",
+    user: str | None = "usr_1",
+    event_id: str | None = None,
+    category: str = "authentication_security",
+    **fields: Any,
+) -> NormalizedEvent:
+    """An event; extra fields by dotted name with ``__`` for dots
+    (``source__ip="1.2.3.4"``)."""
+    event_id = event_id or f"ev{next(_ids):08d}"
+    doc: dict[str, Any] = {
+        "@timestamp": when.isoformat().replace("+00:00", "Z"),
+        "event": {"id": event_id, "action": action, "outcome": outcome, "provider": "test"},
+        "organization": {"id": org},
+        "elastra": {"data_category": category},
+    }
+    if user is not None:
+        _put(doc, "user.id", user)
+    for name, value in fields.items():
+        if value is not None:
+            _put(doc, name.replace("__", "."), value)
+    return NormalizedEvent(event_id, org, action, outcome, when, category, doc)
+
+
+def login_failure(when: datetime, *, reason: str = "bad_password", **kw: Any) -> NormalizedEvent:
+    return ev("user.login", "failure", when=when, event__reason=reason, **kw)
+
+
+@cache
+def pack() -> dict[str, RuleBase]:
+    return {rule.id: rule for rule in load_rule_dir()}
+
+
+def detect(rule_id: str, events: Iterable[NormalizedEvent]) -> list[Detection]:
+    return dry_run([pack()[rule_id]], events)
+
+
+def detect_all(events: Iterable[NormalizedEvent]) -> list[Detection]:
+    return dry_run(pack().values(), events)
