@@ -198,13 +198,15 @@ def parse_template(text: str, source: str) -> ChecklistTemplate:
         raise DataFileError(source, [f"{source}:1: expected a mapping at the top level"])
     problems: list[str] = []
     items_raw = raw.get("items")
-    items: list[ItemTemplate] = []
+    parsed: list[tuple[int, int, ItemTemplate]] = []  # (index, line, item)
     if isinstance(items_raw, list):
         for index, entry in enumerate(items_raw):
             try:
-                items.append(ItemTemplate.model_validate(entry))
+                item = ItemTemplate.model_validate(entry)
             except ValidationError as exc:
                 problems += describe_validation_error(exc, entry, source, ("items", index))
+                continue
+            parsed.append((index, entry.line if isinstance(entry, LineDict) else 0, item))
         header = {k: v for k, v in raw.items() if k != "items"}
         header["items"] = [{"id": "placeholder", "title": "-", "legal_basis": "-"}]
     else:
@@ -214,24 +216,20 @@ def parse_template(text: str, source: str) -> ChecklistTemplate:
     except ValidationError as exc:
         problems += describe_validation_error(exc, raw, source)
         raise DataFileError(source, problems) from exc
-    seen: dict[str, int] = {}
-    for index, item in enumerate(items):
-        entry = items_raw[index] if isinstance(items_raw, list) else None
-        line = entry.line if isinstance(entry, LineDict) else 0
+    known = {item.id for _, _, item in parsed}
+    seen: set[str] = set()
+    for index, line, item in parsed:
         if item.id in seen:
             problems.append(f"{source}:{line}: items.{index}: duplicate item id {item.id!r}")
-        seen[item.id] = line
-    for index, item in enumerate(items):
-        entry = items_raw[index] if isinstance(items_raw, list) else None
-        line = entry.line if isinstance(entry, LineDict) else 0
+        seen.add(item.id)
         for ref in item.references():
-            if _base_ref(ref) not in seen:
+            if _base_ref(ref) not in known:
                 problems.append(
                     f"{source}:{line}: items.{index} ({item.id}): refers to unknown item {ref!r}"
                 )
     if problems:
         raise DataFileError(source, problems)
-    return template.model_copy(update={"items": tuple(items)})
+    return template.model_copy(update={"items": tuple(item for _, _, item in parsed)})
 
 
 def load_template_file(path: Path) -> ChecklistTemplate:

@@ -3,7 +3,8 @@
 Rules:
 
 - A detection joins an active incident of the same organization (any shared
-  organization id) that shares an entity of a joining kind and whose events
+  organization id) that shares an entity of a joining kind (a user id counts
+  whether it was the actor or the target) and whose events
   are within 24 h of the detection's. This is how an attack chain (spraying,
   then a success, then a privilege grant, then an export) becomes one
   incident. When several incidents match, the one sharing the most entity
@@ -19,7 +20,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -37,6 +38,9 @@ JOIN_ENTITY_KINDS = (
     "elastra.session.id",
     "user.target.id",
 )
+# ``user.id`` and ``user.target.id`` name the same kind of thing: a user acted
+# upon (granted a role) who then acts (exports) links the two detections.
+SAME_IDENTITY = {"user.target.id": "user.id"}
 JOIN_WINDOW = timedelta(hours=24)
 OPENING_SEVERITY = Severity.MEDIUM
 SYSTEM_ACTOR = "audit"
@@ -66,10 +70,18 @@ def incident_id_for(detection_id: str) -> str:
     return "inc-" + hashlib.sha256(detection_id.encode("utf-8")).hexdigest()[:24]
 
 
-def _shared_entities(detection: Detection, incident: Incident) -> dict[str, tuple[str, ...]]:
-    shared: dict[str, tuple[str, ...]] = {}
+def _identities(entities: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+    grouped: dict[str, set[str]] = {}
     for kind in JOIN_ENTITY_KINDS:
-        common = set(detection.entities.get(kind, ())) & set(incident.entities.get(kind, ()))
+        grouped.setdefault(SAME_IDENTITY.get(kind, kind), set()).update(entities.get(kind, ()))
+    return grouped
+
+
+def _shared_entities(detection: Detection, incident: Incident) -> dict[str, tuple[str, ...]]:
+    ours, theirs = _identities(detection.entities), _identities(incident.entities)
+    shared: dict[str, tuple[str, ...]] = {}
+    for kind, values in ours.items():
+        common = values & theirs.get(kind, set())
         if common:
             shared[kind] = tuple(sorted(common))
     return shared
