@@ -87,3 +87,27 @@ def test_changes_append_history_and_leave_the_original_untouched() -> None:
 def test_closed_incident_cannot_be_assigned() -> None:
     with pytest.raises(InvalidTransition, match="closed"):
         assign(at_status(S.CLOSED), "sam", by="lead", at=T0)
+
+
+def test_decisions_and_hold_requests_are_recorded_in_history() -> None:
+    from audit.domain.checklists import (
+        DecisionRefused,
+        bundled_template_path,
+        load_template_file,
+    )
+    from audit.domain.incidents import legal_hold_request, record_decision
+
+    from .helpers import decision
+
+    template = load_template_file(bundled_template_path("incident_disclosure.v1"))
+    incident = at_status(S.INVESTIGATING)
+    first = record_decision(incident, decision("risk_assessment", "risk", T0), template)
+    second = record_decision(first, decision("risk_assessment", "high", T0 + timedelta(hours=1)))
+    assert [h.action for h in second.history][-2:] == ["decision_recorded", "decision_amended"]
+    assert [d.answer for d in second.decisions] == ["risk", "high"]
+    with pytest.raises(DecisionRefused):
+        record_decision(second, decision("risk_assessment", "maybe", T0), template)
+    hold = legal_hold_request(second, by="counsel", at=T0)
+    assert hold.source == f"incident:{incident.id}"
+    assert hold.hold_id == legal_hold_request(incident, by="x", at=T0).hold_id
+    assert hold.expires_at is None
