@@ -10,6 +10,7 @@ from audit.domain.retention import (
     HoldScope,
     IndexState,
     LegalHold,
+    PlannedAction,
     RetentionPolicy,
     StepKind,
     Tier,
@@ -38,7 +39,7 @@ HOLD = LegalHold(
 RELEASED = HOLD.release("legal@elastra.example", datetime(2026, 9, 1, tzinfo=UTC))
 
 
-def by_index(actions: list) -> dict[str, ActionKind]:
+def by_index(actions: list[PlannedAction]) -> dict[str, ActionKind]:
     return {action.index: action.kind for action in actions}
 
 
