@@ -208,7 +208,7 @@ class DetectionEngine:
     def active_keys(self) -> int:
         return len(self._states)
 
-    def keys(self) -> list[str]:
+    def state_keys(self) -> list[str]:
         return list(self._states)
 
     def take_changed_keys(self) -> list[str]:
