@@ -94,7 +94,11 @@ def run(settings: Settings, *, until_idle: float | None = None,
             batch = source.poll_batch(settings.poll_timeout_ms, settings.batch_max_records)
             if not batch:
                 _record_lag(source, metrics)
-                if until_idle is not None and time.monotonic() - idle_since >= until_idle:
+                if not source.owned():
+                    # Not idle but waiting for an assignment (e.g. while the
+                    # group waits out a crashed member's session).
+                    idle_since = time.monotonic()
+                elif until_idle is not None and time.monotonic() - idle_since >= until_idle:
                     break
                 continue
             idle_since = time.monotonic()
