@@ -36,6 +36,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import pairwise
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -204,6 +205,8 @@ def _check_digest_link(before: Digest, digest: Digest, findings: list[Finding]) 
 
 def _drop_duplicates(links: list[ChainLink], findings: list[Finding]) -> list[ChainLink]:
     """One link per seq: the one that fits its neighbours; others are inserted."""
+    if all(a.seq != b.seq for a, b in pairwise(links)):
+        return links
     hashes_at: dict[int, set[str]] = {}
     prevs_at: dict[int, set[str]] = {}
     for link in links:
