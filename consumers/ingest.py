@@ -57,13 +57,16 @@ def daily_index(store: ElasticsearchEventStore) -> object:
     return index_for
 
 
-def run(settings: Settings, *, until_idle: float | None = None,
-        metrics: PrometheusMetrics | None = None) -> RunSummary:
+def run(
+    settings: Settings, *, until_idle: float | None = None, metrics: PrometheusMetrics | None = None
+) -> RunSummary:
     metrics = metrics or PrometheusMetrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_addr)
-    ensure_topics(settings, {settings.topic_auth: None, settings.topic_security: None,
-                             settings.topic_dlq: None})
+    ensure_topics(
+        settings,
+        {settings.topic_auth: None, settings.topic_security: None, settings.topic_dlq: None},
+    )
     es = build_client(settings)
     store = ElasticsearchEventStore(es, settings.index_prefix)
     _wait_for_store(store, settings)
@@ -81,9 +84,12 @@ def run(settings: Settings, *, until_idle: float | None = None,
         return source.wait_paused(seconds)
 
     pipeline = IngestPipeline(
-        store=store, dead_letters=dead_letters, metrics=metrics,
+        store=store,
+        dead_letters=dead_letters,
+        metrics=metrics,
         index_for=daily_index(store),  # type: ignore[arg-type]
-        clock=lambda: datetime.now(UTC), wait=wait,
+        clock=lambda: datetime.now(UTC),
+        wait=wait,
         backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
         max_message_bytes=settings.max_message_bytes,
     )

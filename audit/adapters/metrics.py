@@ -38,68 +38,135 @@ class MetricSpec:
 
 METRICS: tuple[MetricSpec, ...] = (
     # --- ingest -----------------------------------------------------------
-    MetricSpec("audit_events_consumed_total", "counter",
-               "Messages read from the audit topics.", ("topic",)),
-    MetricSpec("audit_events_stored_total", "counter",
-               "Events newly stored in Elasticsearch.", ("topic",)),
-    MetricSpec("audit_events_duplicate_total", "counter",
-               "Events already stored (same event.id): counted, not stored again.", ("topic",)),
-    MetricSpec("audit_events_rejected_total", "counter",
-               "Messages sent to the dead-letter topic, by reason.", ("reason",)),
-    MetricSpec("audit_bulk_request_duration_seconds", "histogram",
-               "Latency of Elasticsearch bulk requests."),
-    MetricSpec("audit_batch_size", "histogram",
-               "Messages per consumed batch.", (), _SIZE_BUCKETS),
-    MetricSpec("audit_consumer_lag", "gauge",
-               "Messages between the committed offset and the end of the partition.",
-               ("topic", "partition")),
-    MetricSpec("audit_store_retries_total", "counter",
-               "Bulk writes retried after Elasticsearch was unavailable or overloaded.",
-               ("reason",)),
-    MetricSpec("audit_last_commit_timestamp_seconds", "gauge",
-               "Unix time of the last offset commit of the ingest consumer."),
-    MetricSpec("audit_late_events_total", "counter",
-               "Events later than the allowed lateness of the detection windows."),
+    MetricSpec(
+        "audit_events_consumed_total", "counter", "Messages read from the audit topics.", ("topic",)
+    ),
+    MetricSpec(
+        "audit_events_stored_total", "counter", "Events newly stored in Elasticsearch.", ("topic",)
+    ),
+    MetricSpec(
+        "audit_events_duplicate_total",
+        "counter",
+        "Events already stored (same event.id): counted, not stored again.",
+        ("topic",),
+    ),
+    MetricSpec(
+        "audit_events_rejected_total",
+        "counter",
+        "Messages sent to the dead-letter topic, by reason.",
+        ("reason",),
+    ),
+    MetricSpec(
+        "audit_bulk_request_duration_seconds",
+        "histogram",
+        "Latency of Elasticsearch bulk requests.",
+    ),
+    MetricSpec("audit_batch_size", "histogram", "Messages per consumed batch.", (), _SIZE_BUCKETS),
+    MetricSpec(
+        "audit_consumer_lag",
+        "gauge",
+        "Messages between the committed offset and the end of the partition.",
+        ("topic", "partition"),
+    ),
+    MetricSpec(
+        "audit_store_retries_total",
+        "counter",
+        "Bulk writes retried after Elasticsearch was unavailable or overloaded.",
+        ("reason",),
+    ),
+    MetricSpec(
+        "audit_last_commit_timestamp_seconds",
+        "gauge",
+        "Unix time of the last offset commit of the ingest consumer.",
+    ),
+    MetricSpec(
+        "audit_late_events_total",
+        "counter",
+        "Events later than the allowed lateness of the detection windows.",
+    ),
     # --- detection --------------------------------------------------------
-    MetricSpec("audit_detector_events_total", "counter",
-               "Routed events evaluated by the detector."),
-    MetricSpec("audit_detections_total", "counter",
-               "Detections raised or updated, by rule.", ("rule_id",)),
-    MetricSpec("audit_detection_latency_seconds", "histogram",
-               "From the event's ingestion to its detection being stored."),
-    MetricSpec("audit_detection_state_keys", "gauge",
-               "Active group keys held in detection window state.", ("rule_id",)),
-    MetricSpec("audit_detection_state_bytes", "gauge",
-               "Approximate bytes of detection window state held by this process."),
+    MetricSpec(
+        "audit_detector_events_total", "counter", "Routed events evaluated by the detector."
+    ),
+    MetricSpec(
+        "audit_detections_total", "counter", "Detections raised or updated, by rule.", ("rule_id",)
+    ),
+    MetricSpec(
+        "audit_detection_latency_seconds",
+        "histogram",
+        "From the event's ingestion to its detection being stored.",
+    ),
+    MetricSpec(
+        "audit_detection_state_keys",
+        "gauge",
+        "Active group keys held in detection window state.",
+        ("rule_id",),
+    ),
+    MetricSpec(
+        "audit_detection_state_bytes",
+        "gauge",
+        "Approximate bytes of detection window state held by this process.",
+    ),
     # --- incidents, checklists, notifications ------------------------------
-    MetricSpec("audit_incidents_open", "gauge",
-               "Incidents not closed, by severity.", ("severity",)),
-    MetricSpec("audit_checklist_items_overdue", "gauge",
-               "Checklist items past their deadline without a decision."),
-    MetricSpec("audit_checklist_items_due_soon", "gauge",
-               "Checklist items due within 12 hours without a decision."),
-    MetricSpec("audit_notifications_total", "counter",
-               "Webhook notifications, by outcome.", ("outcome",)),
-    MetricSpec("audit_scheduler_job_runs_total", "counter",
-               "Scheduled job runs, by job and outcome.", ("job", "outcome")),
-    MetricSpec("audit_scheduler_job_last_success_timestamp_seconds", "gauge",
-               "Unix time of the last successful run of a scheduled job.", ("job",)),
+    MetricSpec(
+        "audit_incidents_open", "gauge", "Incidents not closed, by severity.", ("severity",)
+    ),
+    MetricSpec(
+        "audit_checklist_items_overdue",
+        "gauge",
+        "Checklist items past their deadline without a decision.",
+    ),
+    MetricSpec(
+        "audit_checklist_items_due_soon",
+        "gauge",
+        "Checklist items due within 12 hours without a decision.",
+    ),
+    MetricSpec(
+        "audit_notifications_total", "counter", "Webhook notifications, by outcome.", ("outcome",)
+    ),
+    MetricSpec(
+        "audit_scheduler_job_runs_total",
+        "counter",
+        "Scheduled job runs, by job and outcome.",
+        ("job", "outcome"),
+    ),
+    MetricSpec(
+        "audit_scheduler_job_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful run of a scheduled job.",
+        ("job",),
+    ),
     # --- retention and integrity --------------------------------------------
-    MetricSpec("audit_retention_actions_total", "counter",
-               "Retention actions applied to indices, by action and outcome.",
-               ("action", "outcome")),
-    MetricSpec("audit_integrity_findings_total", "counter",
-               "Integrity verification findings (modified, missing, forged, reordered)."),
-    MetricSpec("audit_digests_signed_total", "counter",
-               "Signed integrity digests written."),
-    MetricSpec("audit_digest_last_signed_timestamp_seconds", "gauge",
-               "Unix time of the last signed integrity digest."),
+    MetricSpec(
+        "audit_retention_actions_total",
+        "counter",
+        "Retention actions applied to indices, by action and outcome.",
+        ("action", "outcome"),
+    ),
+    MetricSpec(
+        "audit_integrity_findings_total",
+        "counter",
+        "Integrity verification findings (modified, missing, forged, reordered).",
+    ),
+    MetricSpec("audit_digests_signed_total", "counter", "Signed integrity digests written."),
+    MetricSpec(
+        "audit_digest_last_signed_timestamp_seconds",
+        "gauge",
+        "Unix time of the last signed integrity digest.",
+    ),
     # --- API ---------------------------------------------------------------
-    MetricSpec("audit_api_requests_total", "counter",
-               "HTTP API requests, by route template, method and status.",
-               ("route", "method", "status")),
-    MetricSpec("audit_api_request_duration_seconds", "histogram",
-               "HTTP API request latency, by route template.", ("route",)),
+    MetricSpec(
+        "audit_api_requests_total",
+        "counter",
+        "HTTP API requests, by route template, method and status.",
+        ("route", "method", "status"),
+    ),
+    MetricSpec(
+        "audit_api_request_duration_seconds",
+        "histogram",
+        "HTTP API request latency, by route template.",
+        ("route",),
+    ),
 )
 
 METRIC_NAMES = frozenset(spec.name for spec in METRICS)
@@ -114,7 +181,7 @@ class PrometheusMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         # The *_created series double every counter for no use in alerting.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry if registry is not None else CollectorRegistry()
         self._metrics: dict[str, Counter | Gauge | Histogram] = {}
         for spec in METRICS:
@@ -143,9 +210,7 @@ class PrometheusMetrics:
 def _build(spec: MetricSpec, registry: CollectorRegistry) -> Counter | Gauge | Histogram:
     # prometheus-client appends _total itself; it wants the bare name.
     if spec.kind == "counter":
-        return Counter(spec.name.removesuffix("_total"), spec.help, spec.labels,
-                       registry=registry)
+        return Counter(spec.name.removesuffix("_total"), spec.help, spec.labels, registry=registry)
     if spec.kind == "gauge":
         return Gauge(spec.name, spec.help, spec.labels, registry=registry)
-    return Histogram(spec.name, spec.help, spec.labels, registry=registry,
-                     buckets=spec.buckets)
+    return Histogram(spec.name, spec.help, spec.labels, registry=registry, buckets=spec.buckets)

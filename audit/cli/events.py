@@ -38,9 +38,15 @@ def _search(args: argparse.Namespace) -> int:
     from audit.adapters.elasticsearch.client import build_client
     from audit.adapters.elasticsearch.event_search import EventQuery, search_events
 
-    query = EventQuery(organization_id=args.organization_id, user_id=args.user_id,
-                       source_ip=args.source_ip, action=args.action, outcome=args.outcome,
-                       since=args.since, until=args.until)
+    query = EventQuery(
+        organization_id=args.organization_id,
+        user_id=args.user_id,
+        source_ip=args.source_ip,
+        action=args.action,
+        outcome=args.outcome,
+        since=args.since,
+        until=args.until,
+    )
     client = build_client(load_settings())
     out = sys.stdout.buffer
     try:

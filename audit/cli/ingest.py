@@ -12,8 +12,13 @@ from audit.settings import load_settings
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     consume = sub.add_parser("consume", help="run the ingest consumer")
-    consume.add_argument("--until-idle", type=float, default=None, metavar="SECONDS",
-                         help="exit after this long with nothing to read, having committed")
+    consume.add_argument(
+        "--until-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="exit after this long with nothing to read, having committed",
+    )
     consume.add_argument("--json", action="store_true", help="print the run summary as JSON")
     consume.set_defaults(handler=_consume)
 
@@ -22,13 +27,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     replay.add_argument("--seed", type=int, default=7)
     replay.add_argument("--organizations", type=int, default=20)
     replay.add_argument("--users", type=int, default=25, help="users per organization")
-    replay.add_argument("--start", type=datetime.fromisoformat, default=None,
-                        help="event time of the first event (default: 6 h ago)")
+    replay.add_argument(
+        "--start",
+        type=datetime.fromisoformat,
+        default=None,
+        help="event time of the first event (default: 6 h ago)",
+    )
     replay.add_argument("--hours", type=float, default=6.0, help="span of event time")
-    replay.add_argument("--malformed", type=float, default=0.0, metavar="RATIO",
-                        help="share of malformed messages, e.g. 0.01")
-    replay.add_argument("--duplicates", type=float, default=0.0, metavar="RATIO",
-                        help="share of redelivered events, e.g. 0.05")
+    replay.add_argument(
+        "--malformed",
+        type=float,
+        default=0.0,
+        metavar="RATIO",
+        help="share of malformed messages, e.g. 0.01",
+    )
+    replay.add_argument(
+        "--duplicates",
+        type=float,
+        default=0.0,
+        metavar="RATIO",
+        help="share of redelivered events, e.g. 0.05",
+    )
     replay.set_defaults(handler=_replay)
 
     dlq = sub.add_parser("dlq", help="the dead-letter topic")
@@ -41,17 +60,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _consume(args: argparse.Namespace) -> int:
     from consumers.ingest import run
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # kafka-python narrates every connection at INFO.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     summary = run(load_settings(), until_idle=args.until_idle)
     if args.json:
         print(json.dumps(summary.__dict__))
     else:
-        print(f"consumed={summary.consumed} stored={summary.stored} "
-              f"duplicates={summary.duplicates} rejected={summary.rejected} "
-              f"retries={summary.retries}")
+        print(
+            f"consumed={summary.consumed} stored={summary.stored} "
+            f"duplicates={summary.duplicates} rejected={summary.rejected} "
+            f"retries={summary.retries}"
+        )
     return 0
 
 
@@ -65,16 +85,34 @@ def _replay(args: argparse.Namespace) -> int:
     start = args.start or (datetime.now().astimezone() - timedelta(hours=args.hours))
     if start.tzinfo is None:
         raise SystemExit("audit replay: --start needs a time zone, e.g. 2026-11-26T00:00:00Z")
-    profile = TrafficProfile(organizations=args.organizations,
-                             users_per_organization=args.users, seed=args.seed,
-                             start=start, duration=timedelta(hours=args.hours))
-    stream = mixed_stream(TrafficGenerator(profile), args.events,
-                          malformed_ratio=args.malformed, duplicate_ratio=args.duplicates)
-    ensure_topics(settings, {settings.topic_auth: None, settings.topic_security: None,
-                             settings.topic_dlq: None})
+    profile = TrafficProfile(
+        organizations=args.organizations,
+        users_per_organization=args.users,
+        seed=args.seed,
+        start=start,
+        duration=timedelta(hours=args.hours),
+    )
+    stream = mixed_stream(
+        TrafficGenerator(profile),
+        args.events,
+        malformed_ratio=args.malformed,
+        duplicate_ratio=args.duplicates,
+    )
+    ensure_topics(
+        settings,
+        {settings.topic_auth: None, settings.topic_security: None, settings.topic_dlq: None},
+    )
     sent = publish(settings, stream.messages)
-    print(json.dumps({"published": sent, "unique_valid_events": len(stream.unique_event_ids),
-                      "malformed": stream.malformed, "duplicates": stream.duplicates}))
+    print(
+        json.dumps(
+            {
+                "published": sent,
+                "unique_valid_events": len(stream.unique_event_ids),
+                "malformed": stream.malformed,
+                "duplicates": stream.duplicates,
+            }
+        )
+    )
     return 0
 
 
@@ -83,16 +121,25 @@ def _dlq_list(args: argparse.Namespace) -> int:
 
     for letter in read_dead_letters(load_settings(), limit=args.limit):
         value = letter.value or b""
-        print(json.dumps({
-            "partition": letter.partition, "offset": letter.offset,
-            "timestamp_ms": letter.timestamp_ms,
-            "key": letter.key.decode("utf-8", "replace") if letter.key is not None else None,
-            "error_type": letter.headers.get("error.type"),
-            "error_message": letter.headers.get("error.message"),
-            "source": {"topic": letter.headers.get("source.topic"),
-                       "partition": letter.headers.get("source.partition"),
-                       "offset": letter.headers.get("source.offset")},
-            "value_bytes": len(value),
-            "value_preview": value[:200].decode("utf-8", "replace"),
-        }))
+        print(
+            json.dumps(
+                {
+                    "partition": letter.partition,
+                    "offset": letter.offset,
+                    "timestamp_ms": letter.timestamp_ms,
+                    "key": letter.key.decode("utf-8", "replace")
+                    if letter.key is not None
+                    else None,
+                    "error_type": letter.headers.get("error.type"),
+                    "error_message": letter.headers.get("error.message"),
+                    "source": {
+                        "topic": letter.headers.get("source.topic"),
+                        "partition": letter.headers.get("source.partition"),
+                        "offset": letter.headers.get("source.offset"),
+                    },
+                    "value_bytes": len(value),
+                    "value_preview": value[:200].decode("utf-8", "replace"),
+                }
+            )
+        )
     return 0

@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "stack",
     "ingest",
     "events",
+    "demo",
 )
 
 

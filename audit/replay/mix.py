@@ -27,8 +27,16 @@ def _not_object(ev: dict[str, Any], rng: random.Random) -> bytes:
 
 def _missing_field(ev: dict[str, Any], rng: random.Random) -> bytes:
     ev = copy.deepcopy(ev)
-    field = rng.choice(["event.id", "event.action", "event.outcome", "event.provider",
-                        "organization.id", "@timestamp"])
+    field = rng.choice(
+        [
+            "event.id",
+            "event.action",
+            "event.outcome",
+            "event.provider",
+            "organization.id",
+            "@timestamp",
+        ]
+    )
     if "." in field:
         obj, key = field.split(".")
         del ev[obj][key]
@@ -92,8 +100,13 @@ class MixedStream:
     duplicates: int
 
 
-def mixed_stream(generator: TrafficGenerator, total: int, *, malformed_ratio: float = 0.0,
-                 duplicate_ratio: float = 0.0) -> MixedStream:
+def mixed_stream(
+    generator: TrafficGenerator,
+    total: int,
+    *,
+    malformed_ratio: float = 0.0,
+    duplicate_ratio: float = 0.0,
+) -> MixedStream:
     """``total`` messages: valid events, malformed ones and redeliveries."""
     rng = random.Random(generator.profile.seed + 1)
     n_malformed = round(total * malformed_ratio)
@@ -107,14 +120,20 @@ def mixed_stream(generator: TrafficGenerator, total: int, *, malformed_ratio: fl
         maker, _ = MALFORMED_KINDS[kind]
         source = next(generator.events(1))
         pos = rng.randrange(len(messages) + 1)
-        messages.insert(pos, SyntheticMessage("auth", source["organization"]["id"].encode(),
-                                              maker(source, rng), None, kind))
+        messages.insert(
+            pos,
+            SyntheticMessage(
+                "auth", source["organization"]["id"].encode(), maker(source, rng), None, kind
+            ),
+        )
     for i in range(n_duplicates):
         original = rng.choice(valid)
         # Half the redeliveries come under another key, hence another partition.
         key = original.key if i % 2 == 0 else b"redelivered-" + str(i).encode()
         pos = rng.randrange(len(messages) + 1)
-        messages.insert(pos, SyntheticMessage(original.topic, key, original.value,
-                                              original.event_id))
-    return MixedStream(messages, frozenset(m.event_id for m in valid if m.event_id),
-                       n_malformed, n_duplicates)
+        messages.insert(
+            pos, SyntheticMessage(original.topic, key, original.value, original.event_id)
+        )
+    return MixedStream(
+        messages, frozenset(m.event_id for m in valid if m.event_id), n_malformed, n_duplicates
+    )

@@ -17,16 +17,40 @@ import orjson
 
 TopicKind = Literal["auth", "security"]
 
-_COUNTRIES = [("FR", "Paris", 48.86, 2.35), ("DE", "Berlin", 52.52, 13.40),
-              ("US", "New York", 40.71, -74.01), ("GB", "London", 51.51, -0.13),
-              ("JP", "Tokyo", 35.68, 139.69), ("BR", "São Paulo", -23.55, -46.63),
-              ("IN", "Bengaluru", 12.97, 77.59), ("CA", "Toronto", 43.65, -79.38)]
-_AGENTS = ["Mozilla/5.0 (X11; Linux x86_64)", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5)",
-           "Mozilla/5.0 (Windows NT 10.0; Win64; x64)", "elastra-cli/2.3.1", "python-requests/2.32"]
-_RESOURCE_TYPES = ["prompt", "policy", "rule", "command", "log", "repository_metadata",
-                   "memory_entry", "synced_reference", "generated_output"]
-_PROVIDERS = {"auth": "auth-service", "content": "content-service", "gateway": "api-gateway",
-              "iam": "iam-service"}
+_COUNTRIES = [
+    ("FR", "Paris", 48.86, 2.35),
+    ("DE", "Berlin", 52.52, 13.40),
+    ("US", "New York", 40.71, -74.01),
+    ("GB", "London", 51.51, -0.13),
+    ("JP", "Tokyo", 35.68, 139.69),
+    ("BR", "São Paulo", -23.55, -46.63),
+    ("IN", "Bengaluru", 12.97, 77.59),
+    ("CA", "Toronto", 43.65, -79.38),
+]
+_AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64)",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+    "elastra-cli/2.3.1",
+    "python-requests/2.32",
+]
+_RESOURCE_TYPES = [
+    "prompt",
+    "policy",
+    "rule",
+    "command",
+    "log",
+    "repository_metadata",
+    "memory_entry",
+    "synced_reference",
+    "generated_output",
+]
+_PROVIDERS = {
+    "auth": "auth-service",
+    "content": "content-service",
+    "gateway": "api-gateway",
+    "iam": "iam-service",
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +77,9 @@ class TrafficProfile:
     organizations: int = 20
     users_per_organization: int = 25
     seed: int = 7
-    start: datetime = field(default_factory=lambda: datetime.fromisoformat("2026-11-26T00:00:00+00:00"))
+    start: datetime = field(
+        default_factory=lambda: datetime.fromisoformat("2026-11-26T00:00:00+00:00")
+    )
     duration: timedelta = timedelta(hours=6)
 
 
@@ -67,13 +93,21 @@ class TrafficGenerator:
             for u in range(profile.users_per_organization):
                 country = self.rng.choice(_COUNTRIES)
                 roles = ("owner",) if u == 0 else (("admin",) if u == 1 else ("member",))
-                self.users.append(_User(
-                    org=org, user_id=f"usr_{o:04d}_{u:03d}", email=f"user{u}@{org}.example",
-                    country=country, ip=self._ip(), roles=roles))
+                self.users.append(
+                    _User(
+                        org=org,
+                        user_id=f"usr_{o:04d}_{u:03d}",
+                        email=f"user{u}@{org}.example",
+                        country=country,
+                        ip=self._ip(),
+                        roles=roles,
+                    )
+                )
 
     def _ip(self) -> str:
         r = self.rng
-        return f"{r.choice([198, 203, 192])}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}"
+        first = r.choice([198, 203, 192])
+        return f"{first}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}"
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -91,7 +125,9 @@ class TrafficGenerator:
             failed = self.rng.random() < 0.08
             ev = self._base("user.login", "failure" if failed else "success", "auth", user, at)
             if failed:
-                ev["event"]["reason"] = self.rng.choice(["bad_password", "bad_password", "mfa_required"])
+                ev["event"]["reason"] = self.rng.choice(
+                    ["bad_password", "bad_password", "mfa_required"]
+                )
         elif r < 0.38:
             ev = self._base("user.mfa.challenge", "success", "auth", user, at)
             ev["elastra"] = {"mfa": {"method": self.rng.choice(["push", "totp", "webauthn"])}}
@@ -104,14 +140,19 @@ class TrafficGenerator:
         elif r < 0.60:
             ev = self._base("user.logout", "success", "auth", user, at)
         elif r < 0.88:
-            action = self.rng.choice(["content.read", "content.read", "content.write",
-                                      "content.delete"])
+            action = self.rng.choice(
+                ["content.read", "content.read", "content.write", "content.delete"]
+            )
             ev = self._base(action, "success", "content", user, at)
-            ev["elastra"] = {"resource": {"type": self.rng.choice(_RESOURCE_TYPES),
-                                          "id": f"res_{self.rng.getrandbits(32):x}",
-                                          "organization_id": user.org},
-                             "records": self.rng.randint(1, 50),
-                             "bytes": self.rng.randint(100, 200_000)}
+            ev["elastra"] = {
+                "resource": {
+                    "type": self.rng.choice(_RESOURCE_TYPES),
+                    "id": f"res_{self.rng.getrandbits(32):x}",
+                    "organization_id": user.org,
+                },
+                "records": self.rng.randint(1, 50),
+                "bytes": self.rng.randint(100, 200_000),
+            }
         elif r < 0.92:
             ev = self._base("api_key.use", "success", "gateway", user, at)
             ev["elastra"] = {"api_key": {"id": f"key_{user.org}_{self.rng.randint(0, 2)}"}}
@@ -119,35 +160,59 @@ class TrafficGenerator:
             ev = self._base("org.settings.change", "success", "iam", user, at)
         elif r < 0.98:
             ev = self._base("content.export", "success", "content", user, at)
-            ev["elastra"] = {"records": self.rng.randint(10, 2_000),
-                             "bytes": self.rng.randint(10_000, 5_000_000)}
+            ev["elastra"] = {
+                "records": self.rng.randint(10, 2_000),
+                "bytes": self.rng.randint(10_000, 5_000_000),
+            }
         else:
             ev = self._base("rate_limit.exceeded", "failure", "gateway", user, at)
         return ev
 
-    def _base(self, action: str, outcome: str, provider: str, user: _User,
-              at: datetime) -> dict[str, Any]:
+    def _base(
+        self, action: str, outcome: str, provider: str, user: _User, at: datetime
+    ) -> dict[str, Any]:
         cc, city, lat, lon = user.country
         return {
             "@timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "event": {"id": self.new_id(), "action": action, "outcome": outcome,
-                      "provider": _PROVIDERS[provider]},
+            "event": {
+                "id": self.new_id(),
+                "action": action,
+                "outcome": outcome,
+                "provider": _PROVIDERS[provider],
+            },
             "organization": {"id": user.org},
             "user": {"id": user.user_id, "email": user.email, "roles": list(user.roles)},
-            "source": {"ip": user.ip, "geo": {"country_iso_code": cc, "city_name": city,
-                                              "location": {"lat": lat, "lon": lon}},
-                       "as": {"number": 64500 + sum(map(ord, user.ip)) % 50}},
+            "source": {
+                "ip": user.ip,
+                "geo": {
+                    "country_iso_code": cc,
+                    "city_name": city,
+                    "location": {"lat": lat, "lon": lon},
+                },
+                "as": {"number": 64500 + sum(map(ord, user.ip)) % 50},
+            },
             "user_agent": {"original": self.rng.choice(_AGENTS)},
         }
 
 
 def topic_for(event: dict[str, Any]) -> TopicKind:
     action: str = event["event"]["action"]
-    return "auth" if action.split(".")[0] in {"user", "sso", "session", "token"} and not (
-        action.startswith("user.create") or action.startswith("user.d") or
-        action.startswith("user.enable")) else "security"
+    return (
+        "auth"
+        if action.split(".", maxsplit=1)[0] in {"user", "sso", "session", "token"}
+        and not (
+            action.startswith("user.create")
+            or action.startswith("user.d")
+            or action.startswith("user.enable")
+        )
+        else "security"
+    )
 
 
 def to_message(event: dict[str, Any]) -> SyntheticMessage:
-    return SyntheticMessage(topic=topic_for(event), key=event["organization"]["id"].encode(),
-                            value=orjson.dumps(event), event_id=event["event"]["id"])
+    return SyntheticMessage(
+        topic=topic_for(event),
+        key=event["organization"]["id"].encode(),
+        value=orjson.dumps(event),
+        event_id=event["event"]["id"],
+    )

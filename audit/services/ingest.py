@@ -106,8 +106,9 @@ class IngestPipeline:
         for message in batch:
             self._metrics.inc("audit_events_consumed_total", topic=message.topic)
             try:
-                event = normalize_message(message.value, received_at=received_at,
-                                          max_bytes=self._max_bytes)
+                event = normalize_message(
+                    message.value, received_at=received_at, max_bytes=self._max_bytes
+                )
             except EventRejected as rejection:
                 self._reject(message, rejection.error_type, rejection.message, report)
                 continue
@@ -125,7 +126,9 @@ class IngestPipeline:
                 report.commit_offsets[partition] = next_offset
         return report
 
-    def _store_all(self, pending: list[_Pending], report: BatchReport) -> Collection[Partition] | None:
+    def _store_all(
+        self, pending: list[_Pending], report: BatchReport
+    ) -> Collection[Partition] | None:
         """Write until every pending document has a final answer.
 
         Returns the partitions still owned if an outage made us wait (a
@@ -141,26 +144,27 @@ class IngestPipeline:
                 self._metrics.inc("audit_store_retries_total", reason="unavailable")
                 report.retries += 1
                 owned = self._wait(next(delays))
-                pending = [p for p in pending
-                           if (p.message.topic, p.message.partition) in owned]
+                pending = [p for p in pending if (p.message.topic, p.message.partition) in owned]
                 continue
-            self._metrics.observe("audit_bulk_request_duration_seconds",
-                                  time.perf_counter() - started)
+            self._metrics.observe(
+                "audit_bulk_request_duration_seconds", time.perf_counter() - started
+            )
             retry: list[_Pending] = []
             for item, entry in zip(outcome.items, pending, strict=True):
                 self._account(item, entry, retry, report)
             pending = retry
             if pending:
-                self._metrics.inc("audit_store_retries_total", amount=len(pending),
-                                  reason="overloaded")
+                self._metrics.inc(
+                    "audit_store_retries_total", amount=len(pending), reason="overloaded"
+                )
                 report.retries += 1
                 owned = self._wait(next(delays))
-                pending = [p for p in pending
-                           if (p.message.topic, p.message.partition) in owned]
+                pending = [p for p in pending if (p.message.topic, p.message.partition) in owned]
         return owned
 
-    def _account(self, item: BulkItem, entry: _Pending, retry: list[_Pending],
-                 report: BatchReport) -> None:
+    def _account(
+        self, item: BulkItem, entry: _Pending, retry: list[_Pending], report: BatchReport
+    ) -> None:
         topic = entry.message.topic
         if item.status == "created":
             report.stored += 1
@@ -174,8 +178,9 @@ class IngestPipeline:
         else:
             self._reject(entry.message, STORE_REJECTED, item.reason, report)
 
-    def _reject(self, message: InboundMessage, error_type: str, error_message: str,
-                report: BatchReport) -> None:
+    def _reject(
+        self, message: InboundMessage, error_type: str, error_message: str, report: BatchReport
+    ) -> None:
         report.rejected += 1
         self._metrics.inc("audit_events_rejected_total", reason=error_type)
         self._dead_letters.send(message, error_type, error_message)

@@ -6,6 +6,7 @@ For development, the demo and the test suite: both servers listen on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -88,17 +89,36 @@ class LocalStack:
         if not (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
             work = libs.parent
             work.mkdir(parents=True, exist_ok=True)
-            (work / "pom.xml").write_text(_KAFKA_POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
-            _run(["mvn", "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
-                  f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
-                 "could not download the Kafka broker jars with Maven")
+            (work / "pom.xml").write_text(
+                _KAFKA_POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION)
+            )
+            _run(
+                [
+                    "mvn",
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(work / "pom.xml"),
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={libs}",
+                    "-DincludeScope=runtime",
+                ],
+                "could not download the Kafka broker jars with Maven",
+            )
         if not self.layout.es_zip.exists():
             self.layout.cache.mkdir(parents=True, exist_ok=True)
-            _run(["mvn", "-q", "-B", "dependency:copy",
-                  "-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:"
-                  f"{ES_VERSION}:zip",
-                  f"-DoutputDirectory={self.layout.cache}"],
-                 "could not download the Elasticsearch test distribution with Maven")
+            _run(
+                [
+                    "mvn",
+                    "-q",
+                    "-B",
+                    "dependency:copy",
+                    "-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:"
+                    f"{ES_VERSION}:zip",
+                    f"-DoutputDirectory={self.layout.cache}",
+                ],
+                "could not download the Elasticsearch test distribution with Maven",
+            )
 
     def _prepare_kafka(self) -> Path:
         kdir = self.layout.kafka_dir
@@ -106,34 +126,49 @@ class LocalStack:
         kdir.mkdir(parents=True, exist_ok=True)
         props = kdir / "server.properties"
         port, cport = self.layout.kafka_port, self.layout.kafka_controller_port
-        props.write_text("\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{cport}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
-            f"log.dirs={data}",
-            "num.partitions=3",
-            # Topics are created by the service with explicit partition counts.
-            "auto.create.topics.enable=false",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=6",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            "log.retention.hours=168",
-            "",
-        ]))
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{cport}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={data}",
+                    "num.partitions=3",
+                    # Topics are created by the service with explicit partition counts.
+                    "auto.create.topics.enable=false",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=6",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "log.retention.hours=168",
+                    "",
+                ]
+            )
+        )
         (kdir / "log4j2.properties").write_text(_LOG4J2.format(log=kdir / "server.log"))
         if not (data / "meta.properties").exists():
-            _run([self._java("kafka"), "-cp", f"{self.layout.kafka_libs}/*",
-                  "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(),
-                  "-c", str(props)], "could not format the Kafka storage")
+            _run(
+                [
+                    self._java("kafka"),
+                    "-cp",
+                    f"{self.layout.kafka_libs}/*",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    _kafka_cluster_id(),
+                    "-c",
+                    str(props),
+                ],
+                "could not format the Kafka storage",
+            )
         return props
 
     def _prepare_es(self) -> None:
@@ -147,22 +182,26 @@ class LocalStack:
                 script.chmod(0o755)
         for sub in ("data", "logs", "run", "tmp"):
             (edir / sub).mkdir(exist_ok=True)
-        (home / "config" / "elasticsearch.yml").write_text("\n".join([
-            "cluster.name: elastra-audit-local",
-            "node.name: local-1",
-            "network.host: 127.0.0.1",
-            f"http.port: {self.layout.es_port}",
-            f"transport.port: {self.layout.es_transport_port}",
-            "discovery.type: single-node",
-            f"path.data: {edir / 'data'}",
-            f"path.logs: {edir / 'logs'}",
-            # A local development node: no TLS, no users. Production clusters
-            # are reached with API keys and CA certificates (see settings).
-            "xpack.security.enabled: false",
-            # A shared development disk must not flip indices to read-only.
-            "cluster.routing.allocation.disk.threshold_enabled: false",
-            "",
-        ]))
+        (home / "config" / "elasticsearch.yml").write_text(
+            "\n".join(
+                [
+                    "cluster.name: elastra-audit-local",
+                    "node.name: local-1",
+                    "network.host: 127.0.0.1",
+                    f"http.port: {self.layout.es_port}",
+                    f"transport.port: {self.layout.es_transport_port}",
+                    "discovery.type: single-node",
+                    f"path.data: {edir / 'data'}",
+                    f"path.logs: {edir / 'logs'}",
+                    # A local development node: no TLS, no users. Production clusters
+                    # are reached with API keys and CA certificates (see settings).
+                    "xpack.security.enabled: false",
+                    # A shared development disk must not flip indices to read-only.
+                    "cluster.routing.allocation.disk.threshold_enabled: false",
+                    "",
+                ]
+            )
+        )
         heap = self.layout.es_heap
         (home / "config" / "jvm.options.d" / "heap.options").write_text(f"-Xms{heap}\n-Xmx{heap}\n")
         if os.geteuid() == 0:
@@ -183,8 +222,12 @@ class LocalStack:
         self._start_kafka()
         self._start_es()
         deadline = time.monotonic() + timeout
-        self._wait(lambda: _kafka_healthy(self.layout), "Kafka", self.layout.kafka_dir /
-                   "server.log", deadline)
+        self._wait(
+            lambda: _kafka_healthy(self.layout),
+            "Kafka",
+            self.layout.kafka_dir / "server.log",
+            deadline,
+        )
         self._wait(lambda: _es_healthy(self.layout), "Elasticsearch", self._es_log(), deadline)
         return self.status()
 
@@ -194,16 +237,24 @@ class LocalStack:
 
     def start_es(self, timeout: float = 120.0) -> None:
         self._start_es()
-        self._wait(lambda: _es_healthy(self.layout), "Elasticsearch", self._es_log(),
-                   time.monotonic() + timeout)
+        self._wait(
+            lambda: _es_healthy(self.layout),
+            "Elasticsearch",
+            self._es_log(),
+            time.monotonic() + timeout,
+        )
 
     def stop_es(self) -> None:
         _stop_pid(self._pid_file("es"), "Elasticsearch")
 
     def start_kafka(self, timeout: float = 120.0) -> None:
         self._start_kafka()
-        self._wait(lambda: _kafka_healthy(self.layout), "Kafka",
-                   self.layout.kafka_dir / "server.log", time.monotonic() + timeout)
+        self._wait(
+            lambda: _kafka_healthy(self.layout),
+            "Kafka",
+            self.layout.kafka_dir / "server.log",
+            time.monotonic() + timeout,
+        )
 
     def stop_kafka(self) -> None:
         _stop_pid(self._pid_file("kafka"), "Kafka")
@@ -211,11 +262,22 @@ class LocalStack:
     def status(self) -> list[ServerStatus]:
         layout = self.layout
         return [
-            ServerStatus(f"kafka {KAFKA_VERSION}", KAFKA_VERSION, layout.kafka_bootstrap,
-                         _live_pid(self._pid_file("kafka")), _kafka_healthy(layout),
-                         layout.kafka_dir / "server.log"),
-            ServerStatus(f"elasticsearch {ES_VERSION}", ES_VERSION, layout.es_url,
-                         _live_pid(self._pid_file("es")), _es_healthy(layout), self._es_log()),
+            ServerStatus(
+                f"kafka {KAFKA_VERSION}",
+                KAFKA_VERSION,
+                layout.kafka_bootstrap,
+                _live_pid(self._pid_file("kafka")),
+                _kafka_healthy(layout),
+                layout.kafka_dir / "server.log",
+            ),
+            ServerStatus(
+                f"elasticsearch {ES_VERSION}",
+                ES_VERSION,
+                layout.es_url,
+                _live_pid(self._pid_file("es")),
+                _es_healthy(layout),
+                self._es_log(),
+            ),
         ]
 
     # ------------------------------------------------------------- internals
@@ -227,12 +289,25 @@ class LocalStack:
         _require_port_free(self.layout.kafka_controller_port, "Kafka controller")
         props = self._prepare_kafka()
         kdir = self.layout.kafka_dir
-        cmd = [self._java("kafka"), f"-Xms{self.layout.kafka_heap}", f"-Xmx{self.layout.kafka_heap}",
-               "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={kdir / 'log4j2.properties'}",
-               "-cp", f"{self.layout.kafka_libs}/*", "kafka.Kafka", str(props)]
+        cmd = [
+            self._java("kafka"),
+            f"-Xms{self.layout.kafka_heap}",
+            f"-Xmx{self.layout.kafka_heap}",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={kdir / 'log4j2.properties'}",
+            "-cp",
+            f"{self.layout.kafka_libs}/*",
+            "kafka.Kafka",
+            str(props),
+        ]
         with open(kdir / "stdout.log", "ab") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         pid_file.write_text(str(proc.pid))
 
     def _start_es(self) -> None:
@@ -243,21 +318,26 @@ class LocalStack:
         _require_port_free(self.layout.es_transport_port, "Elasticsearch transport")
         self._prepare_es()
         edir = self.layout.es_dir
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-               "ES_JAVA_HOME": self._java_home("es"), "ES_TMPDIR": str(edir / "tmp"),
-               "HOME": str(edir)}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "ES_JAVA_HOME": self._java_home("es"),
+            "ES_TMPDIR": str(edir / "tmp"),
+            "HOME": str(edir),
+        }
         cmd = [str(self.layout.es_home / "bin" / "elasticsearch"), "-d", "-p", str(pid_file)]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", ES_USER, "--", *cmd]
         pid_file.unlink(missing_ok=True)
         # -d returns once the node has started (or failed); the pid file is
         # written by Elasticsearch itself.
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        )
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
-            raise StackError("Elasticsearch did not start; see "
-                             f"{self._es_log()}:\n" + "\n".join(tail))
+            raise StackError(
+                f"Elasticsearch did not start; see {self._es_log()}:\n" + "\n".join(tail)
+            )
 
     def _pid_file(self, name: str) -> Path:
         run = self.layout.es_dir / "run" if name == "es" else self.layout.kafka_dir
@@ -269,18 +349,22 @@ class LocalStack:
 
     def _java_home(self, server: str) -> str:
         override = os.environ.get(f"AUDIT_STACK_{server.upper()}_JAVA_HOME") or os.environ.get(
-            "AUDIT_STACK_JAVA_HOME")
+            "AUDIT_STACK_JAVA_HOME"
+        )
         if override:
             return override
         candidates = sorted(Path("/usr/lib/jvm").glob("*17*")) + sorted(
-            Path("/usr/lib/jvm").glob("*"))
+            Path("/usr/lib/jvm").glob("*")
+        )
         for home in candidates:
             if (home / "bin" / "java").exists():
                 return str(home)
         java = shutil.which("java")
         if java is None:
-            raise StackError("no Java found: install a JDK 17+ (apt-get install openjdk-17-jdk) "
-                             "or set AUDIT_STACK_JAVA_HOME")
+            raise StackError(
+                "no Java found: install a JDK 17+ (apt-get install openjdk-17-jdk) "
+                "or set AUDIT_STACK_JAVA_HOME"
+            )
         return str(Path(java).resolve().parents[1])
 
     def _java(self, server: str) -> str:
@@ -297,8 +381,9 @@ class LocalStack:
 
 # ----------------------------------------------------------------- helpers
 def _run(cmd: list[str], what: str) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                            stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+    )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
         raise StackError(f"{what}: {' '.join(cmd[:3])} ... exited {result.returncode}\n{tail}")
@@ -312,8 +397,10 @@ def _require_tool(name: str, hint: str) -> None:
 def _ensure_system_user(name: str) -> None:
     probe = subprocess.run(["id", "-u", name], capture_output=True, check=False)
     if probe.returncode != 0:
-        _run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-             f"could not create the system user {name} that runs Elasticsearch")
+        _run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            f"could not create the system user {name} that runs Elasticsearch",
+        )
 
 
 def _kafka_cluster_id() -> str:
@@ -331,8 +418,10 @@ def _port_open(port: int) -> bool:
 
 def _require_port_free(port: int, what: str) -> None:
     if _port_open(port):
-        raise StackError(f"port {port} for {what} is already taken by another process; stop it or "
-                         "choose other ports with AUDIT_STACK_KAFKA_PORT / AUDIT_STACK_ES_PORT")
+        raise StackError(
+            f"port {port} for {what} is already taken by another process; stop it or "
+            "choose other ports with AUDIT_STACK_KAFKA_PORT / AUDIT_STACK_ES_PORT"
+        )
 
 
 def _live_pid(pid_file: Path) -> int | None:
@@ -377,10 +466,8 @@ def _stop_pid(pid_file: Path, name: str, timeout: float = 60.0) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _es_healthy(layout: StackLayout) -> bool:
@@ -400,8 +487,11 @@ def _kafka_healthy(layout: StackLayout) -> bool:
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=layout.kafka_bootstrap, request_timeout_ms=3000,
-                                 client_id="audit-stack-probe")
+        admin = KafkaAdminClient(
+            bootstrap_servers=layout.kafka_bootstrap,
+            request_timeout_ms=3000,
+            client_id="audit-stack-probe",
+        )
     except (KafkaError, OSError, ValueError):
         return False
     try:

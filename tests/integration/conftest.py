@@ -89,8 +89,9 @@ def isolated(stack: RunningStack) -> Iterator[Isolated]:
         yield Isolated(settings, env, es)
     finally:
         # Wildcard deletes are refused (destructive_requires_name): name them.
-        names = list(es.indices.get(index=f"t{tag}-*", allow_no_indices=True,
-                                    expand_wildcards="all"))
+        names = list(
+            es.indices.get(index=f"t{tag}-*", allow_no_indices=True, expand_wildcards="all")
+        )
         if names:
             es.indices.delete(index=",".join(names))
         es.close()
@@ -101,10 +102,16 @@ def isolated(stack: RunningStack) -> Iterator[Isolated]:
                 os.environ[k] = v
 
 
-def spawn_consumer(isolated: Isolated, *args: str, log: Path | None = None,
-                   extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn_consumer(
+    isolated: Isolated, *args: str, log: Path | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """The ingest consumer in its own process, as production runs it."""
     env = {**os.environ, **isolated.env, **(extra_env or {})}
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "audit.cli.main", "consume", *args],
-                            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "audit.cli.main", "consume", *args],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )

@@ -26,8 +26,12 @@ def stored_ids(es: Elasticsearch, settings: Settings) -> list[str]:
     pit = es.open_point_in_time(index=settings.index_prefix, keep_alive="1m")["id"]
     after = None
     while True:
-        body = {"size": 5000, "pit": {"id": pit, "keep_alive": "1m"}, "_source": ["event.id"],
-                "sort": [{"_shard_doc": "asc"}]}
+        body = {
+            "size": 5000,
+            "pit": {"id": pit, "keep_alive": "1m"},
+            "_source": ["event.id"],
+            "sort": [{"_shard_doc": "asc"}],
+        }
         if after:
             body["search_after"] = after
         hits = es.search(**body)["hits"]["hits"]
@@ -43,8 +47,7 @@ def dead_letters(settings: Settings) -> list[DeadLetter]:
     return list(read_dead_letters(settings))
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               interval: float = 0.5) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():

@@ -21,13 +21,20 @@ from tests.integration.helpers import dead_letters, stored_count, stored_ids, wa
 pytestmark = pytest.mark.integration
 
 
-def _stream(total: int, *, malformed: float = 0.0, duplicates: float = 0.0,
-            seed: int = 11) -> MixedStream:
+def _stream(
+    total: int, *, malformed: float = 0.0, duplicates: float = 0.0, seed: int = 11
+) -> MixedStream:
     start = datetime.now(UTC) - timedelta(hours=30)
-    profile = TrafficProfile(organizations=30, users_per_organization=20, seed=seed,
-                             start=start, duration=timedelta(hours=28))
-    return mixed_stream(TrafficGenerator(profile), total, malformed_ratio=malformed,
-                        duplicate_ratio=duplicates)
+    profile = TrafficProfile(
+        organizations=30,
+        users_per_organization=20,
+        seed=seed,
+        start=start,
+        duration=timedelta(hours=28),
+    )
+    return mixed_stream(
+        TrafficGenerator(profile), total, malformed_ratio=malformed, duplicate_ratio=duplicates
+    )
 
 
 def _publish(isolated: Isolated, stream: MixedStream) -> None:
@@ -48,7 +55,8 @@ def _assert_exactly_stored(isolated: Isolated, stream: MixedStream) -> None:
 
 
 def test_mixed_stream_stores_valid_events_once_and_dead_letters_the_rest(
-        isolated: Isolated, tmp_path: Path) -> None:
+    isolated: Isolated, tmp_path: Path
+) -> None:
     stream = _stream(10_000, malformed=0.01, duplicates=0.05)
     assert stream.malformed == 100 and stream.duplicates == 500
     _publish(isolated, stream)
@@ -58,8 +66,9 @@ def test_mixed_stream_stores_valid_events_once_and_dead_letters_the_rest(
     _assert_exactly_stored(isolated, stream)
     letters = dead_letters(isolated.settings)
     assert len(letters) == stream.malformed
-    expected = {m.value: MALFORMED_KINDS[m.malformed_kind][1]
-                for m in stream.messages if m.malformed_kind}
+    expected = {
+        m.value: MALFORMED_KINDS[m.malformed_kind][1] for m in stream.messages if m.malformed_kind
+    }
     for letter in letters:
         assert letter.value in expected, "a valid message reached the dead-letter topic"
         assert letter.headers["error.type"] == expected[letter.value]
@@ -71,12 +80,16 @@ def test_mixed_stream_stores_valid_events_once_and_dead_letters_the_rest(
 
 
 def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(
-        isolated: Isolated, tmp_path: Path) -> None:
+    isolated: Isolated, tmp_path: Path
+) -> None:
     stream = _stream(30_000, seed=12)
     _publish(isolated, stream)
     proc = spawn_consumer(isolated, log=tmp_path / "consumer-1.log")
-    wait_until(lambda: stored_count(isolated.es, isolated.settings) > 3_000, 120,
-               "the first consumer to store some events")
+    wait_until(
+        lambda: stored_count(isolated.es, isolated.settings) > 3_000,
+        120,
+        "the first consumer to store some events",
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert 0 < stored_count(isolated.es, isolated.settings) < len(stream.unique_event_ids)
@@ -86,13 +99,17 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(
 
 
 def test_elasticsearch_outage_pauses_and_resumes_without_loss(
-        stack: RunningStack, isolated: Isolated, tmp_path: Path) -> None:
+    stack: RunningStack, isolated: Isolated, tmp_path: Path
+) -> None:
     stream = _stream(30_000, seed=13)
     _publish(isolated, stream)
     log = tmp_path / "consumer.log"
     proc = spawn_consumer(isolated, "--until-idle", "6", "--json", log=log)
-    wait_until(lambda: stored_count(isolated.es, isolated.settings) > 2_000, 120,
-               "the consumer to store some events")
+    wait_until(
+        lambda: stored_count(isolated.es, isolated.settings) > 2_000,
+        120,
+        "the consumer to store some events",
+    )
     stack.stack.stop_es()
     try:
         # ~20 s of outage; the consumer must neither exit nor commit meanwhile.
@@ -108,17 +125,24 @@ def test_elasticsearch_outage_pauses_and_resumes_without_loss(
 
 
 def test_two_consumers_share_partitions_and_a_rebalance_loses_nothing(
-        isolated: Isolated, tmp_path: Path) -> None:
+    isolated: Isolated, tmp_path: Path
+) -> None:
     stream = _stream(40_000, seed=14)
     _publish(isolated, stream)
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     a = spawn_consumer(isolated, "--json", log=log_a)
-    wait_until(lambda: stored_count(isolated.es, isolated.settings) > 2_000, 120,
-               "consumer A to store some events")
+    wait_until(
+        lambda: stored_count(isolated.es, isolated.settings) > 2_000,
+        120,
+        "consumer A to store some events",
+    )
     # B joins mid-stream: a rebalance moves some of A's partitions to B.
     b = spawn_consumer(isolated, "--until-idle", "8", "--json", log=log_b)
-    wait_until(lambda: stored_count(isolated.es, isolated.settings) > 15_000, 180,
-               "both consumers to progress")
+    wait_until(
+        lambda: stored_count(isolated.es, isolated.settings) > 15_000,
+        180,
+        "both consumers to progress",
+    )
     # A leaves mid-stream (graceful stop): a second rebalance hands all to B.
     a.send_signal(signal.SIGTERM)
     _finish(a, timeout=120)

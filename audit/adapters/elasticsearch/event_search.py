@@ -26,9 +26,13 @@ class EventQuery:
 
     def to_dsl(self) -> dict[str, Any]:
         filters: list[dict[str, Any]] = []
-        for field, value in (("organization.id", self.organization_id),
-                             ("user.id", self.user_id), ("source.ip", self.source_ip),
-                             ("event.action", self.action), ("event.outcome", self.outcome)):
+        for field, value in (
+            ("organization.id", self.organization_id),
+            ("user.id", self.user_id),
+            ("source.ip", self.source_ip),
+            ("event.action", self.action),
+            ("event.outcome", self.outcome),
+        ):
             if value is not None:
                 filters.append({"term": {field: value}})
         if self.since or self.until:
@@ -41,8 +45,14 @@ class EventQuery:
         return {"bool": {"filter": filters}}
 
 
-def search_events(client: Elasticsearch, query: EventQuery, *, index: str = "audit-events",
-                  limit: int | None = None, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+def search_events(
+    client: Elasticsearch,
+    query: EventQuery,
+    *,
+    index: str = "audit-events",
+    limit: int | None = None,
+    page_size: int = 1000,
+) -> Iterator[dict[str, Any]]:
     """Every matching event's stored document, oldest first."""
     try:
         pit = client.open_point_in_time(index=index, keep_alive="2m")
@@ -57,7 +67,8 @@ def search_events(client: Elasticsearch, query: EventQuery, *, index: str = "aud
             if size <= 0:
                 return
             body: dict[str, Any] = {
-                "size": size, "query": query.to_dsl(),
+                "size": size,
+                "query": query.to_dsl(),
                 "pit": {"id": pit_id, "keep_alive": "2m"},
                 "sort": [{"@timestamp": "asc"}, {"_shard_doc": "asc"}],
                 "track_total_hits": False,

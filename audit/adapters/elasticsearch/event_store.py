@@ -62,7 +62,10 @@ class ElasticsearchEventStore:
         body = b"\n".join(lines) + b"\n"
         try:
             response = self._client.perform_request(
-                "POST", "/_bulk", body=body, headers=_BULK_HEADERS,
+                "POST",
+                "/_bulk",
+                body=body,
+                headers=_BULK_HEADERS,
                 params={"filter_path": _BULK_FILTER},
             )
         except (ApiError, TransportError) as err:
@@ -72,7 +75,8 @@ class ElasticsearchEventStore:
         items = response.body.get("items", [])
         if len(items) != len(documents):
             raise StoreUnavailable(
-                f"bulk answered {len(items)} items for {len(documents)} documents")
+                f"bulk answered {len(items)} items for {len(documents)} documents"
+            )
         return BulkOutcome(items=tuple(_classify(item["create"]) for item in items))
 
     def refresh(self) -> None:

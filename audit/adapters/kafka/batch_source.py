@@ -37,8 +37,13 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class KafkaBatchSource:
-    def __init__(self, settings: Settings, topics: Collection[str], group_id: str,
-                 client_id: str = "elastra-audit-ingest") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Collection[str],
+        group_id: str,
+        client_id: str = "elastra-audit-ingest",
+    ) -> None:
         self.paused_for_outage = False
         self.consumer = KafkaConsumer(
             group_id=group_id,
@@ -62,10 +67,17 @@ class KafkaBatchSource:
         batch: list[InboundMessage] = []
         for partition_records in records.values():
             for r in partition_records:
-                batch.append(InboundMessage(
-                    topic=r.topic, partition=r.partition, offset=r.offset, key=r.key,
-                    value=r.value, headers=tuple(r.headers or ()), timestamp_ms=r.timestamp,
-                ))
+                batch.append(
+                    InboundMessage(
+                        topic=r.topic,
+                        partition=r.partition,
+                        offset=r.offset,
+                        key=r.key,
+                        value=r.value,
+                        headers=tuple(r.headers or ()),
+                        timestamp_ms=r.timestamp,
+                    )
+                )
         return batch
 
     def owned(self) -> set[Partition]:
@@ -99,7 +111,8 @@ class KafkaBatchSource:
         owned = self.owned()
         to_commit = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in offsets.items() if (topic, partition) in owned
+            for (topic, partition), offset in offsets.items()
+            if (topic, partition) in owned
         }
         if to_commit:
             self.consumer.commit(to_commit)
@@ -114,8 +127,10 @@ class KafkaBatchSource:
         if not assignment:
             return {}
         ends = self.consumer.end_offsets(assignment)
-        return {(tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp))
-                for tp in assignment}
+        return {
+            (tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp))
+            for tp in assignment
+        }
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)

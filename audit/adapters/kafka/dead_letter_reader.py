@@ -22,8 +22,11 @@ class DeadLetter:
 
 
 def read_dead_letters(settings: Settings, limit: int | None = None) -> Iterator[DeadLetter]:
-    consumer = KafkaConsumer(client_id="elastra-audit-dlq-reader", enable_auto_commit=False,
-                             **connection_options(settings))
+    consumer = KafkaConsumer(
+        client_id="elastra-audit-dlq-reader",
+        enable_auto_commit=False,
+        **connection_options(settings),
+    )
     try:
         partitions = consumer.partitions_for_topic(settings.topic_dlq) or set()
         tps = [TopicPartition(settings.topic_dlq, p) for p in sorted(partitions)]
@@ -37,8 +40,14 @@ def read_dead_letters(settings: Settings, limit: int | None = None) -> Iterator[
         while remaining:
             for tp, records in consumer.poll(timeout_ms=1000).items():
                 for r in records:
-                    yield DeadLetter(r.partition, r.offset, r.timestamp, r.key, r.value,
-                                     {k: v.decode("utf-8", "replace") for k, v in r.headers})
+                    yield DeadLetter(
+                        r.partition,
+                        r.offset,
+                        r.timestamp,
+                        r.key,
+                        r.value,
+                        {k: v.decode("utf-8", "replace") for k, v in r.headers},
+                    )
                     count += 1
                     if limit is not None and count >= limit:
                         return

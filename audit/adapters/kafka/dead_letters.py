@@ -33,8 +33,9 @@ class KafkaDeadLetterSink:
         )
 
     def send(self, message: InboundMessage, error_type: str, error_message: str) -> None:
-        headers = [(k, v) for k, v in message.headers
-                   if k not in (HEADER_ERROR_TYPE, HEADER_ERROR_MESSAGE)]
+        headers = [
+            (k, v) for k, v in message.headers if k not in (HEADER_ERROR_TYPE, HEADER_ERROR_MESSAGE)
+        ]
         headers += [
             (HEADER_ERROR_TYPE, error_type.encode()),
             (HEADER_ERROR_MESSAGE, error_message.encode()[:_MAX_REASON_BYTES]),

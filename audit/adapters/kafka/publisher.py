@@ -16,17 +16,22 @@ _HEADERS = [("content-type", b"application/json"), ("schema", b"elastra.audit.v1
 def publish(settings: Settings, messages: Iterable[SyntheticMessage]) -> int:
     """Send every message (acks=all) and return how many were sent."""
     producer = KafkaProducer(
-        client_id="elastra-audit-replay", acks="all", linger_ms=20, batch_size=512 * 1024,
+        client_id="elastra-audit-replay",
+        acks="all",
+        linger_ms=20,
+        batch_size=512 * 1024,
         # Oversize messages are part of what replay exercises: the service,
         # not the producer, must refuse them.
-        max_request_size=2 * 1024 * 1024, **connection_options(settings),
+        max_request_size=2 * 1024 * 1024,
+        **connection_options(settings),
     )
     topics = {"auth": settings.topic_auth, "security": settings.topic_security}
     sent = 0
     try:
         for message in messages:
-            producer.send(topics[message.topic], key=message.key, value=message.value,
-                          headers=_HEADERS)
+            producer.send(
+                topics[message.topic], key=message.key, value=message.value, headers=_HEADERS
+            )
             sent += 1
         producer.flush()
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 from kafka import KafkaAdminClient
@@ -12,8 +13,12 @@ from audit.adapters.kafka.config import connection_options
 from audit.settings import Settings
 
 
-def ensure_topics(settings: Settings, topics: Mapping[str, dict[str, str] | None],
-                  partitions: int | None = None, replication: int = 1) -> None:
+def ensure_topics(
+    settings: Settings,
+    topics: Mapping[str, dict[str, str] | None],
+    partitions: int | None = None,
+    replication: int = 1,
+) -> None:
     """Create each topic that does not exist yet (name -> topic configs).
 
     Existing topics are left as they are: in production they are usually
@@ -23,14 +28,18 @@ def ensure_topics(settings: Settings, topics: Mapping[str, dict[str, str] | None
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, partitions or settings.topic_partitions, replication,
-                     topic_configs=dict(configs or {}))
-            for name, configs in topics.items() if name not in existing
+            NewTopic(
+                name,
+                partitions or settings.topic_partitions,
+                replication,
+                topic_configs=dict(configs or {}),
+            )
+            for name, configs in topics.items()
+            if name not in existing
         ]
         if missing:
-            try:
+            # Another replica may have created it meanwhile.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another replica created it meanwhile
     finally:
         admin.close()
