@@ -55,6 +55,31 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     metrics_addr: str = "127.0.0.1"
 
+    # Incidents, detections, lawful requests, notifications (one index each;
+    # named in full so that tests and deployments can isolate them).
+    incident_index: str = "audit-incidents"
+    detection_index: str = "audit-detections"
+    disclosure_index: str = "audit-disclosures"
+    notification_index: str = "audit-notifications"
+    lock_index: str = "audit-locks"
+    organizations_file: str | None = Field(
+        default=None, description="organization/platform attributes YAML; None: bundled example"
+    )
+    legal_principals: str = Field(
+        default="", description="comma-separated principals who may approve lawful requests"
+    )
+    update_max_attempts: int = Field(default=50, ge=1, le=1000)
+    scheduler_lease_seconds: float = Field(default=120.0, gt=0)
+
+    # Webhook notifications (disabled while webhook_url is unset)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_format: Literal["json", "pagerduty"] = "json"
+    pagerduty_routing_key: SecretStr | None = None
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=4, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=0.5, ge=0)
+
     @property
     def audit_topics(self) -> tuple[str, str]:
         return (self.topic_auth, self.topic_security)

@@ -1,0 +1,64 @@
+"""Detections in ``audit-detections``: one document per detection id.
+
+Implements :class:`audit.services.incident_ports.DetectionStore`. ``put``
+indexes under the detection id, so a replayed detection is stored once and
+a later version of the same detection (more events counted) overwrites it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from audit.adapters.elasticsearch.versioned import (
+    VersionedIndex,
+    ensure_index,
+    terms_query,
+    unavailable,
+)
+from audit.domain.detection_record import Detection
+
+MAPPING = "audit-detections"
+
+
+class ElasticsearchDetectionStore:
+    def __init__(self, client: Elasticsearch, index: str = "audit-detections") -> None:
+        self._docs = VersionedIndex(client, index, "detection")
+
+    def ensure_index(self) -> None:
+        ensure_index(self._docs.client, self._docs.index, MAPPING)
+
+    def put(self, detection: Detection) -> None:
+        try:
+            self._docs.client.index(
+                index=self._docs.index, id=detection.id, document=detection.model_dump(mode="json")
+            )
+        except (ApiError, TransportError) as err:
+            raise unavailable(err, f"cannot store detection {detection.id}") from err
+
+    def list(
+        self,
+        *,
+        rule_id: str | None = None,
+        organization_id: str | None = None,
+        since: datetime | None = None,
+    ) -> list[Detection]:
+        query: dict[str, Any] = terms_query(
+            {
+                "rule_id": [rule_id] if rule_id else None,
+                "organization_ids": [organization_id] if organization_id else None,
+            }
+        )
+        if since is not None:
+            window = {"range": {"last_seen": {"gte": since.isoformat()}}}
+            if "bool" in query:
+                query["bool"]["filter"].append(window)
+            else:
+                query = {"bool": {"filter": [window]}}
+        sort = [{"first_seen": "asc"}, {"id": "asc"}]
+        return [Detection.model_validate(s) for s in self._docs.search(query, sort)]
+
+    def refresh(self) -> None:
+        self._docs.refresh()

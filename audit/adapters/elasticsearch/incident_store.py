@@ -1,0 +1,64 @@
+"""Incidents in ``audit-incidents``: one document per incident, its JSON form.
+
+Implements :class:`audit.services.incident_ports.IncidentStore`. Concurrency
+is optimistic (``if_seq_no``/``if_primary_term``); the service re-reads and
+retries on conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from elasticsearch import Elasticsearch
+
+from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index, terms_query
+from audit.domain.incidents import Incident
+from audit.services.incident_ports import Stored, Version
+
+MAPPING = "audit-incidents"
+
+
+class ElasticsearchIncidentStore:
+    def __init__(self, client: Elasticsearch, index: str = "audit-incidents") -> None:
+        self._docs = VersionedIndex(client, index, "incident")
+
+    @property
+    def index(self) -> str:
+        return self._docs.index
+
+    def ensure_index(self) -> None:
+        ensure_index(self._docs.client, self._docs.index, MAPPING)
+
+    def get(self, incident_id: str) -> Stored[Incident]:
+        source, version = self._docs.get(incident_id)
+        return Stored(Incident.model_validate(source), version)
+
+    def create(self, incident: Incident) -> bool:
+        return self._docs.create(incident.id, incident.model_dump(mode="json"))
+
+    def replace(self, incident: Incident, version: Version) -> None:
+        self._docs.replace(incident.id, incident.model_dump(mode="json"), version)
+
+    def find(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        organization_ids: Sequence[str] | None = None,
+        rule_id: str | None = None,
+        detection_id: str | None = None,
+    ) -> list[Incident]:
+        query = terms_query(
+            {
+                "status": list(statuses) if statuses is not None else None,
+                "organization_ids": list(organization_ids) if organization_ids else None,
+                "rule_ids": [rule_id] if rule_id else None,
+                "detection_ids": [detection_id] if detection_id else None,
+            }
+        )
+        if statuses is not None and not statuses:
+            return []
+        sort = [{"opened_at": "asc"}, {"id": "asc"}]
+        return [Incident.model_validate(s) for s in self._docs.search(query, sort)]
+
+    def refresh(self) -> None:
+        self._docs.refresh()

@@ -1,0 +1,192 @@
+"""Webhook notifications over HTTP (stdlib ``urllib``), at most once per event.
+
+Implements :class:`audit.services.incident_ports.Notifier`. For each event:
+
+1. build the body with :func:`audit.domain.notifications.build_webhook_body`;
+   its ``id`` is stable for the event;
+2. create the delivery-log document under that id (``op_type=create``)
+   *before* sending: if it exists, the event was sent (or is being sent)
+   already and nothing is sent again;
+3. POST the body (or a PagerDuty Events v2 event) with the HMAC-SHA256
+   signature header, retrying 5xx, 429 and timeouts with exponential backoff;
+4. record attempts and outcome in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index
+from audit.domain.checklists import ChecklistItemState
+from audit.domain.incidents import Incident
+from audit.domain.notifications import (
+    SIGNATURE_HEADER,
+    EventKind,
+    body_bytes,
+    build_pagerduty_event,
+    build_webhook_body,
+    signature_header,
+)
+from audit.errors import ConfigurationError
+from audit.services.ports import MetricsRecorder
+
+log = logging.getLogger(__name__)
+
+MAPPING = "audit-notifications"
+ID_HEADER = "X-Elastra-Notification-Id"
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    secret: str
+    format: Literal["json", "pagerduty"] = "json"
+    routing_key: str | None = None
+    timeout_seconds: float = 5.0
+    max_attempts: int = 4
+    backoff_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"AUDIT_WEBHOOK_URL {self.url!r} must be http(s)://")
+        if not self.secret:
+            raise ConfigurationError("AUDIT_WEBHOOK_URL is set: set AUDIT_WEBHOOK_SECRET too")
+        if self.format == "pagerduty" and not self.routing_key:
+            raise ConfigurationError(
+                "AUDIT_WEBHOOK_FORMAT=pagerduty needs AUDIT_PAGERDUTY_ROUTING_KEY"
+            )
+
+
+@dataclass(frozen=True)
+class _Attempts:
+    outcome: Literal["delivered", "failed"]
+    attempts: int
+    http_status: int | None
+    error: str
+
+
+class WebhookNotifier:
+    def __init__(
+        self,
+        config: WebhookConfig,
+        client: Elasticsearch,
+        index: str,
+        metrics: MetricsRecorder,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._config = config
+        self._log = VersionedIndex(client, index, "notification")
+        self._metrics = metrics
+        self._sleep = sleep
+
+    def ensure_index(self) -> None:
+        ensure_index(self._log.client, self._log.index, MAPPING)
+
+    def notify(
+        self,
+        kind: EventKind,
+        incident: Incident,
+        *,
+        sent_for: datetime,
+        item: ChecklistItemState | None = None,
+        discriminator: str = "",
+    ) -> str:
+        body = build_webhook_body(
+            kind, incident, sent_for=sent_for, item=item, discriminator=discriminator
+        )
+        key = str(body["id"])
+        entry = {
+            "id": key,
+            "kind": body["kind"],
+            "incident_id": incident.id,
+            "item_id": item.item_id if item else None,
+            "format": self._config.format,
+            "status": "sending",
+            "attempts": 0,
+            "created_at": _now(),
+        }
+        if not self._log.create(key, entry):
+            self._metrics.inc("audit_notifications_total", outcome="duplicate")
+            return "duplicate"
+        payload: dict[str, Any] = body
+        if self._config.format == "pagerduty":
+            payload = build_pagerduty_event(incident, self._config.routing_key or "")
+        result = self._post(body_bytes(payload), key)
+        self._record(key, entry, result)
+        self._metrics.inc("audit_notifications_total", outcome=result.outcome)
+        if result.outcome == "failed":
+            log.warning("notification %s (%s) failed: %s", key, kind, result.error)
+        return result.outcome
+
+    def _post(self, data: bytes, key: str) -> _Attempts:
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature_header(data, self._config.secret),
+            ID_HEADER: key,
+        }
+        status: int | None = None
+        error = ""
+        for attempt in range(1, self._config.max_attempts + 1):
+            request = urllib.request.Request(  # noqa: S310 - scheme checked in WebhookConfig
+                self._config.url, data=data, headers=headers, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(  # noqa: S310
+                    request, timeout=self._config.timeout_seconds
+                ) as response:
+                    return _Attempts("delivered", attempt, int(response.status), "")
+            except urllib.error.HTTPError as err:
+                status, error = err.code, f"HTTP {err.code}"
+                if err.code != 429 and err.code < 500:
+                    return _Attempts("failed", attempt, status, error)
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+                status, error = None, f"{type(err).__name__}: {err}"
+            if attempt < self._config.max_attempts:
+                delay = self._config.backoff_seconds * 2 ** (attempt - 1)
+                self._sleep(min(delay, MAX_BACKOFF_SECONDS))
+        return _Attempts("failed", self._config.max_attempts, status, error)
+
+    def _record(self, key: str, entry: dict[str, Any], result: _Attempts) -> None:
+        done = {
+            **entry,
+            "status": result.outcome,
+            "attempts": result.attempts,
+            "http_status": result.http_status,
+            "error": result.error,
+            "finished_at": _now(),
+        }
+        try:
+            self._log.client.index(index=self._log.index, id=key, document=done, refresh=True)
+        except (ApiError, TransportError) as err:
+            # The send happened; a missing outcome only loses bookkeeping.
+            log.warning("delivery log of %s not updated: %s", key, err)
+
+
+class DisabledNotifier:
+    """The notifier when no webhook is configured: sends nothing."""
+
+    def notify(
+        self,
+        kind: EventKind,
+        incident: Incident,
+        *,
+        sent_for: datetime,
+        item: ChecklistItemState | None = None,
+        discriminator: str = "",
+    ) -> str:
+        return "disabled"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,129 @@
+"""Building the incident and disclosure services from settings (for the CLI commands)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from elasticsearch import Elasticsearch
+
+from audit.adapters.elasticsearch.client import build_client
+from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
+from audit.adapters.elasticsearch.disclosure_store import ElasticsearchDisclosureStore
+from audit.adapters.elasticsearch.incident_store import ElasticsearchIncidentStore
+from audit.adapters.elasticsearch.lease_store import ElasticsearchLease
+from audit.adapters.metrics import PrometheusMetrics
+from audit.adapters.webhook import DisabledNotifier, WebhookConfig, WebhookNotifier
+from audit.domain.checklists import ChecklistTemplate
+from audit.services.attributes import LAWFUL_REQUEST_TEMPLATE, load_attributes, load_template
+from audit.services.deadlines import DeadlineJob
+from audit.services.disclosures import DisclosureService, parse_principals
+from audit.services.incident_ports import Notifier
+from audit.services.incidents import IncidentService
+from audit.services.ports import MetricsRecorder
+from audit.settings import Settings
+
+
+@functools.cache
+def template(name: str) -> ChecklistTemplate:
+    return load_template(name)
+
+
+def build_notifier(settings: Settings, client: Elasticsearch, metrics: MetricsRecorder) -> Notifier:
+    """The webhook notifier, or a disabled one while ``AUDIT_WEBHOOK_URL`` is unset."""
+    if not settings.webhook_url:
+        return DisabledNotifier()
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    routing = settings.pagerduty_routing_key
+    config = WebhookConfig(
+        url=settings.webhook_url,
+        secret=secret,
+        format=settings.webhook_format,
+        routing_key=routing.get_secret_value() if routing else None,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_seconds=settings.webhook_backoff_seconds,
+    )
+    notifier = WebhookNotifier(config, client, settings.notification_index, metrics)
+    notifier.ensure_index()
+    return notifier
+
+
+@dataclass
+class IncidentWiring:
+    client: Elasticsearch
+    store: ElasticsearchIncidentStore
+    detections: ElasticsearchDetectionStore
+    notifier: Notifier
+    metrics: PrometheusMetrics
+    service: IncidentService
+
+    def deadline_job(self) -> DeadlineJob:
+        return DeadlineJob(self.service, self.store, self.notifier, self.metrics)
+
+    def lease(self, settings: Settings) -> ElasticsearchLease:
+        lease = ElasticsearchLease(
+            self.client, settings.lock_index, timedelta(seconds=settings.scheduler_lease_seconds)
+        )
+        lease.ensure_index()
+        return lease
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def build_incidents(settings: Settings, client: Elasticsearch | None = None) -> IncidentWiring:
+    client = client or build_client(settings)
+    metrics = PrometheusMetrics()
+    store = ElasticsearchIncidentStore(client, settings.incident_index)
+    store.ensure_index()
+    detections = ElasticsearchDetectionStore(client, settings.detection_index)
+    detections.ensure_index()
+    notifier = build_notifier(settings, client, metrics)
+    service = IncidentService(
+        store,
+        detections,
+        notifier,
+        load_attributes(settings.organizations_file),
+        template,
+        max_attempts=settings.update_max_attempts,
+    )
+    return IncidentWiring(client, store, detections, notifier, metrics, service)
+
+
+def build_disclosures(settings: Settings, client: Elasticsearch) -> DisclosureService:
+    store = ElasticsearchDisclosureStore(client, settings.disclosure_index)
+    store.ensure_index()
+    return DisclosureService(
+        store,
+        template(LAWFUL_REQUEST_TEMPLATE),
+        load_attributes(settings.organizations_file),
+        parse_principals(settings.legal_principals),
+        max_attempts=settings.update_max_attempts,
+    )
+
+
+def aware_time(text: str) -> datetime:
+    """An argparse type: an ISO 8601 time with a zone."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +00:00)")
+    return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def print_json(value: Any, *, pretty: bool = False) -> None:
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    sys.stdout.buffer.write(orjson.dumps(value, option=option) + b"\n")
+    sys.stdout.buffer.flush()

@@ -1,0 +1,275 @@
+"""Incident use cases: from detections to incidents, and the changes people make.
+
+Every write is a read-modify-write of one incident with optimistic
+concurrency (:func:`audit.services.optimistic.update_with_retry`), so that
+concurrent writers (detector replicas, the CLI, the API) never lose each
+other's change. Notifications follow the history entries a write added.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from audit.domain.checklists import (
+    AttributesConfig,
+    ChecklistItemState,
+    ChecklistTemplate,
+    ItemDecision,
+    evaluate_checklist,
+)
+from audit.domain.detection_record import Detection
+from audit.domain.incidents import (
+    ACTIVE_STATUSES,
+    DecisionKind,
+    HistoryEntry,
+    Incident,
+    IncidentStatus,
+    allowed_next,
+    apply_detection,
+    assign,
+    legal_hold_request,
+    process_detection,
+    record_decision,
+    transition,
+)
+from audit.domain.notifications import EventKind
+from audit.errors import AuditError, InvalidTransition
+from audit.services.incident_ports import DetectionStore, IncidentStore, Notifier
+from audit.services.optimistic import update_with_retry
+
+log = logging.getLogger(__name__)
+
+HOLD_ITEM = "t0_and_legal_hold"
+_NOTIFIED_ACTIONS = {
+    "opened": EventKind.INCIDENT_OPENED,
+    "severity_raised": EventKind.SEVERITY_RAISED,
+    "status_changed": EventKind.STATUS_CHANGED,
+}
+
+
+# Aliases: inside the class, ``list`` names the method.
+ItemStates = list[ChecklistItemState]
+Incidents = list[Incident]
+
+
+class BadInput(AuditError):
+    """A command's argument is not valid (a blank actor, a blank note).
+
+    The message names the argument; correct it and run the command again.
+    """
+
+
+@dataclass(frozen=True)
+class DetectionOutcome:
+    """What handling one detection did."""
+
+    detection_id: str
+    action: Literal["opened", "joined", "unchanged", "detection_only"]
+    incident_id: str | None
+    reason: str
+
+
+class IncidentService:
+    def __init__(
+        self,
+        store: IncidentStore,
+        detections: DetectionStore,
+        notifier: Notifier,
+        attributes: AttributesConfig,
+        templates: Callable[[str], ChecklistTemplate],
+        *,
+        max_attempts: int = 50,
+    ) -> None:
+        self._store = store
+        self._detections = detections
+        self._notifier = notifier
+        self._attributes = attributes
+        self._templates = templates
+        self._max_attempts = max_attempts
+
+    # --- detections -------------------------------------------------------
+
+    def handle_detection(self, detection: Detection, now: datetime) -> DetectionOutcome:
+        """Open an incident, join an open one, or leave a low detection alone.
+
+        Idempotent: a detection already part of an incident (open or not) changes nothing.
+        """
+        known = self._store.find(detection_id=detection.id)
+        if known:
+            return DetectionOutcome(detection.id, "unchanged", known[0].id, "already merged")
+        for _ in range(3):
+            candidates = self._store.find(
+                statuses=[s.value for s in ACTIVE_STATUSES],
+                organization_ids=detection.organization_ids,
+            )
+            decision, incident = process_detection(detection, candidates, now)
+            if decision.kind is DecisionKind.OPEN and incident is not None:
+                if not self._store.create(incident):
+                    # The same detection, handled concurrently elsewhere, opened it.
+                    return DetectionOutcome(detection.id, "unchanged", incident.id, "exists")
+                self._notify_new_entries(0, incident)
+                return DetectionOutcome(detection.id, "opened", incident.id, decision.reason)
+            if decision.kind is DecisionKind.JOIN and decision.incident_id is not None:
+                try:
+                    before, after = self._update(
+                        decision.incident_id, lambda i: apply_detection(i, detection, now)
+                    )
+                except InvalidTransition:
+                    continue  # closed meanwhile: correlate again against what is open now
+                action: Literal["joined", "unchanged"] = (
+                    "unchanged" if after is before else "joined"
+                )
+                return DetectionOutcome(detection.id, action, after.id, decision.reason)
+            return DetectionOutcome(detection.id, "detection_only", None, decision.reason)
+        raise InvalidTransition(
+            f"detection {detection.id}: the incidents it matches keep closing; handle it again"
+        )
+
+    def sync_detections(self, since: datetime | None, now: datetime) -> dict[str, int]:
+        """Feed stored detections (from ``since``) not yet in an incident, oldest first.
+
+        T0 of an incident opened here is the detection's ``detected_at`` when it has
+        one, so that rebuilding incidents from ``audit-detections`` keeps their clocks.
+        """
+        counts: Counter[str] = Counter()
+        for detection in self._detections.list(since=since):
+            outcome = self.handle_detection(detection, detection.detected_at or now)
+            counts[outcome.action] += 1
+        return dict(sorted(counts.items()))
+
+    # --- changes by people ------------------------------------------------
+
+    def transition(
+        self, incident_id: str, status: str, *, by: str, note: str, now: datetime
+    ) -> Incident:
+        _need(by=by)
+        return self._update(incident_id, lambda i: transition(i, status, by=by, at=now, why=note))[
+            1
+        ]
+
+    def assign(
+        self, incident_id: str, assignee: str, *, by: str, now: datetime, note: str = ""
+    ) -> Incident:
+        _need(by=by, assignee=assignee)
+        return self._update(incident_id, lambda i: assign(i, assignee, by=by, at=now, why=note))[1]
+
+    def comment(self, incident_id: str, text: str, *, by: str, now: datetime) -> Incident:
+        _need(by=by, comment=text)
+        entry = HistoryEntry(at=now, by=by, action="commented", why=text)
+        return self._update(incident_id, lambda i: i.changed(entry))[1]
+
+    def decide(
+        self,
+        incident_id: str,
+        item_id: str,
+        *,
+        answer: str,
+        rationale: str,
+        by: str,
+        now: datetime,
+        effective_at: datetime | None = None,
+        expires_at: datetime | None = None,
+        late_reasons: str | None = None,
+    ) -> Incident:
+        """Record a checklist decision (an amendment when the item was decided before)."""
+        _need(by=by, answer=answer, rationale=rationale)
+
+        def change(incident: Incident) -> Incident:
+            details = {}
+            if item_id == HOLD_ITEM:
+                details["hold_id"] = legal_hold_request(incident, by=by, at=now).hold_id
+            decision = ItemDecision(
+                item_id=item_id,
+                answer=answer,
+                rationale=rationale,
+                decided_by=by,
+                decided_at=now,
+                effective_at=effective_at,
+                expires_at=expires_at,
+                late_reasons=late_reasons,
+                details=details,
+            )
+            return record_decision(incident, decision, self._template_of(incident))
+
+        return self._update(incident_id, change)[1]
+
+    # --- reading ------------------------------------------------------------
+
+    def get(self, incident_id: str) -> Incident:
+        return self._store.get(incident_id).value
+
+    def list(
+        self, *, status: str | None = None, org: str | None = None, rule: str | None = None
+    ) -> Incidents:
+        if status is not None:
+            try:
+                IncidentStatus(status)
+            except ValueError:
+                known = ", ".join(s.value for s in IncidentStatus)
+                raise BadInput(f"unknown status {status!r}; statuses: {known}") from None
+        return self._store.find(
+            statuses=[status] if status else None,
+            organization_ids=[org] if org else None,
+            rule_id=rule,
+        )
+
+    def checklist(self, incident: Incident, now: datetime) -> ItemStates:
+        return evaluate_checklist(
+            self._template_of(incident),
+            incident.facts(),
+            self._attributes.organizations,
+            self._attributes.platform,
+            incident.decisions,
+            now=now,
+        )
+
+    def show(self, incident_id: str, now: datetime) -> dict[str, Any]:
+        """Facts, entities, the evaluated checklist, the allowed next states and the history."""
+        incident = self.get(incident_id)
+        view = incident.model_dump(mode="json")
+        view["facts"] = incident.facts().model_dump(mode="json")
+        view["allowed_next"] = [s.value for s in allowed_next(incident.status)]
+        view["checklist"] = [s.model_dump(mode="json") for s in self.checklist(incident, now)]
+        hold = legal_hold_request(incident, by="audit", at=incident.opened_at)
+        view["legal_hold_request"] = hold.model_dump(mode="json")
+        return view
+
+    # --- internals ----------------------------------------------------------
+
+    def _template_of(self, incident: Incident) -> ChecklistTemplate:
+        return self._templates(f"{incident.checklist_template}.v{incident.checklist_version}")
+
+    def _update(
+        self, incident_id: str, change: Callable[[Incident], Incident]
+    ) -> tuple[Incident, Incident]:
+        before, after = update_with_retry(
+            lambda: self._store.get(incident_id),
+            self._store.replace,
+            change,
+            max_attempts=self._max_attempts,
+        )
+        if after is not before:
+            self._notify_new_entries(len(before.history), after)
+        return before, after
+
+    def _notify_new_entries(self, start: int, incident: Incident) -> None:
+        for index in range(start, len(incident.history)):
+            entry = incident.history[index]
+            kind = _NOTIFIED_ACTIONS.get(entry.action)
+            if kind is None:
+                continue
+            try:
+                self._notifier.notify(kind, incident, sent_for=entry.at, discriminator=f"h{index}")
+            except Exception:  # a notification never undoes the change it reports
+                log.exception("notification %s of incident %s not sent", kind, incident.id)
+
+
+def _need(**values: str) -> None:
+    for name, value in values.items():
+        if not value or not value.strip():
+            raise BadInput(f"{name} must not be blank")
