@@ -86,14 +86,12 @@ class DetectionEngine:
         """Events before this are late; None until the first event."""
         return None if self._watermark_us == _NEVER else from_us(self._watermark_us)
 
-    def _tick(self, clock_us: int) -> None:
-        if clock_us > self._clock_us:
-            self._clock_us = clock_us
-            self._watermark_us = clock_us - self._lateness_us
-
     def advance(self, now: datetime) -> list[Detection]:
         """Move the clock to ``now`` without an event (idle partitions)."""
-        self._tick(to_us(now))
+        now_us = to_us(now)
+        if now_us > self._clock_us:
+            self._clock_us = now_us
+            self._watermark_us = now_us - self._lateness_us
         return self._release(self._watermark_us)
 
     def flush(self) -> list[Detection]:
@@ -112,72 +110,108 @@ class DetectionEngine:
         if evaluator is None:
             self.unknown_rule_events += 1
             return []
-        self._tick(routed.clock_us)
-        if routed.time_us < self._watermark_us:
+        time_us = routed.time_us
+        if routed.clock_us > self._clock_us:
+            self._clock_us = routed.clock_us
+            self._watermark_us = routed.clock_us - self._lateness_us
+        watermark = self._watermark_us
+        if time_us < watermark:
             self.late_events += 1
             self.late_by_rule[routed.rule_id] += 1
             return []
-        state = self._states.get(routed.key)
+        key = routed.key
+        state = self._states.get(key)
         if state is None:
-            state = KeyState(routed.rule_id, routed.key, routed.group_key, evaluator.new_data())
-            self._states[routed.key] = state
-        elif (state.floor is not None and (routed.time_us, routed.event_id) <= state.floor) or any(
-            p.event_id == routed.event_id for p in state.pending
-        ):
-            self.stale_events += 1
-            return []
+            state = KeyState(routed.rule_id, key, routed.group_key, evaluator.new_data())
+            self._states[key] = state
+        else:
+            floor = state.floor
+            if ((floor is not None and time_us <= floor[0]) or state.pending) and self._seen(
+                state, routed
+            ):
+                self.stale_events += 1
+                return []
         state.pending.append(routed)
-        self._push(routed)
-        self._changed.add(routed.key)
-        if self._heap[0][0] >= self._watermark_us:
+        self._seq += 1
+        heap = self._heap
+        heapq.heappush(heap, (time_us, routed.event_id, self._seq, key, routed))
+        self._changed.add(key)
+        if heap[0][0] >= watermark:
             return []
-        return self._release(self._watermark_us)
+        return self._release(watermark)
+
+    @staticmethod
+    def _seen(state: KeyState, routed: RoutedEvent) -> bool:
+        floor = state.floor
+        if (
+            floor is not None
+            and routed.time_us <= floor[0]
+            and (routed.time_us, routed.event_id) <= floor
+        ):
+            return True
+        if state.pending:
+            event_id = routed.event_id
+            for waiting in state.pending:
+                if waiting.event_id == event_id:
+                    return True
+        return False
 
     def _push(self, routed: RoutedEvent) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (routed.time_us, routed.event_id, self._seq, routed.key, routed))
 
     def _release(self, before_us: int | None) -> list[Detection]:
+        """Apply the pending events before ``before_us`` (all if None) in order."""
         heap = self._heap
-        touched: dict[str, tuple[KeyState, OpenDetection]] = {}
+        states = self._states
+        evaluators = self._evaluators
+        changed = self._changed
+        heappop = heapq.heappop
+        touched: dict[str, tuple[KeyState, OpenDetection]] | None = None
         while heap and (before_us is None or heap[0][0] < before_us):
-            _, _, _, key, routed = heapq.heappop(heap)
-            state = self._states.get(key)
+            time_us, event_id, _, key, routed = heappop(heap)
+            state = states.get(key)
             if state is None:
                 continue
             pending = state.pending
-            for index, candidate in enumerate(pending):
-                if candidate is routed:
-                    del pending[index]
-                    break
+            if pending and pending[0] is routed:
+                del pending[0]
             else:
-                continue  # replaced by a restore meanwhile
-            opened = self._apply(state, routed)
+                for index, candidate in enumerate(pending):
+                    if candidate is routed:
+                        del pending[index]
+                        break
+                else:
+                    continue  # replaced by a restore meanwhile
+            # apply: suppression first, then the rule type's window
+            evaluator = evaluators[state.rule_id]
+            state.floor = (time_us, event_id)
+            changed.add(key)
+            opened = state.open
+            suppressed = False
             if opened is not None:
-                touched[opened.id] = (state, opened)
+                if time_us < opened.start_us + evaluator.suppress_us:
+                    suppressed = True
+                else:
+                    state.open = opened = None
+            events = evaluator.apply(state.data, routed, suppressed)
+            if not events:
+                continue
+            if opened is None:
+                opened = OpenDetection.start(state.rule_id, key, events)
+                state.open = opened
+            else:
+                for event in events:
+                    opened.add(event)
+            if touched is None:
+                touched = {}
+            touched[opened.id] = (state, opened)
+        if touched is None:
+            return []
         return [
             opened.to_detection(self.rules[state.rule_id], state.group_key)
             for state, opened in touched.values()
         ]
-
-    def _apply(self, state: KeyState, routed: RoutedEvent) -> OpenDetection | None:
-        evaluator = self._evaluators[state.rule_id]
-        state.floor = (routed.time_us, routed.event_id)
-        self._changed.add(state.key)
-        opened = state.open
-        suppressed = opened is not None and routed.time_us < opened.start_us + evaluator.suppress_us
-        if opened is not None and not suppressed:
-            state.open = opened = None
-        events = evaluator.apply(state.data, routed, suppressed)
-        if not events:
-            return None
-        if opened is None:
-            opened = OpenDetection.start(state.rule_id, state.key, events)
-            state.open = opened
-        else:
-            for event in events:
-                opened.add(event)
-        return opened
 
     # -- garbage collection ---------------------------------------------------
 

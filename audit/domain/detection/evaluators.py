@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -119,6 +120,7 @@ class MatchEvaluator(_Base):
 class Window:
     events: deque[RoutedEvent] = field(default_factory=deque)
     counts: list[dict[str, int]] = field(default_factory=list)
+    values: deque[tuple[str | None, ...]] = field(default_factory=deque)
     total: float = 0
 
 
@@ -145,6 +147,7 @@ class _Windowed(_Base):
 
     def _clear(self, data: Window) -> None:
         data.events.clear()
+        data.values.clear()
         data.total = 0
         for counts in data.counts:
             counts.clear()
@@ -185,25 +188,71 @@ class _Windowed(_Base):
 class ThresholdEvaluator(_Windowed):
     rule: ThresholdRule
 
+    def __init__(self, rule: ThresholdRule) -> None:
+        super().__init__(rule)
+        self.threshold = rule.threshold
+
+    def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
+        # the generic _Windowed.apply, inlined: this is the hot path
+        if suppressed:
+            return [event]
+        events = data.events
+        events.append(event)
+        low = event.time_us - self.window_us
+        while events[0].time_us < low:
+            events.popleft()
+        if len(events) < self.threshold:
+            return None
+        fired = list(events)
+        events.clear()
+        return fired
+
     def _holds(self, data: Window) -> bool:
         return len(data.events) >= self.rule.threshold
 
 
+Extractor = Callable[[RoutedEvent], "str | None"]
+
+
+def _extractor(fields: tuple[KeyField, ...]) -> Extractor:
+    """A fast reader of a distinct count's value (one plain field: one dict get)."""
+    if len(fields) == 1 and isinstance(fields[0], str) and fields[0] != "organization.id":
+        path = fields[0]
+
+        def one(event: RoutedEvent) -> str | None:
+            value = event.fields.get(path)
+            if type(value) is str or value is None:
+                return value
+            return None if isinstance(value, dict | list) else str(value)
+
+        return one
+    return lambda event: distinct_value(event, fields)
+
+
 class ValueCountEvaluator(_Windowed):
+    """Per distinct count: occurrences of each value in the window; the
+    values of each windowed event are kept beside it (``Window.values``)."""
+
     rule: ValueCountRule
+
+    def __init__(self, rule: ValueCountRule) -> None:
+        super().__init__(rule)
+        self.extractors = tuple(_extractor(spec.fields) for spec in rule.distinct)
+        self.minimums = tuple(spec.at_least for spec in rule.distinct)
 
     def new_data(self) -> Window:
         return Window(counts=[{} for _ in self.rule.distinct])
 
     def _added(self, data: Window, event: RoutedEvent) -> None:
-        for spec, counts in zip(self.rule.distinct, data.counts, strict=True):
-            value = distinct_value(event, spec.fields)
+        values = tuple(extract(event) for extract in self.extractors)
+        data.values.append(values)
+        for value, counts in zip(values, data.counts, strict=True):
             if value is not None:
                 counts[value] = counts.get(value, 0) + 1
 
     def _removed(self, data: Window, event: RoutedEvent) -> None:
-        for spec, counts in zip(self.rule.distinct, data.counts, strict=True):
-            value = distinct_value(event, spec.fields)
+        values = data.values.popleft()
+        for value, counts in zip(values, data.counts, strict=True):
             if value is not None:
                 left = counts[value] - 1
                 if left:
@@ -212,10 +261,42 @@ class ValueCountEvaluator(_Windowed):
                     del counts[value]
 
     def _holds(self, data: Window) -> bool:
-        return all(
-            len(counts) >= spec.at_least
-            for spec, counts in zip(self.rule.distinct, data.counts, strict=True)
-        )
+        for minimum, counts in zip(self.minimums, data.counts, strict=True):
+            if len(counts) < minimum:
+                return False
+        return True
+
+    def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
+        # the generic _Windowed.apply with _added/_removed inlined (hot path)
+        if suppressed:
+            return [event]
+        extractors = self.extractors
+        if len(extractors) == 1:
+            values: tuple[str | None, ...] = (extractors[0](event),)
+        else:
+            values = tuple([extract(event) for extract in extractors])
+        events, kept, all_counts = data.events, data.values, data.counts
+        events.append(event)
+        kept.append(values)
+        for value, counts in zip(values, all_counts, strict=True):
+            if value is not None:
+                counts[value] = counts.get(value, 0) + 1
+        low = event.time_us - self.window_us
+        while events[0].time_us < low:
+            events.popleft()
+            for value, counts in zip(kept.popleft(), all_counts, strict=True):
+                if value is not None:
+                    left = counts[value] - 1
+                    if left:
+                        counts[value] = left
+                    else:
+                        del counts[value]
+        for minimum, counts in zip(self.minimums, all_counts, strict=True):
+            if len(counts) < minimum:
+                return None
+        fired = list(events)
+        self._clear(data)
+        return fired
 
 
 def _number(value: Any) -> float:
@@ -412,6 +493,8 @@ def location(value: Any) -> tuple[float, float] | None:
 @dataclass(slots=True)
 class LastSeen:
     event: RoutedEvent | None = None
+    #: the event's location, parsed once
+    where: tuple[float, float] | None = None
 
 
 class GeoVelocityEvaluator(_Base):
@@ -430,14 +513,12 @@ class GeoVelocityEvaluator(_Base):
         here = location(event.fields.get(self.rule.location_field))
         if here is None:
             return None
-        previous, data.event = data.event, event
-        if previous is None:
+        previous, there = data.event, data.where
+        data.event, data.where = event, here
+        if previous is None or there is None:
             return None
         elapsed = event.time_us - previous.time_us
         if elapsed > self.max_interval_us:
-            return None
-        there = location(previous.fields.get(self.rule.location_field))
-        if there is None:
             return None
         distance = haversine_km(there[0], there[1], here[0], here[1])
         if distance < self.rule.min_distance_km:
@@ -450,14 +531,17 @@ class GeoVelocityEvaluator(_Base):
 
     def idle(self, data: LastSeen, now_us: int) -> bool:
         if data.event is not None and now_us - data.event.time_us > self.max_interval_us:
-            data.event = None
+            data.event = data.where = None
         return data.event is None
 
     def dump(self, data: LastSeen) -> Any:
         return None if data.event is None else dump_event(data.event)
 
     def load(self, raw: Any, rebuild: Any) -> LastSeen:
-        return LastSeen(None if raw is None else rebuild(raw))
+        if raw is None:
+            return LastSeen()
+        event = rebuild(raw)
+        return LastSeen(event, location(event.fields.get(self.rule.location_field)))
 
 
 def make_evaluator(rule: RuleBase) -> Evaluator:

@@ -22,6 +22,7 @@ from a rule file is ever evaluated as code.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
@@ -123,7 +124,7 @@ def compile_getter(path: str) -> Getter:
     """A fast reader of ``path`` on a NormalizedEvent (None when absent)."""
     attribute = _ATTRIBUTE_FIELDS.get(path)
     if attribute is not None:
-        return lambda event: getattr(event, attribute)
+        return attrgetter(attribute)
     parts = tuple(path.split("."))
     if len(parts) == 1:
         (only,) = parts
@@ -266,43 +267,62 @@ def compile_all(nodes: tuple[Condition | Not | AnyOf | AllOf, ...]) -> Test:
     return lambda event: all(t(event) for t in tests)
 
 
-ActionSet = frozenset[str] | None
+ValueSet = frozenset[str] | None
+Node = Condition | Not | AnyOf | AllOf
 
 
-def required_actions(nodes: tuple[Condition | Not | AnyOf | AllOf, ...]) -> ActionSet:
-    """The ``event.action`` values without which ``nodes`` cannot all hold.
+def required_values(nodes: tuple[Node, ...], field: str) -> ValueSet:
+    """The values of ``field`` (``event.action``, ``event.outcome``) without
+    which ``nodes`` cannot all hold; None means any value may match.
 
-    None means any action may match. Used to index rules by action so that
-    routing an event looks only at the rules that may concern it.
+    Used to index rules so that routing an event looks only at the rules
+    that may concern it.
     """
-    found: ActionSet = None
+    found: ValueSet = None
     for node in nodes:
-        current = _node_actions(node)
+        current = _node_values(node, field)
         if current is not None:
             found = current if found is None else found & current
     return found
 
 
-def _node_actions(node: Condition | Not | AnyOf | AllOf) -> ActionSet:
-    if isinstance(node, Condition):
-        if node.field != "event.action":
-            return None
-        if node.eq is not None and isinstance(node.eq, str):
-            return frozenset({node.eq})
-        if node.in_ is not None and all(isinstance(v, str) for v in node.in_):
-            return frozenset(str(v) for v in node.in_)
+def _literal_set(node: Condition, field: str) -> ValueSet:
+    if node.field != field:
         return None
+    if node.eq is not None and isinstance(node.eq, str):
+        return frozenset({node.eq})
+    if node.in_ is not None and all(isinstance(v, str) for v in node.in_):
+        return frozenset(str(v) for v in node.in_)
+    return None
+
+
+def _node_values(node: Node, field: str) -> ValueSet:
+    if isinstance(node, Condition):
+        return _literal_set(node, field)
     if isinstance(node, AllOf):
-        return required_actions(node.all)
+        return required_values(node.all, field)
     if isinstance(node, AnyOf):
-        branches = [_node_actions(n) for n in node.any]
+        branches = [_node_values(n, field) for n in node.any]
         if any(b is None for b in branches):
             return None
         return frozenset().union(*(b for b in branches if b is not None))
     return None
 
 
-def fields_read(nodes: tuple[Condition | Not | AnyOf | AllOf, ...]) -> set[str]:
+def without_indexed(nodes: tuple[Node, ...], fields: tuple[str, ...]) -> tuple[Node, ...]:
+    """``nodes`` less the top-level ``eq``/``in`` conditions on ``fields``.
+
+    Once events are looked up by the values :func:`required_values` gives,
+    those conditions hold already and need not be tested again.
+    """
+    return tuple(
+        node
+        for node in nodes
+        if not (isinstance(node, Condition) and any(_literal_set(node, f) for f in fields))
+    )
+
+
+def fields_read(nodes: tuple[Node, ...]) -> set[str]:
     """Every field a predicate reads (for documentation and validation)."""
     out: set[str] = set()
     for node in nodes:
@@ -332,5 +352,6 @@ __all__ = [
     "compile_getter",
     "compile_node",
     "fields_read",
-    "required_actions",
+    "required_values",
+    "without_indexed",
 ]

@@ -12,14 +12,20 @@ fields the rule needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
 
-from audit.domain.detection.predicates import Getter, compile_all, compile_getter, required_actions
+from audit.domain.detection.predicates import (
+    Getter,
+    compile_all,
+    compile_getter,
+    required_values,
+    without_indexed,
+)
 from audit.domain.detection.rules import (
     FirstOf,
     GeoVelocityRule,
@@ -149,13 +155,65 @@ class _Target:
     rule_id: str
     step: int
     test: Any
-    key_parts: tuple[_KeyPart, ...]
+    read_key: KeyReader
     extras: tuple[tuple[str, Getter], ...]
     required: Getter | None
+    prefix: str
 
 
 def _key_part(field: KeyField) -> _KeyPart:
     return tuple((path, compile_getter(path)) for path in key_field_paths(field))
+
+
+KeyReader = Callable[[NormalizedEvent], "list[tuple[str, str]] | None"]
+
+
+def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
+    """Reads a group key: (name, value) per part, or None if a part is absent.
+
+    Specialised for the common shapes (one or two plain fields).
+    """
+    if all(len(part) == 1 for part in parts) and len(parts) <= 2:
+        if len(parts) == 1:
+            ((name, get),) = parts[0]
+
+            def one(event: NormalizedEvent) -> list[tuple[str, str]] | None:
+                value = get(event)
+                if type(value) is not str:
+                    value = _as_key_value(value)
+                return [(name, value)] if value else None
+
+            return one
+        ((name1, get1),), ((name2, get2),) = parts
+
+        def two(event: NormalizedEvent) -> list[tuple[str, str]] | None:
+            first = get1(event)
+            if type(first) is not str:
+                first = _as_key_value(first)
+            if not first:
+                return None
+            second = get2(event)
+            if type(second) is not str:
+                second = _as_key_value(second)
+            return [(name1, first), (name2, second)] if second else None
+
+        return two
+
+    def general(event: NormalizedEvent) -> list[tuple[str, str]] | None:
+        names: list[tuple[str, str]] = []
+        for part in parts:
+            for name, get in part:
+                value = get(event)
+                if type(value) is not str:
+                    value = _as_key_value(value)
+                if value:
+                    names.append((name, value))
+                    break
+            else:
+                return None
+        return names
+
+    return general
 
 
 def _as_key_value(value: Any) -> str | None:
@@ -181,60 +239,116 @@ def projected_fields(rule: RuleBase) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in paths if p not in skip))
 
 
-def _targets(rule: RuleBase) -> list[tuple[Any, _Target]]:
+_INDEXED = ("event.action", "event.outcome")
+_OUTCOMES = ("success", "failure", "unknown")
+_Index = tuple[frozenset[str] | None, frozenset[str] | None]
+
+
+def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
     extras = tuple((p, compile_getter(p)) for p in projected_fields(rule))
     required: Getter | None = None
     if isinstance(rule, SumRule | NewValueRule):
         required = compile_getter(rule.field)
     elif isinstance(rule, GeoVelocityRule):
         required = compile_getter(rule.location_field)
-    out: list[tuple[Any, _Target]] = []
     if isinstance(rule, SequenceRule):
-        for index, step in enumerate(rule.steps):
-            nodes = (*rule.where, *step.where)
-            target = _Target(
-                rule.id,
-                index,
-                compile_all(nodes),
-                tuple(_key_part(f) for f in rule.join_of(index)),
-                extras,
-                required,
-            )
-            out.append((required_actions(nodes), target))
-        return out
-    target = _Target(
-        rule.id,
-        0,
-        compile_all(rule.where),
-        tuple(_key_part(f) for f in rule.group_by),
-        extras,
-        required,
-    )
-    return [(required_actions(rule.where), target)]
+        steps = [((*rule.where, *step.where), rule.join_of(i)) for i, step in enumerate(rule.steps)]
+    else:
+        steps = [(rule.where, rule.group_by)]
+    out: list[tuple[_Index, _Target]] = []
+    for index, (nodes, key_fields) in enumerate(steps):
+        target = _Target(
+            rule.id,
+            index,
+            compile_all(without_indexed(nodes, _INDEXED)),
+            _key_reader(tuple(_key_part(f) for f in key_fields)),
+            extras,
+            required,
+            rule.id + "|",
+        )
+        wanted = (
+            required_values(nodes, "event.action"),
+            required_values(nodes, "event.outcome"),
+        )
+        out.append((wanted, target))
+    return out
+
+
+def _wants(wanted: _Index, action: str | None, outcome: str) -> bool:
+    actions, outcomes = wanted
+    if actions is not None and (action is None or action not in actions):
+        return False
+    return outcomes is None or outcome in outcomes
+
+
+def _escaped(value: str) -> str:
+    if "|" in value or "\\" in value:
+        return escape_key_part(value)
+    return value
+
+
+def _base_fields(event: NormalizedEvent) -> dict[str, Any]:
+    """The fields every routed record carries (see ENTITY_FIELDS), read inline."""
+    doc = event.document
+    out: dict[str, Any] = {}
+    node = doc.get("user")
+    if type(node) is dict:
+        value = node.get("id")
+        if value is not None:
+            out["user.id"] = value
+        target = node.get("target")
+        if type(target) is dict and (value := target.get("id")) is not None:
+            out["user.target.id"] = value
+    node = doc.get("source")
+    if type(node) is dict and (value := node.get("ip")) is not None:
+        out["source.ip"] = value
+    node = doc.get("elastra")
+    if type(node) is dict:
+        for name, path in (
+            ("elastra.token.id", "token"),
+            ("elastra.api_key.id", "api_key"),
+            ("elastra.session.id", "session"),
+        ):
+            inner = node.get(path)
+            if type(inner) is dict and (value := inner.get("id")) is not None:
+                out[name] = value
+        inner = node.get("resource")
+        if type(inner) is dict and (value := inner.get("organization_id")) is not None:
+            out[RESOURCE_ORG_FIELD] = value
+    out[CATEGORY_FIELD] = event.data_category
+    return out
 
 
 class Router:
-    """Routes events for a fixed set of rules. Immutable; safe to share."""
+    """Routes events for a fixed set of rules. Immutable; safe to share.
+
+    Targets (a rule, or a step of a sequence rule) are indexed by the
+    ``event.action`` and ``event.outcome`` values their predicate requires,
+    and those conditions are not tested again.
+    """
 
     def __init__(self, rules: Iterable[RuleBase]) -> None:
-        by_action: dict[str, list[_Target]] = {}
-        wildcard: list[_Target] = []
-        self.rule_ids: tuple[str, ...] = ()
+        targets: list[tuple[_Index, _Target]] = []
         ids: list[str] = []
         for rule in rules:
-            if not rule.enabled:
-                continue
-            ids.append(rule.id)
-            for actions, target in _targets(rule):
-                if actions is None:
-                    wildcard.append(target)
-                else:
-                    for action in sorted(actions):
-                        by_action.setdefault(action, []).append(target)
-        self.rule_ids = tuple(ids)
-        self._wildcard = tuple(wildcard)
-        self._by_action = {a: (*ts, *wildcard) for a, ts in by_action.items()}
-        self._base = tuple((p, compile_getter(p)) for p in _BASE_FIELDS)
+            if rule.enabled:
+                ids.append(rule.id)
+                targets.extend(_targets(rule))
+        self.rule_ids: tuple[str, ...] = tuple(ids)
+        self._targets = tuple(targets)
+        actions: set[str] = set()
+        outcomes: set[str] = set(_OUTCOMES)
+        for (wanted_actions, wanted_outcomes), _ in targets:
+            actions |= wanted_actions or set()
+            outcomes |= wanted_outcomes or set()
+        self._index: dict[tuple[str, str], tuple[_Target, ...]] = {
+            (a, o): self._select(a, o) for a in actions for o in outcomes
+        }
+        # actions outside every rule's list (forward-compatible ones, say)
+        self._other: dict[str, tuple[_Target, ...]] = {o: self._select(None, o) for o in outcomes}
+
+    def _select(self, action: str | None, outcome: str) -> tuple[_Target, ...]:
+        return tuple(t for wanted, t in self._targets if _wants(wanted, action, outcome))
 
     def route(
         self, event: NormalizedEvent, *, received_at: datetime | None = None
@@ -244,60 +358,53 @@ class Router:
         ``received_at`` (the message's broker timestamp, say) caps the
         record's watermark clock; it never changes what is detected.
         """
-        targets = self._by_action.get(event.action, self._wildcard)
+        targets = self._index.get((event.action, event.outcome))
+        if targets is None:
+            targets = self._other.get(event.outcome)
+            if targets is None:
+                targets = self._select(None, event.outcome)
         out: list[RoutedEvent] = []
-        if not targets:
-            return out
         time_us = -1
         clock_us = -1
-        base: dict[str, Any] | None = None
+        base: dict[str, Any] = {}
         for target in targets:
             if not target.test(event):
                 continue
             if target.required is not None and target.required(event) is None:
                 continue
-            names: list[tuple[str, str]] = []
-            for part in target.key_parts:
-                for name, get in part:
-                    value = _as_key_value(get(event))
+            names = target.read_key(event)
+            if names is None:
+                continue
+            if time_us < 0:
+                time_us = to_us(event.timestamp)
+                clock_us = time_us
+                if received_at is not None:
+                    clock_us = min(time_us, to_us(received_at))
+                base = _base_fields(event)
+            fields = base
+            if target.extras:
+                fields = dict(base)
+                for name, get in target.extras:
+                    value = get(event)
                     if value is not None:
-                        names.append((name, value))
-                        break
-                else:
-                    break
+                        fields[name] = value
+            if len(names) == 1:
+                key = target.prefix + _escaped(names[0][1])
             else:
-                if time_us < 0:
-                    time_us = to_us(event.timestamp)
-                    clock_us = time_us
-                    if received_at is not None:
-                        clock_us = min(time_us, to_us(received_at))
-                    base = {}
-                    for name, get in self._base:
-                        value = get(event)
-                        if value is not None:
-                            base[name] = value
-                assert base is not None
-                fields = base
-                if target.extras:
-                    fields = dict(base)
-                    for name, get in target.extras:
-                        value = get(event)
-                        if value is not None:
-                            fields[name] = value
-                key = target.rule_id + "|" + "|".join(escape_key_part(v) for _, v in names)
-                out.append(
-                    RoutedEvent(
-                        target.rule_id,
-                        key,
-                        tuple(names),
-                        time_us,
-                        event.event_id,
-                        event.organization_id,
-                        target.step,
-                        fields,
-                        clock_us,
-                    )
+                key = target.prefix + "|".join([_escaped(v) for _, v in names])
+            out.append(
+                RoutedEvent(
+                    target.rule_id,
+                    key,
+                    tuple(names),
+                    time_us,
+                    event.event_id,
+                    event.organization_id,
+                    target.step,
+                    fields,
+                    clock_us,
                 )
+            )
         return out
 
 
