@@ -104,6 +104,10 @@ class _Marked:
         return self.lines.get(path, self.lines.get((), 1)), _dotted(path)
 
 
+def _parts(where: str) -> Location:
+    return (where,) if where else ()
+
+
 def _dotted(path: Location) -> str:
     out = ""
     for part in path:
@@ -162,7 +166,10 @@ def _problems(file: str, marked: _Marked, data: Any, err: ValidationError) -> li
             and len(given) >= minimum
         ):
             continue  # an item failed: that item's error says why
-        messages = merged.setdefault(marked.line_of(data, tuple(error["loc"])), [])
+        line, where = marked.line_of(data, tuple(error["loc"]))
+        if error["type"] == "missing" and error["loc"]:
+            where = _dotted((*_parts(where), str(error["loc"][-1])))
+        messages = merged.setdefault((line, where), [])
         if error["msg"] not in messages:
             messages.append(error["msg"])
     return [
