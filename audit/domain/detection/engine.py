@@ -8,17 +8,19 @@ given to :meth:`DetectionEngine.advance`. The watermark is ``clock -
 lateness``. An event older than the watermark when it arrives is *late*: it
 is counted (``late_events``, ``late_by_rule``) and not evaluated. Other
 events wait in their key's ``pending`` list until the watermark passes them
-(``time < watermark``), and are then applied in (event time, event id)
-order, whatever order they arrived in. So, for a given input order, the
-result is deterministic, and any two orders that differ only within the
-lateness give the same detections: replaying a day at full speed gives what
-living through it gave. The price is latency: a detection is raised once
-the watermark passes its last event (``lateness`` after it, or when the
-runtime calls :meth:`advance` with a later time, e.g. its clock while idle).
+(``time < watermark``), and are then applied in (event time, event id,
+sequence step) order, whatever order they arrived in. So, for a given input
+order, the result is deterministic, and two orders that differ only within
+the lateness give the same detections: replaying a day at full speed gives
+what living through it gave. The price is latency: a detection is raised
+once the watermark passes its last event (``lateness`` after it, or when
+the runtime calls :meth:`advance` with a later time, e.g. its clock while
+idle). A producer clock running ahead cannot push the watermark past the
+present if the router is given ``received_at`` (see ``RoutedEvent``).
 
-Each key also remembers the position (time, id) of the last event applied;
-anything at or before it arriving again (an at-least-once re-delivery after
-a restore) is counted as ``stale_events`` and ignored.
+Each key also remembers the position (time, id, step) of the last event
+applied; anything at or before it arriving again (an at-least-once
+re-delivery after a restore) is counted as ``stale_events`` and ignored.
 
 State per key
 -------------
@@ -49,7 +51,7 @@ DEFAULT_LATENESS = timedelta(minutes=2)
 _STATE_VERSION = 1
 _NEVER = -(2**62)
 
-_HeapItem = tuple[int, str, int, str, RoutedEvent]
+_HeapItem = tuple[int, str, int, int, str, RoutedEvent]
 
 
 class DetectionEngine:
@@ -134,7 +136,7 @@ class DetectionEngine:
         state.pending.append(routed)
         self._seq += 1
         heap = self._heap
-        heapq.heappush(heap, (time_us, routed.event_id, self._seq, key, routed))
+        heapq.heappush(heap, (time_us, routed.event_id, routed.step, self._seq, key, routed))
         self._changed.add(key)
         if heap[0][0] >= watermark:
             return []
@@ -146,19 +148,22 @@ class DetectionEngine:
         if (
             floor is not None
             and routed.time_us <= floor[0]
-            and (routed.time_us, routed.event_id) <= floor
+            and (routed.time_us, routed.event_id, routed.step) <= floor
         ):
             return True
         if state.pending:
             event_id = routed.event_id
             for waiting in state.pending:
-                if waiting.event_id == event_id:
+                if waiting.event_id == event_id and waiting.step == routed.step:
                     return True
         return False
 
     def _push(self, routed: RoutedEvent) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (routed.time_us, routed.event_id, self._seq, routed.key, routed))
+        heapq.heappush(
+            self._heap,
+            (routed.time_us, routed.event_id, routed.step, self._seq, routed.key, routed),
+        )
 
     def _release(self, before_us: int | None) -> list[Detection]:
         """Apply the pending events before ``before_us`` (all if None) in order."""
@@ -169,7 +174,7 @@ class DetectionEngine:
         heappop = heapq.heappop
         touched: dict[str, tuple[KeyState, OpenDetection]] | None = None
         while heap and (before_us is None or heap[0][0] < before_us):
-            time_us, event_id, _, key, routed = heappop(heap)
+            time_us, event_id, step, _, key, routed = heappop(heap)
             state = states.get(key)
             if state is None:
                 continue
@@ -185,7 +190,7 @@ class DetectionEngine:
                     continue  # replaced by a restore meanwhile
             # apply: suppression first, then the rule type's window
             evaluator = evaluators[state.rule_id]
-            state.floor = (time_us, event_id)
+            state.floor = (time_us, event_id, step)
             changed.add(key)
             opened = state.open
             suppressed = False
@@ -290,7 +295,7 @@ class DetectionEngine:
 
         state = KeyState(rule_id, key, group_key, evaluator.load(doc["data"], rebuild))
         floor = doc["floor"]
-        state.floor = None if floor is None else (int(floor[0]), str(floor[1]))
+        state.floor = None if floor is None else (int(floor[0]), str(floor[1]), int(floor[2]))
         state.open = None if doc["open"] is None else OpenDetection.load(doc["open"])
         state.pending = [rebuild(item) for item in doc["pending"]]
         self._states[key] = state

@@ -355,10 +355,13 @@ class SequenceEvaluator(_Base):
         first = self._first_of_match(data)
         if first is None:
             return None
-        fired = sorted(
-            (e for queue in data.queues for e in queue if (e.time_us, e.event_id) >= first),
-            key=lambda e: (e.time_us, e.event_id),
-        )
+        unique = {
+            e.event_id: e
+            for queue in data.queues
+            for e in queue
+            if (e.time_us, e.event_id) >= first
+        }  # an event matching two steps is one event of the detection
+        fired = sorted(unique.values(), key=lambda e: (e.time_us, e.event_id))
         for queue in data.queues:
             queue.clear()
         return fired

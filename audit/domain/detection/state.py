@@ -156,6 +156,7 @@ class KeyState:
     group_key: tuple[tuple[str, str], ...]
     data: Any
     pending: list[RoutedEvent] = field(default_factory=list)
-    #: (time, event id) of the last event applied: nothing at or before it is applied again.
-    floor: tuple[int, str] | None = None
+    #: (time, event id, step) of the last event applied: nothing at or before
+    #: it is applied again.
+    floor: tuple[int, str, int] | None = None
     open: OpenDetection | None = None

@@ -304,3 +304,34 @@ def test_partition_key_escapes_separators() -> None:
     router = Router([pack()["auth.brute_force"]])
     (routed,) = router.route(login_failure(at(), user="a|b\\c"))
     assert routed.key == "auth.brute_force|org_1|a\\|b\\\\c"
+
+
+def test_one_event_in_two_steps_of_a_sequence_counts_for_both() -> None:
+    from audit.domain.detection import parse_rule_text
+
+    text = """
+type: sequence
+id: test.two_steps
+name: t
+description: t
+severity: low
+mitre: {technique: T1078}
+data_categories: [account]
+false_positives: none
+group_by: [organization.id, user.id]
+window: 10m
+steps:
+  - name: any_login
+    where: [{field: event.action, eq: user.login}]
+  - name: success
+    where: [{field: event.action, eq: user.login}, {field: event.outcome, eq: success}]
+"""
+    rule, problems = parse_rule_text(text, "t.yaml")
+    assert rule is not None, problems
+    router, engine = Router([rule]), DetectionEngine([rule])
+    one = ev("user.login", when=at())
+    found = _run(router, engine, [one, ev("user.login", when=at(60))])
+    (detection,) = found.values()
+    assert engine.stale_events == 0
+    assert detection.event_ids[0] == one.event_id
+    assert detection.event_count == 2
