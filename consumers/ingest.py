@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -22,7 +23,15 @@ from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
 from audit.adapters.kafka.topics import ensure_topics
 from audit.adapters.metrics import PrometheusMetrics
 from audit.domain.event import NormalizedEvent
-from audit.services.ingest import Backoff, IngestInterrupted, IngestPipeline
+from audit.errors import StoreUnavailable
+from audit.services.ingest import (
+    Backoff,
+    BatchReport,
+    IngestInterrupted,
+    IngestPipeline,
+    PreparedBatch,
+)
+from audit.services.ports import BulkOutcome
 from audit.settings import Settings, load_settings
 
 log = logging.getLogger("consumers.ingest")
@@ -37,6 +46,16 @@ class RunSummary:
     retries: int = 0
     batches: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, report: BatchReport) -> None:
+        self.batches += 1
+        self.consumed += report.consumed
+        self.stored += report.stored
+        self.duplicates += report.duplicates
+        self.rejected += report.rejected
+        self.retries += report.retries
+        for reason, count in report.rejected_by_reason.items():
+            self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + count
 
 
 class _StopFlag:
@@ -57,82 +76,116 @@ def daily_index(store: ElasticsearchEventStore) -> object:
     return index_for
 
 
+class IngestConsumer:
+    """One member of the ingest consumer group.
+
+    One bulk request is in flight while the next batch is read and
+    prepared: Elasticsearch indexes on its own cores while Python validates.
+    Offsets of a batch are committed when it is finished, for the
+    partitions still owned then: if a rebalance moved one away meanwhile,
+    its new owner reads those messages again and the store answers 409 for
+    what was already written (kafka-python 3 forbids committing from a
+    synchronous rebalance callback).
+    """
+
+    def __init__(self, settings: Settings, metrics: PrometheusMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.stop = _StopFlag()
+        self.summary = RunSummary()
+        ensure_topics(
+            settings,
+            {settings.topic_auth: None, settings.topic_security: None, settings.topic_dlq: None},
+        )
+        self.es = build_client(settings)
+        self.store = ElasticsearchEventStore(self.es, settings.index_prefix)
+        _wait_for_store(self.store, settings)
+        self.dead_letters = KafkaDeadLetterSink(settings)
+        self.source = KafkaBatchSource(settings, settings.audit_topics, settings.consumer_group)
+        self.pipeline = IngestPipeline(
+            store=self.store,
+            dead_letters=self.dead_letters,
+            metrics=metrics,
+            index_for=daily_index(self.store),  # type: ignore[arg-type]
+            clock=lambda: datetime.now(UTC),
+            wait=self._wait,
+            backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
+            max_message_bytes=settings.max_message_bytes,
+        )
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
+        self._in_flight: list[tuple[PreparedBatch, Future[BulkOutcome | StoreUnavailable]]] = []
+
+    def _wait(self, seconds: float) -> set[Partition]:
+        if self.stop.stop:
+            raise IngestInterrupted("stopping during an Elasticsearch outage; nothing committed")
+        log.warning("Elasticsearch unavailable; waiting %.1fs before retrying", seconds)
+        return self.source.wait_paused(seconds)
+
+    def _complete_in_flight(self) -> None:
+        if not self._in_flight:
+            return
+        prepared, attempt = self._in_flight.pop()
+        report = self.pipeline.finish(prepared, attempt.result())
+        self.source.resume_all()
+        self.source.commit(report.commit_offsets)
+        self.metrics.set("audit_last_commit_timestamp_seconds", time.time())
+        self.summary.add(report)
+
+    def run(self, until_idle: float | None = None) -> RunSummary:
+        idle_since = time.monotonic()
+        try:
+            while not self.stop.stop:
+                batch = self.source.poll_batch(
+                    self.settings.poll_timeout_ms, self.settings.batch_max_records
+                )
+                if batch:
+                    idle_since = time.monotonic()
+                    prepared = self.pipeline.prepare(batch)
+                    self._complete_in_flight()
+                    attempt = self._worker.submit(self.pipeline.first_attempt, prepared)
+                    self._in_flight.append((prepared, attempt))
+                else:
+                    self._complete_in_flight()
+                    if not self.source.owned():
+                        # Not idle but waiting for an assignment (e.g. while
+                        # the group waits out a crashed member's session).
+                        idle_since = time.monotonic()
+                    elif until_idle is not None and time.monotonic() - idle_since >= until_idle:
+                        break
+                _record_lag(self.source, self.metrics)
+            self._complete_in_flight()
+        except IngestInterrupted as err:
+            log.warning("%s", err)
+        return self.summary
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
+        self.source.close()
+        self.dead_letters.close()
+        self.es.close()
+
+
 def run(
     settings: Settings, *, until_idle: float | None = None, metrics: PrometheusMetrics | None = None
 ) -> RunSummary:
     metrics = metrics or PrometheusMetrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_addr)
-    ensure_topics(
-        settings,
-        {settings.topic_auth: None, settings.topic_security: None, settings.topic_dlq: None},
-    )
-    es = build_client(settings)
-    store = ElasticsearchEventStore(es, settings.index_prefix)
-    _wait_for_store(store, settings)
-    dead_letters = KafkaDeadLetterSink(settings)
-    source = KafkaBatchSource(settings, settings.audit_topics, settings.consumer_group)
-    stop = _StopFlag()
+    consumer = IngestConsumer(settings, metrics)
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def wait(seconds: float) -> set[Partition]:
-        if stop.stop:
-            raise IngestInterrupted("stopping during an Elasticsearch outage; nothing committed")
-        log.warning("Elasticsearch unavailable; waiting %.1fs before retrying", seconds)
-        return source.wait_paused(seconds)
-
-    pipeline = IngestPipeline(
-        store=store,
-        dead_letters=dead_letters,
-        metrics=metrics,
-        index_for=daily_index(store),  # type: ignore[arg-type]
-        clock=lambda: datetime.now(UTC),
-        wait=wait,
-        backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
-        max_message_bytes=settings.max_message_bytes,
-    )
-    summary = RunSummary()
-    idle_since = time.monotonic()
+        previous = {
+            sig: signal.signal(sig, consumer.stop) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
     try:
-        while not stop.stop:
-            batch = source.poll_batch(settings.poll_timeout_ms, settings.batch_max_records)
-            if not batch:
-                _record_lag(source, metrics)
-                if not source.owned():
-                    # Not idle but waiting for an assignment (e.g. while the
-                    # group waits out a crashed member's session).
-                    idle_since = time.monotonic()
-                elif until_idle is not None and time.monotonic() - idle_since >= until_idle:
-                    break
-                continue
-            idle_since = time.monotonic()
-            report = pipeline.process(batch)
-            source.resume_all()
-            source.commit(report.commit_offsets)
-            metrics.set("audit_last_commit_timestamp_seconds", time.time())
-            summary.batches += 1
-            summary.consumed += report.consumed
-            summary.stored += report.stored
-            summary.duplicates += report.duplicates
-            summary.rejected += report.rejected
-            summary.retries += report.retries
-            _record_lag(source, metrics)
-    except IngestInterrupted as err:
-        log.warning("%s", err)
+        return consumer.run(until_idle)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        source.close()
-        dead_letters.close()
-        es.close()
-    return summary
+        consumer.close()
 
 
 def _wait_for_store(store: ElasticsearchEventStore, settings: Settings) -> None:
-    from audit.errors import StoreUnavailable
-
     delays = iter(Backoff(settings.retry_initial_seconds, settings.retry_max_seconds).delays())
     while True:
         try:
@@ -153,6 +206,7 @@ def _record_lag(source: KafkaBatchSource, metrics: PrometheusMetrics) -> None:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     summary = run(load_settings())
     print(summary)
     return 0

@@ -9,6 +9,7 @@ nothing further is read.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from audit.domain.event import NormalizedEvent, normalize_message
 from audit.errors import AuditError, EventRejected, StoreUnavailable
 from audit.services.ports import (
     BulkItem,
+    BulkOutcome,
     DeadLetterSink,
     EventStore,
     InboundMessage,
@@ -57,6 +59,7 @@ class BatchReport:
     duplicates: int = 0
     rejected: int = 0
     retries: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
     commit_offsets: dict[Partition, int] = field(default_factory=dict)
     stored_events: list[NormalizedEvent] = field(default_factory=list)
 
@@ -72,6 +75,15 @@ class _Pending:
     message: InboundMessage
     event: NormalizedEvent
     document: StoredDocument
+
+
+@dataclass
+class PreparedBatch:
+    """A batch validated and normalized, not yet stored."""
+
+    messages: list[InboundMessage]
+    report: BatchReport
+    pending: list[_Pending]
 
 
 class IngestPipeline:
@@ -97,27 +109,59 @@ class IngestPipeline:
         self._max_bytes = max_message_bytes
 
     def process(self, batch: list[InboundMessage]) -> BatchReport:
-        report = BatchReport(consumed=len(batch))
+        """Prepare, store and finish one batch, synchronously."""
+        prepared = self.prepare(batch)
+        return self.finish(prepared, self.first_attempt(prepared))
+
+    def prepare(self, batch: list[InboundMessage]) -> PreparedBatch:
+        """Validate and normalize; queue refused messages for the dead-letter topic.
+
+        Split from storing so that the runtime can read and prepare the next
+        batch while this one's bulk request is in flight.
+        """
+        prepared = PreparedBatch(batch, BatchReport(consumed=len(batch)), [])
         if not batch:
-            return report
+            return prepared
         self._metrics.observe("audit_batch_size", len(batch))
         received_at = self._clock()
-        pending: list[_Pending] = []
+        consumed: collections.Counter[str] = collections.Counter()
         for message in batch:
-            self._metrics.inc("audit_events_consumed_total", topic=message.topic)
+            consumed[message.topic] += 1
             try:
                 event = normalize_message(
                     message.value, received_at=received_at, max_bytes=self._max_bytes
                 )
             except EventRejected as rejection:
-                self._reject(message, rejection.error_type, rejection.message, report)
+                self._reject(message, rejection.error_type, rejection.message, prepared.report)
                 continue
             document = StoredDocument(self._index_for(event), event.event_id, event.document)
-            pending.append(_Pending(message, event, document))
+            prepared.pending.append(_Pending(message, event, document))
+        for topic, count in consumed.items():
+            self._metrics.inc("audit_events_consumed_total", count, topic=topic)
+        return prepared
 
-        owned = self._store_all(pending, report)
+    def first_attempt(self, prepared: PreparedBatch) -> BulkOutcome | StoreUnavailable:
+        """One bulk write of the whole batch; safe to run on a worker thread."""
+        if not prepared.pending:
+            return BulkOutcome(items=())
+        started = time.perf_counter()
+        try:
+            outcome = self._store.bulk_create([p.document for p in prepared.pending])
+        except StoreUnavailable as err:
+            return err
+        self._metrics.observe("audit_bulk_request_duration_seconds", time.perf_counter() - started)
+        return outcome
+
+    def finish(self, prepared: PreparedBatch, first: BulkOutcome | StoreUnavailable) -> BatchReport:
+        """Account for the first attempt, retry what must be, flush dead letters.
+
+        Runs on the consumer's thread: waiting out an outage polls the
+        consumer to keep its group membership.
+        """
+        report = prepared.report
+        owned = self._store_all(prepared.pending, first, report)
         self._dead_letters.flush()
-        for message in batch:
+        for message in prepared.messages:
             partition = (message.topic, message.partition)
             if owned is not None and partition not in owned:
                 continue
@@ -127,7 +171,10 @@ class IngestPipeline:
         return report
 
     def _store_all(
-        self, pending: list[_Pending], report: BatchReport
+        self,
+        pending: list[_Pending],
+        first: BulkOutcome | StoreUnavailable,
+        report: BatchReport,
     ) -> Collection[Partition] | None:
         """Write until every pending document has a final answer.
 
@@ -136,23 +183,36 @@ class IngestPipeline:
         """
         owned: Collection[Partition] | None = None
         delays = iter(self._backoff.delays())
+        attempt: BulkOutcome | StoreUnavailable | None = first
         while pending:
-            started = time.perf_counter()
-            try:
-                outcome = self._store.bulk_create([p.document for p in pending])
-            except StoreUnavailable:
+            if attempt is None:
+                started = time.perf_counter()
+                try:
+                    attempt = self._store.bulk_create([p.document for p in pending])
+                except StoreUnavailable as err:
+                    attempt = err
+                else:
+                    self._metrics.observe(
+                        "audit_bulk_request_duration_seconds", time.perf_counter() - started
+                    )
+            if isinstance(attempt, StoreUnavailable):
                 self._metrics.inc("audit_store_retries_total", reason="unavailable")
                 report.retries += 1
+                attempt = None
                 owned = self._wait(next(delays))
                 pending = [p for p in pending if (p.message.topic, p.message.partition) in owned]
                 continue
-            self._metrics.observe(
-                "audit_bulk_request_duration_seconds", time.perf_counter() - started
-            )
             retry: list[_Pending] = []
-            for item, entry in zip(outcome.items, pending, strict=True):
-                self._account(item, entry, retry, report)
+            stored: collections.Counter[str] = collections.Counter()
+            duplicates: collections.Counter[str] = collections.Counter()
+            for item, entry in zip(attempt.items, pending, strict=True):
+                self._account(item, entry, retry, report, stored, duplicates)
+            for topic, count in stored.items():
+                self._metrics.inc("audit_events_stored_total", count, topic=topic)
+            for topic, count in duplicates.items():
+                self._metrics.inc("audit_events_duplicate_total", count, topic=topic)
             pending = retry
+            attempt = None
             if pending:
                 self._metrics.inc(
                     "audit_store_retries_total", amount=len(pending), reason="overloaded"
@@ -163,16 +223,22 @@ class IngestPipeline:
         return owned
 
     def _account(
-        self, item: BulkItem, entry: _Pending, retry: list[_Pending], report: BatchReport
+        self,
+        item: BulkItem,
+        entry: _Pending,
+        retry: list[_Pending],
+        report: BatchReport,
+        stored: collections.Counter[str],
+        duplicates: collections.Counter[str],
     ) -> None:
         topic = entry.message.topic
         if item.status == "created":
             report.stored += 1
             report.stored_events.append(entry.event)
-            self._metrics.inc("audit_events_stored_total", topic=topic)
+            stored[topic] += 1
         elif item.status == "duplicate":
             report.duplicates += 1
-            self._metrics.inc("audit_events_duplicate_total", topic=topic)
+            duplicates[topic] += 1
         elif item.status == "retry":
             retry.append(entry)
         else:
@@ -182,5 +248,6 @@ class IngestPipeline:
         self, message: InboundMessage, error_type: str, error_message: str, report: BatchReport
     ) -> None:
         report.rejected += 1
+        report.rejected_by_reason[error_type] = report.rejected_by_reason.get(error_type, 0) + 1
         self._metrics.inc("audit_events_rejected_total", reason=error_type)
         self._dead_letters.send(message, error_type, error_message)

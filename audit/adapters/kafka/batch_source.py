@@ -57,6 +57,7 @@ class KafkaBatchSource:
             session_timeout_ms=20_000,
             heartbeat_interval_ms=3_000,
             fetch_max_bytes=16 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
             **connection_options(settings),
         )
         self.consumer.subscribe(list(topics), listener=_Listener(self))
