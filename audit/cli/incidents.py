@@ -226,6 +226,7 @@ def _scheduler(args: argparse.Namespace) -> int:
     from audit.services.deadlines import DEADLINES_JOB, DeadlineSummary, GuardedRunner
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # one line per request
     settings = load_settings()
     wiring = build_incidents(settings)
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
