@@ -272,9 +272,8 @@ class ValueCountEvaluator(_Windowed):
             return [event]
         extractors = self.extractors
         if len(extractors) == 1:
-            values: tuple[str | None, ...] = (extractors[0](event),)
-        else:
-            values = tuple([extract(event) for extract in extractors])
+            return self._apply_one(data, event)
+        values = tuple([extract(event) for extract in extractors])
         events, kept, all_counts = data.events, data.values, data.counts
         events.append(event)
         kept.append(values)
@@ -294,6 +293,30 @@ class ValueCountEvaluator(_Windowed):
         for minimum, counts in zip(self.minimums, all_counts, strict=True):
             if len(counts) < minimum:
                 return None
+        fired = list(events)
+        self._clear(data)
+        return fired
+
+    def _apply_one(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
+        """``apply`` for the common single distinct count."""
+        value = self.extractors[0](event)
+        events, kept, counts = data.events, data.values, data.counts[0]
+        events.append(event)
+        kept.append((value,))
+        if value is not None:
+            counts[value] = counts.get(value, 0) + 1
+        low = event.time_us - self.window_us
+        while events[0].time_us < low:
+            events.popleft()
+            (old,) = kept.popleft()
+            if old is not None:
+                left = counts[old] - 1
+                if left:
+                    counts[old] = left
+                else:
+                    del counts[old]
+        if len(counts) < self.minimums[0]:
+            return None
         fired = list(events)
         self._clear(data)
         return fired

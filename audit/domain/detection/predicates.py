@@ -160,6 +160,33 @@ def compile_getter(path: str) -> Getter:
     return deep
 
 
+def _compile_exists(path: str) -> Test | None:
+    """A one-call presence test for a nested two- or three-part field."""
+    if path in _ATTRIBUTE_FIELDS:
+        return None
+    parts = path.split(".")
+    if len(parts) == 2:
+        first, second = parts
+
+        def two(event: NormalizedEvent) -> bool:
+            node = event.document.get(first)
+            return type(node) is dict and node.get(second) is not None
+
+        return two
+    if len(parts) == 3:
+        first, second, third = parts
+
+        def three(event: NormalizedEvent) -> bool:
+            node = event.document.get(first)
+            if type(node) is not dict:
+                return False
+            node = node.get(second)
+            return type(node) is dict and node.get(third) is not None
+
+        return three
+    return None
+
+
 def _is_number(value: Any) -> bool:
     return type(value) is int or type(value) is float
 
@@ -192,8 +219,9 @@ def _compile_condition(cond: Condition) -> Test:
     get = compile_getter(cond.field)
     op = cond.operator
     if op == "exists":
-        wanted = bool(cond.exists)
-        return lambda event: (get(event) is not None) is wanted
+        if cond.exists:
+            return _compile_exists(cond.field) or (lambda event: get(event) is not None)
+        return lambda event: get(event) is None
     if op == "in_":
         assert cond.in_ is not None
         strings = frozenset(v for v in cond.in_ if type(v) is str)
