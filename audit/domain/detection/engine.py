@@ -4,7 +4,8 @@ Watermark
 ---------
 The engine instance keeps ``clock``: the largest ``clock_us`` of the routed
 events it has processed (normally their event time) or the largest time
-given to :meth:`DetectionEngine.advance`. The watermark is ``clock -
+given to :meth:`DetectionEngine.advance` (only the latter with
+``clock_from_events=False``, for a runtime that tracks source progress). The watermark is ``clock -
 lateness``. An event older than the watermark when it arrives is *late*: it
 is counted (``late_events``, ``late_by_rule``) and not evaluated. Other
 events wait in their key's ``pending`` list until the watermark passes them
@@ -61,8 +62,15 @@ class DetectionEngine:
     """
 
     def __init__(
-        self, rules: Iterable[RuleBase], *, lateness: timedelta = DEFAULT_LATENESS
+        self,
+        rules: Iterable[RuleBase],
+        *,
+        lateness: timedelta = DEFAULT_LATENESS,
+        clock_from_events: bool = True,
     ) -> None:
+        """``clock_from_events=False``: only :meth:`advance` moves the clock
+        (a runtime that derives it from the progress of every source
+        partition); routed events then never move the watermark."""
         if lateness < timedelta(0):
             raise ValueError("lateness must not be negative")
         self.rules: dict[str, RuleBase] = {r.id: r for r in rules if r.enabled}
@@ -70,6 +78,7 @@ class DetectionEngine:
             rule_id: make_evaluator(rule) for rule_id, rule in self.rules.items()
         }
         self._lateness_us = to_us_delta(lateness)
+        self._clock_from_events = clock_from_events
         self._states: dict[str, KeyState] = {}
         self._heap: list[_HeapItem] = []
         self._seq = 0
@@ -113,7 +122,7 @@ class DetectionEngine:
             self.unknown_rule_events += 1
             return []
         time_us = routed.time_us
-        if routed.clock_us > self._clock_us:
+        if routed.clock_us > self._clock_us and self._clock_from_events:
             self._clock_us = routed.clock_us
             self._watermark_us = routed.clock_us - self._lateness_us
         watermark = self._watermark_us

@@ -335,3 +335,14 @@ steps:
     assert engine.stale_events == 0
     assert detection.event_ids[0] == one.event_id
     assert detection.event_count == 2
+
+
+def test_external_clock_only_moves_by_advance() -> None:
+    rules = [pack()["auth.brute_force"]]
+    router, engine = Router(rules), DetectionEngine(rules, clock_from_events=False)
+    events = [login_failure(at(seconds=i)) for i in range(10)]
+    assert _run(router, engine, [*events, login_failure(at(hours=3))], flush=False) == {}
+    assert engine.watermark is None
+    (found,) = engine.advance(at(minutes=3))
+    assert found.event_count == 10
+    assert engine.late_events == 0
