@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     topic_dlq: str = "elastra.audit.dlq"
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     consumer_group: str = "elastra-audit-ingest"
+    # Detection: events re-keyed by each rule's group key, and the changelog
+    # of the detectors' window state (compacted).
+    topic_routed: str = "elastra.audit.detect.routed"
+    topic_changelog: str = "elastra.audit.detect.changelog"
+    detector_group: str = "elastra-audit-detect"
+    rules_dir: str | None = None
+    detection_lateness_seconds: float = Field(default=120.0, ge=0, le=86_400)
+    detector_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    # Incidents are opened by the detector as detections are stored.
+    detector_opens_incidents: bool = True
     batch_max_records: int = Field(default=2000, ge=1, le=50_000)
     poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
 

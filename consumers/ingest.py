@@ -20,8 +20,12 @@ from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.kafka.batch_source import KafkaBatchSource, Partition
 from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
-from audit.adapters.kafka.topics import ensure_topics
+from audit.adapters.kafka.detection_feed import KafkaDetectionFeed
+from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
 from audit.adapters.metrics import PrometheusMetrics
+from audit.domain.detection import Router, load_rule_dir
+from audit.domain.detection.routing import to_us
+from audit.domain.detection.watermarks import NEVER
 from audit.domain.event import NormalizedEvent
 from audit.errors import StoreUnavailable
 from audit.services.ingest import (
@@ -97,11 +101,14 @@ class IngestConsumer:
             settings,
             {settings.topic_auth: None, settings.topic_security: None, settings.topic_dlq: None},
         )
+        ensure_detection_topics(settings)
         self.es = build_client(settings)
         self.store = ElasticsearchEventStore(self.es, settings.index_prefix)
         _wait_for_store(self.store, settings)
         self.dead_letters = KafkaDeadLetterSink(settings)
         self.source = KafkaBatchSource(settings, settings.audit_topics, settings.consumer_group)
+        self.feed = KafkaDetectionFeed(settings)
+        self._last_progress = 0.0
         self.pipeline = IngestPipeline(
             store=self.store,
             dead_letters=self.dead_letters,
@@ -111,6 +118,8 @@ class IngestConsumer:
             wait=self._wait,
             backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
             max_message_bytes=settings.max_message_bytes,
+            detection_feed=self.feed,
+            router=Router(load_rule_dir(settings.rules_dir)),
         )
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
         self._in_flight: list[tuple[PreparedBatch, Future[BulkOutcome | StoreUnavailable]]] = []
@@ -130,6 +139,27 @@ class IngestConsumer:
         self.source.commit(report.commit_offsets)
         self.metrics.set("audit_last_commit_timestamp_seconds", time.time())
         self.summary.add(report)
+        self._publish_progress(force=True)
+
+    def _publish_progress(self, *, force: bool = False) -> None:
+        """Tell the detectors how far each owned source partition has got.
+
+        After every batch, and at least every second while idle, so that
+        a quiet source does not hold the detectors' watermark back.
+        """
+        now = time.monotonic()
+        if not force and now - self._last_progress < 1.0:
+            return
+        self._last_progress = now
+        # A source read to its end vouches for the present: what it delivers
+        # next is new, and the detectors' lateness covers producer delays.
+        present = to_us(datetime.now(UTC))
+        progress = {}
+        for (topic, partition), caught_up in self.source.caught_up().items():
+            seen = self.pipeline.progress.get((topic, partition), NEVER)
+            progress[f"{topic}:{partition}"] = max(seen, present) if caught_up else seen
+        self.feed.publish_progress(progress)
+        self.feed.flush()
 
     def run(self, until_idle: float | None = None) -> RunSummary:
         idle_since = time.monotonic()
@@ -146,6 +176,7 @@ class IngestConsumer:
                     self._in_flight.append((prepared, attempt))
                 else:
                     self._complete_in_flight()
+                    self._publish_progress()
                     if not self.source.owned():
                         # Not idle but waiting for an assignment (e.g. while
                         # the group waits out a crashed member's session).
@@ -162,6 +193,7 @@ class IngestConsumer:
         self._worker.shutdown(wait=True)
         self.source.close()
         self.dead_letters.close()
+        self.feed.close()
         self.es.close()
 
 

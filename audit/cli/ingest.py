@@ -63,6 +63,7 @@ def _consume(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # kafka-python narrates every connection at INFO.
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     summary = run(load_settings(), until_idle=args.until_idle)
     if args.json:
         print(json.dumps(summary.__dict__))

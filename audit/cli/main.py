@@ -17,8 +17,13 @@ from audit.errors import AuditError
 _COMMAND_MODULES = (
     "stack",
     "ingest",
+    "detect",
     "events",
     "demo",
+    "rules",
+    "incidents",
+    "disclosure",
+    "integrity",
 )
 
 

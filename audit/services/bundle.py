@@ -370,7 +370,7 @@ def _check_chain(
     return findings
 
 
-def _check_event(  # noqa: PLR0917 - private helper of _check_chain
+def _check_event(
     file: str,
     event_id: str | None,
     document: Mapping[str, Any] | None,

@@ -15,12 +15,14 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from audit.domain.detection.routing import RoutedEvent, Router, to_us
 from audit.domain.event import NormalizedEvent, normalize_message
 from audit.errors import AuditError, EventRejected, StoreUnavailable
 from audit.services.ports import (
     BulkItem,
     BulkOutcome,
     DeadLetterSink,
+    DetectionFeed,
     EventStore,
     InboundMessage,
     MetricsRecorder,
@@ -53,6 +55,13 @@ class Backoff:
 
 
 @dataclass
+class _Pending:
+    message: InboundMessage
+    event: NormalizedEvent
+    document: StoredDocument
+
+
+@dataclass
 class BatchReport:
     consumed: int = 0
     stored: int = 0
@@ -61,20 +70,16 @@ class BatchReport:
     retries: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     commit_offsets: dict[Partition, int] = field(default_factory=dict)
-    stored_events: list[NormalizedEvent] = field(default_factory=list)
+    # Stored now or already stored: both go on to detection, so that an
+    # event stored just before a crash is still evaluated after it (the
+    # detector ignores what it has already applied).
+    accepted: list[_Pending] = field(default_factory=list)
 
 
 # The runtime's way to wait during an outage: it keeps the consumer's group
 # membership alive and answers which partitions this process still owns.
 WaitFn = Callable[[float], Collection[Partition]]
 IndexFn = Callable[[NormalizedEvent], str]
-
-
-@dataclass
-class _Pending:
-    message: InboundMessage
-    event: NormalizedEvent
-    document: StoredDocument
 
 
 @dataclass
@@ -98,6 +103,8 @@ class IngestPipeline:
         wait: WaitFn,
         backoff: Backoff | None = None,
         max_message_bytes: int = 65_536,
+        detection_feed: DetectionFeed | None = None,
+        router: Router | None = None,
     ) -> None:
         self._store = store
         self._dead_letters = dead_letters
@@ -107,6 +114,11 @@ class IngestPipeline:
         self._wait = wait
         self._backoff = backoff or Backoff()
         self._max_bytes = max_message_bytes
+        self._feed = detection_feed
+        self._router = router
+        # Largest event time accepted per source partition, in microseconds:
+        # the progress reported to the detectors for their watermarks.
+        self.progress: dict[Partition, int] = {}
 
     def process(self, batch: list[InboundMessage]) -> BatchReport:
         """Prepare, store and finish one batch, synchronously."""
@@ -160,6 +172,7 @@ class IngestPipeline:
         """
         report = prepared.report
         owned = self._store_all(prepared.pending, first, report)
+        self._feed_detection(report, owned)
         self._dead_letters.flush()
         for message in prepared.messages:
             partition = (message.topic, message.partition)
@@ -169,6 +182,23 @@ class IngestPipeline:
             if report.commit_offsets.get(partition, -1) < next_offset:
                 report.commit_offsets[partition] = next_offset
         return report
+
+    def _feed_detection(self, report: BatchReport, owned: Collection[Partition] | None) -> None:
+        if self._feed is None or self._router is None:
+            return
+        routed: list[RoutedEvent] = []
+        progress = self.progress
+        for entry in report.accepted:
+            partition = (entry.message.topic, entry.message.partition)
+            if owned is not None and partition not in owned:
+                continue
+            event = entry.event
+            routed.extend(self._router.route(event))
+            time_us = to_us(event.timestamp)
+            if progress.get(partition, -1) < time_us:
+                progress[partition] = time_us
+        self._feed.publish(routed)
+        self._feed.flush()
 
     def _store_all(
         self,
@@ -234,10 +264,11 @@ class IngestPipeline:
         topic = entry.message.topic
         if item.status == "created":
             report.stored += 1
-            report.stored_events.append(entry.event)
+            report.accepted.append(entry)
             stored[topic] += 1
         elif item.status == "duplicate":
             report.duplicates += 1
+            report.accepted.append(entry)
             duplicates[topic] += 1
         elif item.status == "retry":
             retry.append(entry)

@@ -6,9 +6,12 @@ real adapters against the real servers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from audit.domain.detection.routing import RoutedEvent
 
 
 class MetricsRecorder(Protocol):
@@ -78,4 +81,20 @@ class DeadLetterSink(Protocol):
 
     def flush(self) -> None:
         """Block until every queued dead letter is acknowledged by the broker."""
+        ...
+
+
+class DetectionFeed(Protocol):
+    """Where the ingest side sends what the detectors need."""
+
+    def publish(self, routed: Sequence[RoutedEvent]) -> None:
+        """Queue routed records, each to the partition of its group key."""
+        ...
+
+    def publish_progress(self, progress: Mapping[str, int]) -> None:
+        """Queue, to every detector partition, each source's clock (µs)."""
+        ...
+
+    def flush(self) -> None:
+        """Block until everything queued is acknowledged."""
         ...

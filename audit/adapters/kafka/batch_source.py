@@ -103,6 +103,16 @@ class KafkaBatchSource:
                     self.consumer.seek(tp, partition_records[0].offset)
         return self.owned()
 
+    def caught_up(self) -> dict[Partition, bool]:
+        """Per owned partition: has this consumer read up to its end?"""
+        result: dict[Partition, bool] = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            result[(tp.topic, tp.partition)] = (
+                highwater is not None and self.consumer.position(tp) >= highwater
+            )
+        return result
+
     def resume_all(self) -> None:
         if self.paused_for_outage:
             self.consumer.resume(*self.consumer.paused())

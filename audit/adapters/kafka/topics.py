@@ -43,3 +43,18 @@ def ensure_topics(
                 admin.create_topics(missing)
     finally:
         admin.close()
+
+
+def ensure_detection_topics(settings: Settings) -> None:
+    """The routed-records topic and the compacted changelog of window state.
+
+    Both have the same partition count: detector task N restores its state
+    from changelog partition N.
+    """
+    ensure_topics(
+        settings,
+        {
+            settings.topic_routed: {"retention.ms": str(7 * 24 * 3600 * 1000)},
+            settings.topic_changelog: {"cleanup.policy": "compact"},
+        },
+    )

@@ -1,0 +1,35 @@
+"""``audit detect``: run the streaming detector."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from audit.settings import load_settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    detect = sub.add_parser("detect", help="run the streaming detector")
+    detect.add_argument(
+        "--until-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="exit after this long with nothing to read, having committed",
+    )
+    detect.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    detect.set_defaults(handler=_detect)
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from consumers.detect import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    raised = run(load_settings(), until_idle=args.until_idle)
+    print(
+        json.dumps({"detections_written": raised}) if args.json else f"detections written: {raised}"
+    )
+    return 0
