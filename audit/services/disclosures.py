@@ -99,7 +99,12 @@ class DisclosureService:
             text = path.read_text(encoding="utf-8")
         except OSError as err:
             raise ConfigurationError(f"cannot read {path}: {err.strerror}") from err
-        spec = parse_request_file(text, str(path))
+        return self.record(parse_request_file(text, str(path)), now)
+
+    def record(
+        self, spec: RequestFile, now: datetime
+    ) -> tuple[DisclosureRequest, HoldRequest | None]:
+        """Record an already parsed request (from a file or the HTTP API)."""
         request, hold = receive(
             spec.intake, spec.process_type, by=spec.received_by, at=now, scope=spec.scope
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -55,6 +55,7 @@ _NOTIFIED_ACTIONS = {
 # Aliases: inside the class, ``list`` names the method.
 ItemStates = list[ChecklistItemState]
 Incidents = list[Incident]
+Detections = list[Detection]
 
 
 class BadInput(AuditError):
@@ -217,6 +218,45 @@ class IncidentService:
             organization_ids=[org] if org else None,
             rule_id=rule,
         )
+
+    def touching(
+        self,
+        fields: Sequence[str],
+        value: str,
+        *,
+        since: datetime,
+        until: datetime,
+        organization_ids: Sequence[str] | None = None,
+    ) -> tuple[Detections, Incidents]:
+        """Detections and incidents of ``[since, until)`` whose entities name ``value``
+        under one of ``fields`` (``user.id``, ``source.ip``, ...); an incident also
+        touches it through one of those detections. ``organization_ids``: any of them."""
+
+        def names(entities: dict[str, Any]) -> bool:
+            return any(value in entities.get(f, ()) for f in fields)
+
+        found: dict[str, Detection] = {}
+        for org in organization_ids if organization_ids is not None else [None]:
+            for detection in self._detections.list(organization_id=org, since=since):
+                if detection.first_seen < until and names(detection.entities):
+                    found[detection.id] = detection
+        incidents = [
+            incident
+            for incident in self._store.find(
+                organization_ids=list(organization_ids) if organization_ids is not None else None
+            )
+            if incident.first_event_at < until
+            and incident.last_event_at >= since
+            and (names(incident.entities) or not found.keys().isdisjoint(incident.detection_ids))
+        ]
+        detections = sorted(found.values(), key=lambda d: (d.first_seen, d.id))
+        return detections, incidents
+
+    def detections(
+        self, *, rule_id: str | None = None, organization_id: str | None = None
+    ) -> Detections:
+        """Stored detections, oldest first (by first event time)."""
+        return self._detections.list(rule_id=rule_id, organization_id=organization_id)
 
     def checklist(self, incident: Incident, now: datetime) -> ItemStates:
         return evaluate_checklist(

@@ -11,7 +11,38 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+
+from audit.adapters.elasticsearch.client import is_unavailable
+from audit.errors import AuditError, StoreUnavailable
+
+# The fields free text is matched against (simple_query_string): fixed here,
+# never chosen by the caller.
+TEXT_FIELDS = (
+    "event.action",
+    "event.reason",
+    "event.provider",
+    "user.id",
+    "user.name",
+    "user.email",
+    "user.target.id",
+    "user.target.name",
+    "organization.name",
+    "user_agent.original",
+    "source.geo.city_name",
+    "source.as.organization.name",
+    "elastra.resource.id",
+    "elastra.request.id",
+)
+# A credential is a token or an API key.
+CREDENTIAL_FIELDS = ("elastra.token.id", "elastra.api_key.id")
+
+
+class CursorExpired(AuditError):
+    """The point in time behind a page cursor has expired or is unknown.
+
+    Start the search again without a cursor.
+    """
 
 
 @dataclass(frozen=True)
@@ -23,6 +54,12 @@ class EventQuery:
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Any of these organizations (a tenant scope); None: no restriction.
+    organization_ids: tuple[str, ...] | None = None
+    category: str | None = None
+    session_id: str | None = None
+    credential_id: str | None = None
+    text: str | None = None
 
     def to_dsl(self) -> dict[str, Any]:
         filters: list[dict[str, Any]] = []
@@ -32,9 +69,22 @@ class EventQuery:
             ("source.ip", self.source_ip),
             ("event.action", self.action),
             ("event.outcome", self.outcome),
+            ("event.category", self.category),
+            ("elastra.session.id", self.session_id),
         ):
             if value is not None:
                 filters.append({"term": {field: value}})
+        if self.organization_ids is not None:
+            filters.append({"terms": {"organization.id": list(self.organization_ids)}})
+        if self.credential_id is not None:
+            filters.append(
+                {
+                    "bool": {
+                        "should": [{"term": {f: self.credential_id}} for f in CREDENTIAL_FIELDS],
+                        "minimum_should_match": 1,
+                    }
+                }
+            )
         if self.since or self.until:
             bounds: dict[str, str] = {}
             if self.since:
@@ -42,7 +92,21 @@ class EventQuery:
             if self.until:
                 bounds["lt"] = self.until.isoformat()
             filters.append({"range": {"@timestamp": bounds}})
-        return {"bool": {"filter": filters}}
+        query: dict[str, Any] = {"bool": {"filter": filters}}
+        if self.text:
+            query["bool"]["must"] = [
+                {
+                    "simple_query_string": {
+                        "query": self.text,
+                        "fields": list(TEXT_FIELDS),
+                        "default_operator": "and",
+                        "lenient": True,
+                        # No regexps, fuzzy or slop: cheap and predictable.
+                        "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",
+                    }
+                }
+            ]
+        return query
 
 
 def search_events(
@@ -91,3 +155,134 @@ def search_events(
 def count_events(client: Elasticsearch, query: EventQuery, index: str = "audit-events") -> int:
     response = client.count(index=index, query=query.to_dsl())
     return int(response["count"])
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of a point-in-time search; ``after`` is None on the last page."""
+
+    events: list[dict[str, Any]]
+    pit_id: str | None
+    after: list[Any] | None
+
+
+def page_body(
+    query: EventQuery, size: int, *, descending: bool, after: list[Any] | None = None
+) -> dict[str, Any]:
+    """The search body of one page (without the point in time)."""
+    order = "desc" if descending else "asc"
+    body: dict[str, Any] = {
+        "size": size,
+        "query": query.to_dsl(),
+        "sort": [{"@timestamp": order}, {"_shard_doc": order}],
+        "track_total_hits": False,
+    }
+    if after is not None:
+        body["search_after"] = after
+    return body
+
+
+def search_page(
+    client: Elasticsearch,
+    query: EventQuery,
+    *,
+    index: str = "audit-events",
+    size: int = 100,
+    descending: bool = True,
+    pit_id: str | None = None,
+    after: list[Any] | None = None,
+    keep_alive: str = "2m",
+) -> EventPage:
+    """One page; pass the previous page's ``pit_id`` and ``after`` for the next.
+
+    The point in time is closed after the last page; an expired or unknown one
+    raises :class:`CursorExpired`.
+    """
+    try:
+        if pit_id is None:
+            try:
+                pit_id = client.open_point_in_time(index=index, keep_alive=keep_alive)["id"]
+            except NotFoundError:
+                return EventPage([], None, None)
+        body = page_body(query, size + 1, descending=descending, after=after)
+        body["pit"] = {"id": pit_id, "keep_alive": keep_alive}
+        response = client.search(**body)
+    except (ApiError, TransportError) as err:
+        if is_unavailable(err):
+            raise StoreUnavailable(f"cannot search events: {err}") from err
+        if after is not None or isinstance(err, NotFoundError):
+            raise CursorExpired("the cursor has expired; search again without it") from err
+        raise
+    pit_id = response.get("pit_id", pit_id)
+    hits = response["hits"]["hits"]
+    more = len(hits) > size
+    hits = hits[:size]
+    events = [hit["_source"] for hit in hits]
+    if not more:
+        _close_quietly(client, pit_id)
+        return EventPage(events, None, None)
+    return EventPage(events, pit_id, hits[-1]["sort"])
+
+
+def _close_quietly(client: Elasticsearch, pit_id: str | None) -> None:
+    if pit_id is None:
+        return
+    try:
+        client.close_point_in_time(id=pit_id)
+    except (ApiError, TransportError):
+        pass  # it expires on its own
+
+
+def first_events(
+    client: Elasticsearch, query: EventQuery, *, index: str = "audit-events", size: int = 100
+) -> tuple[list[dict[str, Any]], int]:
+    """The oldest ``size`` matching events and how many match (at most 10,000 counted)."""
+    body = page_body(query, size, descending=False)
+    body["sort"] = [{"@timestamp": "asc"}, {"event.id": "asc"}]
+    body["track_total_hits"] = 10_000
+    try:
+        response = client.search(index=index, ignore_unavailable=True, **body)
+    except (ApiError, TransportError) as err:
+        raise StoreUnavailable(f"cannot search events: {err}") from err
+    hits = response["hits"]["hits"]
+    return [h["_source"] for h in hits], int(response["hits"]["total"]["value"])
+
+
+def top_values(
+    client: Elasticsearch,
+    query: EventQuery,
+    fields: dict[str, str],
+    *,
+    index: str = "audit-events",
+    size: int = 10,
+) -> tuple[dict[str, list[tuple[Any, int]]], int]:
+    """The most frequent values of each field (name -> field) and how many events matched."""
+    aggs = {name: {"terms": {"field": field, "size": size}} for name, field in fields.items()}
+    try:
+        response = client.search(
+            index=index,
+            ignore_unavailable=True,
+            size=0,
+            query=query.to_dsl(),
+            aggs=aggs,
+            track_total_hits=True,
+        )
+    except (ApiError, TransportError) as err:
+        raise StoreUnavailable(f"cannot aggregate events: {err}") from err
+    found = response.get("aggregations", {})
+    values = {
+        name: [
+            (b.get("key_as_string", b["key"]), int(b["doc_count"]))
+            for b in found.get(name, {}).get("buckets", [])
+        ]
+        for name in fields
+    }
+    return values, int(response["hits"]["total"]["value"])
+
+
+def ping(client: Elasticsearch) -> bool:
+    """True when the cluster answers."""
+    try:
+        return bool(client.ping())
+    except (ApiError, TransportError):
+        return False
