@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     index_prefix: str = "audit-events"
 
     # Ingest behaviour
+    # The per-organization hash chain (tamper evidence); off only to measure
+    # what it costs.
+    integrity_enabled: bool = True
     max_message_bytes: int = Field(default=65_536, ge=1024)
     retry_initial_seconds: float = Field(default=0.5, gt=0)
     retry_max_seconds: float = Field(default=15.0, gt=0)
@@ -89,6 +92,26 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_max_attempts: int = Field(default=4, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=0.5, ge=0)
+
+    # HTTP API (audit serve). Bearer JWTs are verified against the public keys
+    # (PEM) or JWKS in api_jwt_key_file; service API keys are stored hashed in
+    # api_keys_file, one "sha256:<hex> principal roles scope" a line.
+    api_jwt_issuer: str | None = None
+    api_jwt_audience: str | None = None
+    api_jwt_key_file: str | None = None
+    api_jwt_algorithms: str = Field(
+        default="RS256,ES256,EdDSA", description="comma-separated; asymmetric only"
+    )
+    api_jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    api_jwt_max_lifetime_seconds: int = Field(default=86_400, ge=60, le=7 * 86_400)
+    api_keys_file: str | None = None
+    api_platform_org_id: str = Field(default="platform", min_length=1, max_length=128)
+    api_max_page_size: int = Field(default=500, ge=1, le=10_000)
+    api_max_range_days: int = Field(default=400, ge=1, le=3660)
+    api_cursor_secret: SecretStr | None = Field(
+        default=None, description="signs page cursors; None: a random key per process"
+    )
+    api_audit_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
     @property
     def audit_topics(self) -> tuple[str, str]:
