@@ -20,6 +20,8 @@ Steps, in the order they are applied within an action:
 * ``copy_held`` (source index, hold ``query``, ``target`` hold index; the
   executor copies with point-in-time + search_after + bulk and then checks
   that every source ``_id`` the query selects is in the target), then
+  ``remove_read_only`` if the index is read-only (Elasticsearch 8.19 refuses
+  to delete an index with a ``read_only`` block: verified on the node), then
   ``delete_index``.
 """
 
@@ -173,9 +175,9 @@ def _deletion(
         f"age {state.age_days(at)} d >= delete at {rules.delete_after_days} d "
         f"(class {state.retention_class})"
     )
-    delete = Step(kind=StepKind.DELETE_INDEX, index=state.name)
+    delete = _delete_steps(state)
     if not holds:
-        return _action(state, policy, at, kind=ActionKind.DELETE, reason=reason, steps=(delete,))
+        return _action(state, policy, at, kind=ActionKind.DELETE, reason=reason, steps=delete)
     copies = tuple(
         Step(
             kind=StepKind.COPY_HELD,
@@ -193,9 +195,17 @@ def _deletion(
         at,
         kind=ActionKind.COPY_HELD_THEN_DELETE,
         reason=f"{reason}; documents held by {names} are copied first",
-        steps=(*copies, delete),
+        steps=(*copies, *delete),
         holds=tuple(hold.id for hold in holds),
     )
+
+
+def _delete_steps(state: IndexState) -> tuple[Step, ...]:
+    """Delete, lifting a read-only block first (the node refuses to delete under it)."""
+    delete = Step(kind=StepKind.DELETE_INDEX, index=state.name)
+    if state.read_only:
+        return (Step(kind=StepKind.REMOVE_READ_ONLY, index=state.name), delete)
+    return (delete,)
 
 
 def _tier_steps(state: IndexState, policy: RetentionPolicy, tier: Tier) -> list[Step]:
@@ -235,7 +245,7 @@ def _tier_steps(state: IndexState, policy: RetentionPolicy, tier: Tier) -> list[
     return steps
 
 
-def _tiering(  # noqa: PLR0917 - private helper of _plan_event_index
+def _tiering(
     state: IndexState,
     policy: RetentionPolicy,
     at: datetime,
@@ -306,7 +316,7 @@ def _plan_hold_index(
             kind=ActionKind.DELETE,
             reason=f"hold {hold.id} ended {ended}; newest copy is {age} d old >= "
             f"{rules.delete_after_days} d (class {state.retention_class})",
-            steps=(Step(kind=StepKind.DELETE_INDEX, index=state.name),),
+            steps=_delete_steps(state),
         )
     expires = state.day + timedelta(days=rules.delete_after_days + 1)
     return _action(
