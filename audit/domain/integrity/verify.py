@@ -59,27 +59,12 @@ def verify_chain(
     links: list[ChainLink] = []
     times: dict[int, datetime] = {}
     for document in documents:
-        link = link_of(document)
+        link, problem, when = check_document(document)
+        if problem is not None:
+            findings.append(problem)
         if link is None:
-            findings.append(
-                Finding(
-                    kind=FindingKind.MALFORMED,
-                    event_id=_event_id(document),
-                    message="missing or invalid integrity fields",
-                )
-            )
             continue
-        if event_hash(link.prev_hash, document) != link.hash:
-            findings.append(
-                Finding(
-                    kind=FindingKind.MODIFIED,
-                    event_id=link.event_id,
-                    seq=link.seq,
-                    message="content does not match its stored hash",
-                )
-            )
         links.append(link)
-        when = _timestamp(document)
         if when is not None:
             times[link.seq] = when
     findings.extend(
@@ -121,6 +106,37 @@ def verify_links(
     _walk(chain, start, findings)
     _check_against_digests(chain, valid, event_times or {}, findings)
     return sort_findings(findings)
+
+
+def check_document(
+    document: Mapping[str, object],
+) -> tuple[ChainLink | None, Finding | None, datetime | None]:
+    """One stored document on its own: its link (``None`` if malformed), the
+    ``malformed`` or ``modified`` finding if any, and its event time.
+
+    What ``verify_chain`` does per document; a caller that verifies a long
+    chain in windows calls it as documents stream by and keeps only the links.
+    """
+    link = link_of(document)
+    if link is None:
+        return (
+            None,
+            Finding(
+                kind=FindingKind.MALFORMED,
+                event_id=_event_id(document),
+                message="missing or invalid integrity fields",
+            ),
+            None,
+        )
+    problem = None
+    if event_hash(link.prev_hash, document) != link.hash:
+        problem = Finding(
+            kind=FindingKind.MODIFIED,
+            event_id=link.event_id,
+            seq=link.seq,
+            message="content does not match its stored hash",
+        )
+    return link, problem, _timestamp(document)
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
@@ -180,12 +196,16 @@ def _check_digests(
                 )
             )
         if valid:
-            _check_digest_link(valid[-1], digest, findings)
+            broken = digest_link_finding(valid[-1], digest)
+            if broken is not None:
+                findings.append(broken)
         valid.append(digest)
     return valid
 
 
-def _check_digest_link(before: Digest, digest: Digest, findings: list[Finding]) -> None:
+def digest_link_finding(before: Digest, digest: Digest) -> Finding | None:
+    """``digest_chain_broken`` if ``digest`` does not follow ``before`` (the
+    previous valid digest of the chain), else ``None``."""
     span = f"digest of seq {digest.first_seq}..{digest.last_seq}"
     if digest.first_seq != before.last_seq + 1:
         problem = (
@@ -197,10 +217,8 @@ def _check_digest_link(before: Digest, digest: Digest, findings: list[Finding]) 
     elif digest.first_prev_hash != before.head_hash:
         problem = f"{span} does not start from the previous digest's head hash"
     else:
-        return
-    findings.append(
-        Finding(kind=FindingKind.DIGEST_CHAIN_BROKEN, seq=digest.first_seq, message=problem)
-    )
+        return None
+    return Finding(kind=FindingKind.DIGEST_CHAIN_BROKEN, seq=digest.first_seq, message=problem)
 
 
 def _drop_duplicates(links: list[ChainLink], findings: list[Finding]) -> list[ChainLink]:
@@ -321,7 +339,7 @@ def _walk(chain: list[ChainLink], start: tuple[int, str] | None, findings: list[
         previous = (link.seq, link.hash)
 
 
-def _explain_break(  # noqa: PLR0917 - private helper of _walk
+def _explain_break(
     link: ChainLink,
     prev_seq: int,
     prev_hash: str,
