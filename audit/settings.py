@@ -84,6 +84,20 @@ class Settings(BaseSettings):
     update_max_attempts: int = Field(default=50, ge=1, le=1000)
     scheduler_lease_seconds: float = Field(default=120.0, gt=0)
 
+    # Retention, legal holds, organizations' retention classes
+    hold_index: str = "audit-legal-holds"
+    hold_copy_prefix: str = Field(
+        default="audit-holds", description="held copies go to <hold_copy_prefix>-<hold id>"
+    )
+    org_settings_index: str = "audit-org-settings"
+    retention_policy_file: str | None = Field(
+        default=None, description="retention policy YAML; None: the bundled policy"
+    )
+    retention_class_ttl_seconds: float = Field(default=60.0, gt=0, le=3600)
+    retention_daily_minute: int = Field(
+        default=30, ge=0, lt=1440, description="minute of the UTC day the retention job runs"
+    )
+
     # Webhook notifications (disabled while webhook_url is unset)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
