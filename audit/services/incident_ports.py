@@ -62,6 +62,10 @@ class IncidentStore(Protocol):
 
 
 class DetectionStore(Protocol):
+    def get(self, detection_id: str) -> Detection:
+        """The detection; :class:`audit.errors.NotFound` if absent."""
+        ...
+
     def put(self, detection: Detection) -> None:
         """Store ``detection`` under its id; a later version of it overwrites the earlier."""
         ...

@@ -252,6 +252,9 @@ class IncidentService:
         detections = sorted(found.values(), key=lambda d: (d.first_seen, d.id))
         return detections, incidents
 
+    def detection(self, detection_id: str) -> Detection:
+        return self._detections.get(detection_id)
+
     def detections(
         self, *, rule_id: str | None = None, organization_id: str | None = None
     ) -> Detections:

@@ -38,6 +38,10 @@ class ElasticsearchDetectionStore:
         except (ApiError, TransportError) as err:
             raise unavailable(err, f"cannot store detection {detection.id}") from err
 
+    def get(self, detection_id: str) -> Detection:
+        """The detection; :class:`audit.errors.NotFound` if absent."""
+        return Detection.model_validate(self._docs.get(detection_id)[0])
+
     def list(
         self,
         *,
