@@ -48,6 +48,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="RATIO",
         help="share of redelivered events, e.g. 0.05",
     )
+    replay.add_argument(
+        "--scenario",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="mix a named attack scenario into the stream (repeatable; 'all' for every one);"
+        " it begins a quarter into the span, or at --start with --events 0",
+    )
+    replay.add_argument(
+        "--list-scenarios",
+        action="store_true",
+        help="list the scenarios (name, rules, kind, description) and exit",
+    )
     replay.set_defaults(handler=_replay)
 
     dlq = sub.add_parser("dlq", help="the dead-letter topic")
@@ -80,12 +93,24 @@ def _replay(args: argparse.Namespace) -> int:
     from audit.adapters.kafka.publisher import publish
     from audit.adapters.kafka.topics import ensure_topics
     from audit.replay.mix import mixed_stream
+    from audit.replay.scenarios import SCENARIOS, build_many, merge, resolve
     from audit.replay.traffic import TrafficGenerator, TrafficProfile
 
-    settings = load_settings()
+    if args.list_scenarios:
+        for spec in SCENARIOS.values():
+            kind = "near miss" if spec.near_miss else "attack"
+            print(f"{spec.name}\t{','.join(spec.rule_ids)}\t{kind}\t{spec.description}")
+        return 0
+    try:
+        scenario_names = resolve(args.scenario or [])
+    except KeyError as err:
+        raise SystemExit(
+            f"audit replay: unknown scenario {err.args[0]} (see --list-scenarios)"
+        ) from None
     start = args.start or (datetime.now().astimezone() - timedelta(hours=args.hours))
     if start.tzinfo is None:
         raise SystemExit("audit replay: --start needs a time zone, e.g. 2026-11-26T00:00:00Z")
+    settings = load_settings()
     profile = TrafficProfile(
         organizations=args.organizations,
         users_per_organization=args.users,
@@ -99,18 +124,33 @@ def _replay(args: argparse.Namespace) -> int:
         malformed_ratio=args.malformed,
         duplicate_ratio=args.duplicates,
     )
+    scenario_start = start + (timedelta(hours=args.hours) / 4 if args.events > 0 else timedelta())
+    scenarios = build_many(scenario_names, scenario_start, args.seed)
+    messages = merge(stream.messages, scenarios) if scenarios else stream.messages
     ensure_topics(
         settings,
         {settings.topic_auth: None, settings.topic_security: None, settings.topic_dlq: None},
     )
-    sent = publish(settings, stream.messages)
+    sent = publish(settings, messages)
     print(
         json.dumps(
             {
                 "published": sent,
-                "unique_valid_events": len(stream.unique_event_ids),
+                "unique_valid_events": len(stream.unique_event_ids)
+                + sum(len(sc.events) for sc in scenarios),
                 "malformed": stream.malformed,
                 "duplicates": stream.duplicates,
+                "scenarios": [
+                    {
+                        "name": sc.name,
+                        "start": sc.start.isoformat(),
+                        "events": len(sc.events),
+                        "organization_ids": sc.organization_ids,
+                        "expected": sc.expected,
+                        "group_keys": sc.group_keys,
+                    }
+                    for sc in scenarios
+                ],
             }
         )
     )
