@@ -107,6 +107,28 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=4, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=0.5, ge=0)
 
+    # Tamper-evident trail: signed digests (Ed25519) and exports. Unset key
+    # files: local/dev generates a key once under digest_key_dir (git-ignored);
+    # production refuses to sign or export without digest_signing_key_file.
+    digest_index: str = "audit-digests"
+    digest_signing_key_file: str | None = Field(
+        default=None, description="PEM (PKCS#8) Ed25519 private key that signs digests and exports"
+    )
+    digest_public_keys_file: str | None = Field(
+        default=None, description="PEM bundle of current and previous public keys (rotation)"
+    )
+    digest_key_dir: str | None = Field(
+        default=None, description="where local/dev keeps its generated key; None: .stack/keys"
+    )
+    digest_every_minutes: int = Field(default=5, ge=1, le=60)
+    digest_min_events: int = Field(
+        default=1000, ge=1, description="sign before the hourly floor only with this many new"
+    )
+    digest_max_age_seconds: float = Field(
+        default=3600.0, gt=0, description="hourly floor: sign any new event after this long"
+    )
+    digest_max_events: int = Field(default=10_000, ge=1, le=1_000_000)
+
     # HTTP API (audit serve). Bearer JWTs are verified against the public keys
     # (PEM) or JWKS in api_jwt_key_file; service API keys are stored hashed in
     # api_keys_file, one "sha256:<hex> principal roles scope" a line.

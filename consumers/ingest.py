@@ -28,6 +28,7 @@ from audit.domain.detection.routing import to_us
 from audit.domain.detection.watermarks import NEVER
 from audit.domain.event import NormalizedEvent
 from audit.errors import StoreUnavailable
+from audit.services.chain_keeper import ChainKeeper
 from audit.services.ingest import (
     Backoff,
     BatchReport,
@@ -108,6 +109,9 @@ class IngestConsumer:
         self.dead_letters = KafkaDeadLetterSink(settings)
         self.source = KafkaBatchSource(settings, settings.audit_topics, settings.consumer_group)
         self.feed = KafkaDetectionFeed(settings)
+        self.chain = ChainKeeper(self.store) if settings.integrity_enabled else None
+        self.source.on_revoke = self._settle_in_flight
+        self.source.on_assign = self._forget_chain_heads
         self._last_progress = 0.0
         self.pipeline = IngestPipeline(
             store=self.store,
@@ -120,6 +124,7 @@ class IngestConsumer:
             max_message_bytes=settings.max_message_bytes,
             detection_feed=self.feed,
             router=Router(load_rule_dir(settings.rules_dir)),
+            chain=self.chain,
         )
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
         self._in_flight: list[tuple[PreparedBatch, Future[BulkOutcome | StoreUnavailable]]] = []
@@ -129,6 +134,20 @@ class IngestConsumer:
             raise IngestInterrupted("stopping during an Elasticsearch outage; nothing committed")
         log.warning("Elasticsearch unavailable; waiting %.1fs before retrying", seconds)
         return self.source.wait_paused(seconds)
+
+    def _settle_in_flight(self) -> None:
+        """Before a partition goes: let the bulk request in flight land.
+
+        Its new owner then finds those events stored (and already chained)
+        when it reads them again; their offsets are committed, for the
+        partitions still ours, when the batch completes after the poll.
+        """
+        for _, attempt in self._in_flight:
+            attempt.result()
+
+    def _forget_chain_heads(self) -> None:
+        if self.chain is not None:
+            self.chain.reset()
 
     def _complete_in_flight(self) -> None:
         if not self._in_flight:

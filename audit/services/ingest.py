@@ -18,6 +18,7 @@ from datetime import datetime
 from audit.domain.detection.routing import RoutedEvent, Router, to_us
 from audit.domain.event import NormalizedEvent, normalize_message
 from audit.errors import AuditError, EventRejected, StoreUnavailable
+from audit.services.chain_keeper import ChainKeeper
 from audit.services.ports import (
     BulkItem,
     BulkOutcome,
@@ -32,6 +33,7 @@ from audit.services.ports import (
 Partition = tuple[str, int]
 
 STORE_REJECTED = "store_rejected"
+_ALREADY_STORED = BulkItem("duplicate")
 
 
 class IngestInterrupted(AuditError):
@@ -89,6 +91,9 @@ class PreparedBatch:
     messages: list[InboundMessage]
     report: BatchReport
     pending: list[_Pending]
+    sealed: bool = False
+    # Entries found already stored when sealing (by object identity).
+    known_stored: set[int] = field(default_factory=set)
 
 
 class IngestPipeline:
@@ -105,6 +110,7 @@ class IngestPipeline:
         max_message_bytes: int = 65_536,
         detection_feed: DetectionFeed | None = None,
         router: Router | None = None,
+        chain: ChainKeeper | None = None,
     ) -> None:
         self._store = store
         self._dead_letters = dead_letters
@@ -116,6 +122,7 @@ class IngestPipeline:
         self._max_bytes = max_message_bytes
         self._feed = detection_feed
         self._router = router
+        self._chain = chain
         # Largest event time accepted per source partition, in microseconds:
         # the progress reported to the detectors for their watermarks.
         self.progress: dict[Partition, int] = {}
@@ -153,16 +160,37 @@ class IngestPipeline:
         return prepared
 
     def first_attempt(self, prepared: PreparedBatch) -> BulkOutcome | StoreUnavailable:
-        """One bulk write of the whole batch; safe to run on a worker thread."""
+        """Seal and write the whole batch once; safe to run on a worker thread."""
         if not prepared.pending:
             return BulkOutcome(items=())
-        started = time.perf_counter()
         try:
-            outcome = self._store.bulk_create([p.document for p in prepared.pending])
+            return self._write(prepared, prepared.pending)
         except StoreUnavailable as err:
             return err
-        self._metrics.observe("audit_bulk_request_duration_seconds", time.perf_counter() - started)
-        return outcome
+
+    def _write(self, prepared: PreparedBatch, pending: list[_Pending]) -> BulkOutcome:
+        """One bulk write of ``pending``; the answer is aligned with it.
+
+        The first time, the documents are sealed into their organization's
+        hash chain; those found already stored are answered as duplicates
+        without being written (nor chained) again.
+        """
+        if self._chain is not None and not prepared.sealed:
+            _, repeated = self._chain.seal([(p.event.organization_id, p.document) for p in pending])
+            prepared.known_stored = {id(pending[i]) for i in repeated}
+            prepared.sealed = True
+        known = prepared.known_stored
+        writes = [p for p in pending if id(p) not in known]
+        started = time.perf_counter()
+        outcome = self._store.bulk_create([p.document for p in writes]) if writes else None
+        if outcome is not None:
+            self._metrics.observe(
+                "audit_bulk_request_duration_seconds", time.perf_counter() - started
+            )
+        answers = iter(outcome.items if outcome is not None else ())
+        return BulkOutcome(
+            items=tuple(_ALREADY_STORED if id(p) in known else next(answers) for p in pending)
+        )
 
     def finish(self, prepared: PreparedBatch, first: BulkOutcome | StoreUnavailable) -> BatchReport:
         """Account for the first attempt, retry what must be, flush dead letters.
@@ -171,7 +199,7 @@ class IngestPipeline:
         consumer to keep its group membership.
         """
         report = prepared.report
-        owned = self._store_all(prepared.pending, first, report)
+        owned = self._store_all(prepared, first, report)
         self._feed_detection(report, owned)
         self._dead_letters.flush()
         for message in prepared.messages:
@@ -202,7 +230,7 @@ class IngestPipeline:
 
     def _store_all(
         self,
-        pending: list[_Pending],
+        prepared: PreparedBatch,
         first: BulkOutcome | StoreUnavailable,
         report: BatchReport,
     ) -> Collection[Partition] | None:
@@ -214,17 +242,13 @@ class IngestPipeline:
         owned: Collection[Partition] | None = None
         delays = iter(self._backoff.delays())
         attempt: BulkOutcome | StoreUnavailable | None = first
+        pending = prepared.pending
         while pending:
             if attempt is None:
-                started = time.perf_counter()
                 try:
-                    attempt = self._store.bulk_create([p.document for p in pending])
+                    attempt = self._write(prepared, pending)
                 except StoreUnavailable as err:
                     attempt = err
-                else:
-                    self._metrics.observe(
-                        "audit_bulk_request_duration_seconds", time.perf_counter() - started
-                    )
             if isinstance(attempt, StoreUnavailable):
                 self._metrics.inc("audit_store_retries_total", reason="unavailable")
                 report.retries += 1

@@ -16,7 +16,13 @@ from audit.adapters.kafka.topics import ensure_topics
 from audit.replay.mix import MALFORMED_KINDS, MixedStream, mixed_stream
 from audit.replay.traffic import TrafficGenerator, TrafficProfile
 from tests.integration.conftest import Isolated, RunningStack, spawn_consumer
-from tests.integration.helpers import dead_letters, stored_count, stored_ids, wait_until
+from tests.integration.helpers import (
+    chain_findings,
+    dead_letters,
+    stored_count,
+    stored_ids,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +58,8 @@ def _assert_exactly_stored(isolated: Isolated, stream: MixedStream) -> None:
     repeated = [i for i, n in collections.Counter(ids).items() if n > 1]
     assert repeated == [], f"stored more than once: {repeated[:5]}"
     assert set(ids) == set(stream.unique_event_ids)
+    # Every organization's hash chain is whole: no gap, no fork, no re-start.
+    assert chain_findings(isolated.es, isolated.settings) == {}
 
 
 def test_mixed_stream_stores_valid_events_once_and_dead_letters_the_rest(

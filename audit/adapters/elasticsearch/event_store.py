@@ -15,6 +15,7 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from audit.adapters.elasticsearch.client import is_unavailable
+from audit.domain.integrity.chain import ChainHead, head_of
 from audit.errors import StoreUnavailable
 from audit.services.ports import BulkItem, BulkOutcome, StoredDocument
 
@@ -80,7 +81,65 @@ class ElasticsearchEventStore:
         return BulkOutcome(items=tuple(_classify(item["create"]) for item in items))
 
     def refresh(self) -> None:
-        self._client.indices.refresh(index=f"{self._prefix}-*")
+        try:
+            self._client.indices.refresh(
+                index=self._prefix, ignore_unavailable=True, allow_no_indices=True
+            )
+        except (ApiError, TransportError) as err:
+            if is_unavailable(err):
+                raise StoreUnavailable(f"refresh failed: {err}") from err
+            raise
+
+    def existing_ids(self, refs: Sequence[tuple[str, str]]) -> set[str]:
+        """Which of these (index, id) documents are stored (real-time GET)."""
+        if not refs:
+            return set()
+        docs = [{"_index": index, "_id": doc_id} for index, doc_id in refs]
+        try:
+            response = self._client.mget(docs=docs, source=False)
+        except (ApiError, TransportError) as err:
+            if is_unavailable(err):
+                raise StoreUnavailable(f"mget failed: {err}") from err
+            raise
+        # A missing daily index answers an error per document: not stored.
+        return {d["_id"] for d in response["docs"] if d.get("found")}
+
+    def latest_heads(self, organization_ids: Sequence[str]) -> dict[str, ChainHead]:
+        """The stored chain head of each organization that has one."""
+        if not organization_ids:
+            return {}
+        searches: list[dict[str, Any]] = []
+        for org in organization_ids:
+            searches.append(
+                {"index": self._prefix, "ignore_unavailable": True, "allow_no_indices": True}
+            )
+            searches.append(
+                {
+                    "size": 1,
+                    "query": {"term": {"integrity.chain": org}},
+                    "sort": [{"integrity.seq": "desc"}],
+                    "_source": ["integrity"],
+                }
+            )
+        try:
+            response = self._client.msearch(searches=searches)
+        except (ApiError, TransportError) as err:
+            if is_unavailable(err):
+                raise StoreUnavailable(f"msearch failed: {err}") from err
+            raise
+        heads: dict[str, ChainHead] = {}
+        for org, result in zip(organization_ids, response["responses"], strict=True):
+            if "error" in result:
+                status = int(result.get("status", 500))
+                if status == 404:
+                    continue
+                raise StoreUnavailable(f"chain head of {org}: {result['error']}")
+            hits = result["hits"]["hits"]
+            if hits:
+                head = head_of(hits[0]["_source"])
+                if head is not None:
+                    heads[org] = head
+        return heads
 
 
 def _classify(result: dict[str, Any]) -> BulkItem:

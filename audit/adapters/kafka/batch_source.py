@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -26,9 +26,13 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         revoked = list(revoked)
         if revoked:
             log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+            if self._source.on_revoke is not None:
+                self._source.on_revoke()
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         assigned = list(assigned)
+        if self._source.on_assign is not None:
+            self._source.on_assign()
         if self._source.paused_for_outage and assigned:
             # Newly assigned partitions must not deliver while we wait out an
             # outage: nothing further is read until the batch is stored.
@@ -45,6 +49,10 @@ class KafkaBatchSource:
         client_id: str = "elastra-audit-ingest",
     ) -> None:
         self.paused_for_outage = False
+        # Hooks run inside poll(): they must not call this consumer (kafka-
+        # python 3 refuses blocking client calls from its callbacks).
+        self.on_revoke: Callable[[], None] | None = None
+        self.on_assign: Callable[[], None] | None = None
         self.consumer = KafkaConsumer(
             group_id=group_id,
             client_id=client_id,

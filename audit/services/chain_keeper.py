@@ -1,0 +1,80 @@
+"""Extending each organization's hash chain as its events are stored.
+
+Events are keyed by organization, so one partition, hence one consumer,
+extends an organization's chain at a time. The head of each chain is kept
+in memory and recovered from what is stored (after a start or a rebalance),
+never restarted silently. An event already stored (a redelivery) is found
+by a real-time GET before sealing and is not chained again, so a crash and
+a re-read neither fork nor gap the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from audit.domain.integrity.chain import ChainHead, extend
+from audit.services.ports import StoredDocument
+
+
+class ChainStore(Protocol):
+    def refresh(self) -> None: ...
+
+    def existing_ids(self, refs: Sequence[tuple[str, str]]) -> set[str]: ...
+
+    def latest_heads(self, organization_ids: Sequence[str]) -> dict[str, ChainHead]: ...
+
+
+class ChainKeeper:
+    def __init__(self, store: ChainStore) -> None:
+        self._store = store
+        self._heads: dict[str, ChainHead] = {}
+        self._fresh = False
+
+    def reset(self) -> None:
+        """Forget every head: partitions moved, another writer may have extended them."""
+        self._heads.clear()
+        self._fresh = False
+
+    def seal(
+        self, documents: Sequence[tuple[str, StoredDocument]]
+    ) -> tuple[list[int], list[int]]:
+        """Add integrity fields to new documents, in order.
+
+        ``documents`` are (organization id, document) pairs. Returns the
+        positions to write and the positions already stored (or repeated
+        earlier in this batch). May raise StoreUnavailable; then nothing is
+        remembered and the call can be repeated.
+        """
+        seen: set[str] = set()
+        candidates: list[int] = []
+        repeated: list[int] = []
+        for position, (_, doc) in enumerate(documents):
+            if doc.doc_id in seen:
+                repeated.append(position)
+            else:
+                seen.add(doc.doc_id)
+                candidates.append(position)
+        stored = self._store.existing_ids(
+            [(documents[i][1].index, documents[i][1].doc_id) for i in candidates]
+        )
+        to_write = [i for i in candidates if documents[i][1].doc_id not in stored]
+        repeated += [i for i in candidates if documents[i][1].doc_id in stored]
+
+        unknown = sorted({documents[i][0] for i in to_write} - self._heads.keys())
+        heads = dict(self._heads)
+        if unknown:
+            if not self._fresh:
+                # What a previous owner wrote must be searchable before we
+                # read its heads.
+                self._store.refresh()
+            found = self._store.latest_heads(unknown)
+            for org in unknown:
+                heads[org] = found.get(org) or ChainHead.genesis(org)
+        for i in to_write:
+            org, doc = documents[i]
+            fields, heads[org] = extend(heads[org], doc.source)
+            doc.source["integrity"] = fields.as_dict()
+        self._heads = heads
+        self._fresh = True
+        return to_write, sorted(repeated)
