@@ -20,8 +20,9 @@ detections of another:
   with the same seed never share an address; one scenario with two seeds
   shares none unless the seeds are equal modulo 2048.
 
-``start`` is when the attack phase begins; a learned history (the 10 days of
-logins that ``auth.new_country`` needs) lies before it. Nothing lies more
+``start`` is when the attack phase begins; what comes before an attack lies
+before it (the 10 days of logins that ``auth.new_country`` learns from, the
+first login of the slow-travel near miss, a revocation). Nothing lies more
 than about 2.5 hours after it.
 """
 
@@ -586,8 +587,9 @@ def _two_logins(b: _Builder, gap: timedelta) -> Actor:
     user = b.actor(b.org())
     home = b.client(PARIS)
     abroad = b.client(NEW_YORK, attacker=True, agent=_BROWSERS[2])
-    b.emit("user.login", b.at(), actor=user, client=home)
-    b.emit("user.login", b.start + gap, actor=user, client=abroad)
+    # the second login one hour after start, the first ``gap`` before it
+    b.emit("user.login", b.at(hours=1) - gap, actor=user, client=home)
+    b.emit("user.login", b.at(hours=1), actor=user, client=abroad)
     return user
 
 
