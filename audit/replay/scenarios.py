@@ -40,6 +40,7 @@ from typing import Any
 
 import orjson
 
+from audit.domain.detection.evaluators import haversine_km
 from audit.replay.traffic import SyntheticMessage, to_message
 
 # ---------------------------------------------------------------------------
@@ -578,8 +579,6 @@ def _mfa_fatigue_near(b: _Builder) -> None:
 
 
 def _haversine_km(a: Place, c: Place) -> float:
-    from audit.domain.detection.evaluators import haversine_km
-
     return haversine_km(a.lat, a.lon, c.lat, c.lon)
 
 
