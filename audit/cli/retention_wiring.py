@@ -1,0 +1,86 @@
+"""Building the retention, hold, class and erasure services from settings.
+
+For the scheduler: ``retention_scheduler_jobs(settings, client, runner, metrics)``
+returns ``{"retention": tick}`` to merge into the jobs that
+``audit scheduler`` runs every minute (``tick`` applies retention once a day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from elasticsearch import Elasticsearch
+
+from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
+from audit.adapters.elasticsearch.org_settings_store import ElasticsearchOrgSettingsStore
+from audit.adapters.elasticsearch.retention_executor import (
+    ElasticsearchRetentionCluster,
+    IndexNames,
+)
+from audit.domain.retention import RetentionPolicy
+from audit.services.deadlines import GuardedRunner
+from audit.services.erasure import ErasureService
+from audit.services.holds import HoldService
+from audit.services.ports import MetricsRecorder
+from audit.services.retention import RetentionService, load_retention_policy
+from audit.services.retention_classes import RetentionClassResolver
+from audit.services.retention_job import RETENTION_JOB, DailyRetentionJob
+from audit.settings import Settings
+
+
+@dataclass
+class RetentionWiring:
+    policy: RetentionPolicy
+    cluster: ElasticsearchRetentionCluster
+    hold_store: ElasticsearchHoldStore
+    org_store: ElasticsearchOrgSettingsStore
+    retention: RetentionService
+    holds: HoldService
+    classes: RetentionClassResolver
+    erasure: ErasureService
+
+    def display(self, index: str) -> str:
+        return self.cluster.names.to_real(index)
+
+
+def build_retention(
+    settings: Settings, client: Elasticsearch, metrics: MetricsRecorder
+) -> RetentionWiring:
+    policy = load_retention_policy(settings.retention_policy_file)
+    names = IndexNames(settings.index_prefix, settings.hold_copy_prefix)
+    cluster = ElasticsearchRetentionCluster(client, names, policy)
+    cluster.ensure_hold_template()
+    hold_store = ElasticsearchHoldStore(client, settings.hold_index)
+    hold_store.ensure_index()
+    org_store = ElasticsearchOrgSettingsStore(client, settings.org_settings_index)
+    org_store.ensure_index()
+    return RetentionWiring(
+        policy=policy,
+        cluster=cluster,
+        hold_store=hold_store,
+        org_store=org_store,
+        retention=RetentionService(cluster, hold_store, policy, metrics, names.to_real),
+        holds=HoldService(hold_store),
+        classes=RetentionClassResolver(org_store, policy, settings.retention_class_ttl_seconds),
+        erasure=ErasureService(cluster, hold_store, policy, metrics, names.to_real),
+    )
+
+
+def retention_scheduler_jobs(
+    settings: Settings,
+    client: Elasticsearch,
+    runner: GuardedRunner,
+    metrics: MetricsRecorder,
+) -> dict[str, Callable[[], object]]:
+    """``{"retention": tick}``: each tick runs the daily job when it is due."""
+    wiring = build_retention(settings, client, metrics)
+    job = DailyRetentionJob(wiring.retention, settings.retention_daily_minute)
+
+    def tick() -> str:
+        if not job.due(datetime.now(UTC)):
+            return "not_due"
+        return runner.run(RETENTION_JOB, job.run)
+
+    return {RETENTION_JOB: tick}
