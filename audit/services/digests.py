@@ -101,9 +101,13 @@ class DigestService:
 
     def run(self, now: datetime) -> list[SignOutcome]:
         """One scheduled run over every organization with a stored chain."""
+        return self.run_all(now, force=False)
+
+    def run_all(self, now: datetime, *, force: bool = True) -> list[SignOutcome]:
+        """Every organization with a stored chain (``force``: ignore the policy)."""
         outcomes = []
         for organization_id, head in sorted(self._chains.heads().items()):
-            outcome = self.sign_org(organization_id, now, force=False, head=head)
+            outcome = self.sign_org(organization_id, now, force=force, head=head)
             if outcome.status == "stopped":
                 log.warning("digests of %s: %s", organization_id, outcome.detail)
             outcomes.append(outcome)
@@ -153,7 +157,8 @@ class DigestService:
         documents: Iterable[Mapping[str, Any]],
         now: datetime,
     ) -> SignOutcome:
-        expected_prev = previous.head_hash if previous is not None else GENESIS_HASH
+        tip_seq = start - 1  # the last link accepted (signed or in the open segment)
+        tip_hash = previous.head_hash if previous is not None else GENESIS_HASH
         segment: _Segment | None = None
         signed = events = 0
         detail = ""
@@ -161,18 +166,15 @@ class DigestService:
             link = link_of(document)
             if link is None or link.chain != organization_id:
                 continue  # not a link of this chain: verify reports it
-            if segment is not None and (link.seq, link.hash) == (
-                segment.last_seq,
-                segment.head_hash,
-            ):
-                continue  # an identical copy of the link just read
-            expected_seq = segment.last_seq + 1 if segment is not None else start
-            if link.seq != expected_seq:
-                detail = f"seq {expected_seq} is missing (next stored is {link.seq})"
+            if (link.seq, link.hash) == (tip_seq, tip_hash):
+                continue  # an identical copy of the link just accepted
+            if link.seq != tip_seq + 1:
+                detail = f"seq {tip_seq + 1} is missing or duplicated (next stored is {link.seq})"
                 break
-            if link.prev_hash != (segment.head_hash if segment is not None else expected_prev):
-                detail = f"seq {link.seq} does not link to seq {link.seq - 1}"
+            if link.prev_hash != tip_hash:
+                detail = f"seq {link.seq} does not link to seq {tip_seq}"
                 break
+            tip_seq, tip_hash = link.seq, link.hash
             if segment is None:
                 segment = _Segment(link.seq, link.prev_hash, link.seq, link.hash)
             else:
