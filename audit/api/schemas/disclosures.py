@@ -1,0 +1,61 @@
+"""Lawful disclosure requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from audit.api.schemas.common import Ident, Text, check_moment
+from audit.domain.checklists import HoldRequest
+from audit.domain.disclosure import DisclosureRequest, Intake, ProcessType
+
+_FORBID = ConfigDict(extra="forbid")
+
+
+class DisclosureIn(BaseModel):
+    """The request as received; who recorded it is the caller."""
+
+    model_config = _FORBID
+
+    intake: Intake
+    process_type: ProcessType
+    scope: Text = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        intake = data.get("intake") if isinstance(data, dict) else None
+        if isinstance(intake, dict):
+            for name in ("received_at", "return_date"):
+                try:
+                    check_moment(intake.get(name))
+                except ValueError:
+                    raise ValueError(f"intake.{name}: a time between 1971 and 2999") from None
+            orgs = intake.get("organization_ids")
+            if isinstance(orgs, list) and not 1 <= len(orgs) <= 50:
+                raise ValueError("intake.organization_ids: 1 to 50 organization ids")
+            if isinstance(orgs, list) and not all(
+                isinstance(o, str) and 0 < len(o) <= 128 for o in orgs
+            ):
+                raise ValueError("intake.organization_ids: ids of 1 to 128 characters")
+        return data
+
+
+class DisclosureCreated(BaseModel):
+    request: DisclosureRequest
+    hold_request: HoldRequest | None
+
+
+class DisclosureDetail(DisclosureRequest):
+    next_steps: list[str] = Field(default_factory=list)
+    notice_plan: dict[str, Any] | None = None
+    clocks: dict[str, Any] | None = None
+    checklist: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DisclosureDecisionIn(BaseModel):
+    model_config = _FORBID
+
+    answer: Ident
+    rationale: Text = Field(min_length=1)

@@ -1,0 +1,90 @@
+"""Detections, incidents and their checklist decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.api.schemas.common import Ident, Moment, Text
+from audit.domain.detection_record import Detection
+from audit.domain.incidents import Incident, IncidentStatus
+
+_FORBID = ConfigDict(extra="forbid")
+
+
+class DetectionOut(Detection):
+    redacted: bool = Field(default=False, description="true: other tenants' details were removed")
+
+
+class IncidentOut(Incident):
+    redacted: bool = Field(default=False, description="true: other tenants' details were removed")
+
+
+class IncidentDetail(BaseModel):
+    incident: IncidentOut
+    facts: dict[str, Any] | None = Field(
+        default=None, description="what the checklist is evaluated against; None when redacted"
+    )
+    allowed_next: list[str] = Field(default_factory=list)
+    checklist: list[dict[str, Any]] = Field(default_factory=list)
+    legal_hold_request: dict[str, Any] | None = None
+
+
+class DetectionListParams(BaseModel):
+    model_config = _FORBID
+
+    rule_id: Ident | None = None
+    organization_id: Ident | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class DetectionList(BaseModel):
+    detections: list[DetectionOut]
+    count: int
+    truncated: bool
+
+
+class IncidentListParams(BaseModel):
+    model_config = _FORBID
+
+    status: IncidentStatus | None = None
+    organization_id: Ident | None = None
+    rule_id: Ident | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class IncidentList(BaseModel):
+    incidents: list[IncidentOut]
+    count: int
+    truncated: bool
+
+
+class TransitionIn(BaseModel):
+    model_config = _FORBID
+
+    status: IncidentStatus
+    note: Text = ""
+
+
+class AssignIn(BaseModel):
+    model_config = _FORBID
+
+    assignee: Ident
+    note: Text = ""
+
+
+class CommentIn(BaseModel):
+    model_config = _FORBID
+
+    text: Text = Field(min_length=1)
+
+
+class DecisionIn(BaseModel):
+    model_config = _FORBID
+
+    answer: Ident
+    rationale: Text = Field(min_length=1)
+    effective_at: Moment | None = None
+    expires_at: Moment | None = None
+    late_reasons: Text | None = None
