@@ -6,8 +6,9 @@ that has matching documents: lift its blocks, delete by ``_id`` over a
 point-in-time walk, block it again (force-merging before ``read_only``, which
 refuses merges, so a warm or cold index is back to one segment; the node
 keeps soft-delete tombstones under its retention lease, 12 h by default,
-so they leave the disk at a later merge, never visible to searches). A rerun finds only what is left, so a crash
-is resumed by running the command again. Copies in hold indices are kept.
+so they leave the disk at a later merge, never visible to searches). A
+rerun finds only what is left, so a crash is resumed by running the command
+again. Copies in hold indices are kept.
 """
 
 from __future__ import annotations
