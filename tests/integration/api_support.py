@@ -1,0 +1,323 @@
+"""The HTTP API in-process over the real broker and node: keys, tokens, seeded data.
+
+``api_env`` (module scope) gives unique topics and indices, a public key
+file (RSA, EC and Ed25519 keys), a hashed service API key, settings, and
+seeded data: events of two tenants ingested by the real consumer, stored
+detections, incidents (one per tenant and one touching both) and disclosure
+requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import orjson
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from elasticsearch import Elasticsearch
+from fastapi.testclient import TestClient
+from kafka import KafkaConsumer, KafkaProducer
+
+from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
+from audit.adapters.kafka.topics import ensure_topics
+from audit.api import create_app
+from audit.cli.incident_wiring import build_disclosures, build_incidents
+from audit.domain.disclosure import Intake, ProcessType
+from audit.services.disclosures import RequestFile
+from audit.settings import Settings, load_settings
+from consumers import ingest
+
+from .conftest import RunningStack
+from .incident_support import detection
+
+ISSUER = "https://idp.elastra.test"
+AUDIENCE = "elastra-audit-api"
+ORG_A = "org_7f3a"
+ORG_B = "org_0b1d"
+IP_A = "198.51.100.23"
+IP_B = "203.0.113.9"
+IP_AB = "192.0.2.77"
+USER_A = "usr_a1"
+USER_B = "usr_b1"
+LEGAL = ("ana@legal", "ben@legal")
+NOW = datetime.now(UTC).replace(microsecond=0)
+T0 = NOW - timedelta(hours=6)
+
+
+@dataclass
+class Keys:
+    rsa: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
+    ec: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
+    ed: ed25519.Ed25519PrivateKey = field(default_factory=ed25519.Ed25519PrivateKey.generate)
+
+    def public_pem(self) -> bytes:
+        return b"".join(
+            k.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            for k in (self.rsa, self.ec, self.ed)
+        )
+
+    def private(self, alg: str) -> Any:
+        return {"RS256": self.rsa, "ES256": self.ec, "EdDSA": self.ed}[alg]
+
+
+def token(
+    keys: Keys,
+    sub: str,
+    roles: list[str],
+    orgs: list[str] | str,
+    *,
+    alg: str = "RS256",
+    lifetime: int = 600,
+    **claims: Any,
+) -> str:
+    now = int(time.time())
+    payload = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": sub,
+        "iat": now,
+        "exp": now + lifetime,
+        "roles": roles,
+        "orgs": orgs,
+        **claims,
+    }
+    return jwt.encode(payload, keys.private(alg), algorithm=alg)
+
+
+@dataclass
+class ApiEnv:
+    tag: str
+    settings: Settings
+    keys: Keys
+    service_key: str
+    es: Elasticsearch
+    client: TestClient
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def auth(self, sub: str, roles: list[str], orgs: list[str] | str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(self.keys, sub, roles, orgs)}"}
+
+
+def api_settings(stack: RunningStack, tag: str, tmp: Path, keys: Keys) -> tuple[Settings, str]:
+    key_file = tmp / "jwt-public.pem"
+    key_file.write_bytes(keys.public_pem())
+    service_key = "svc_" + uuid.uuid4().hex
+    digest = hashlib.sha256(service_key.encode()).hexdigest()
+    keys_file = tmp / "api-keys"
+    keys_file.write_text(
+        "# service keys, hashed\n"
+        f"sha256:{digest} svc-reporting auditor {ORG_A}\n"
+        f"sha256:{'0' * 64} svc-unused admin *\n"
+    )
+    settings = load_settings(
+        kafka_bootstrap=stack.kafka_bootstrap,
+        es_url=stack.es_url,
+        topic_auth=f"t{tag}.audit.auth",
+        topic_security=f"t{tag}.audit.security",
+        topic_dlq=f"t{tag}.audit.dlq",
+        topic_routed=f"t{tag}.detect.routed",
+        topic_changelog=f"t{tag}.detect.changelog",
+        topic_partitions=3,
+        consumer_group=f"t{tag}-ingest",
+        index_prefix=f"t{tag}-events",
+        incident_index=f"t{tag}-incidents",
+        detection_index=f"t{tag}-detections",
+        disclosure_index=f"t{tag}-disclosures",
+        notification_index=f"t{tag}-notifications",
+        lock_index=f"t{tag}-locks",
+        metrics_port=0,
+        retry_max_seconds=2,
+        legal_principals=",".join(LEGAL),
+        api_jwt_issuer=ISSUER,
+        api_jwt_audience=AUDIENCE,
+        api_jwt_key_file=str(key_file),
+        api_keys_file=str(keys_file),
+        api_cursor_secret="test-cursor-secret",
+    )
+    return settings, service_key
+
+
+def event(
+    n: int, org: str, user: str, ip: str, *, action: str = "user.login", outcome: str = "failure"
+) -> dict[str, Any]:
+    at = T0 + timedelta(seconds=n)
+    document: dict[str, Any] = {
+        "@timestamp": at.isoformat().replace("+00:00", "Z"),
+        "event": {
+            "id": f"{org}-{user}-{n}",
+            "action": action,
+            "outcome": outcome,
+            "provider": "auth-service",
+        },
+        "organization": {"id": org},
+        "user": {"id": user, "name": f"{user}@example.test"},
+        "source": {
+            "ip": ip,
+            "geo": {"country_iso_code": "FR" if n % 3 else "DE"},
+            "as": {"number": 64500 + n % 2},
+        },
+        "elastra": {"session": {"id": f"ses_{user}"}, "token": {"id": f"tok_{user}"}},
+    }
+    if outcome == "failure":
+        document["event"]["reason"] = "bad_password"
+    return document
+
+
+def publish_events(settings: Settings, events: list[dict[str, Any]]) -> None:
+    ensure_topics(
+        settings,
+        {settings.topic_auth: None, settings.topic_security: None, settings.topic_dlq: None},
+    )
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    try:
+        for doc in events:
+            producer.send(
+                settings.topic_auth, key=doc["organization"]["id"].encode(), value=orjson.dumps(doc)
+            )
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def ingest_all(settings: Settings, expected: int, es: Elasticsearch) -> None:
+    """Run the real ingest consumer until it is idle and ``expected`` events are stored."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        ingest.run(settings, until_idle=2.0)
+        es.indices.refresh(index=settings.index_prefix, ignore_unavailable=True)
+        stored = es.count(index=settings.index_prefix, ignore_unavailable=True)["count"]
+        if stored >= expected:
+            return
+    raise AssertionError(f"fewer than {expected} events stored")
+
+
+def seed(settings: Settings, es: Elasticsearch) -> dict[str, Any]:
+    events = [event(i, ORG_A, USER_A, IP_A) for i in range(30)]
+    events += [event(i, ORG_B, USER_B, IP_B, action="token.use") for i in range(20)]
+    events += [event(100 + i, ORG_B, USER_B, IP_A) for i in range(5)]  # B's user on A's IP
+    publish_events(settings, events)
+    ingest_all(settings, len(events), es)
+
+    wiring = build_incidents(settings, Elasticsearch(settings.es_url, request_timeout=30))
+    try:
+        store = ElasticsearchDetectionStore(wiring.client, settings.detection_index)
+        dets = {
+            "a": detection(
+                "det-a",
+                "high",
+                rule="auth.brute_force",
+                at=T0,
+                orgs=(ORG_A,),
+                entities={"source.ip": [IP_A], "user.id": [USER_A]},
+            ),
+            "b": detection(
+                "det-b",
+                "high",
+                rule="credential.revoked_use",
+                at=T0,
+                orgs=(ORG_B,),
+                entities={"source.ip": [IP_B], "user.id": [USER_B]},
+            ),
+            "ab": detection(
+                "det-ab",
+                "critical",
+                rule="auth.password_spraying",
+                at=T0 + timedelta(minutes=1),
+                orgs=(ORG_A, ORG_B),
+                entities={"source.ip": [IP_AB], "user.id": ["usr_x_a", "usr_x_b"]},
+            ),
+        }
+        incidents = {}
+        for key, det in dets.items():
+            store.put(det)
+            outcome = wiring.service.handle_detection(det, det.detected_at or NOW)
+            incidents[key] = outcome.incident_id
+        store.refresh()
+        wiring.store.refresh()
+        disclosures = build_disclosures(settings, wiring.client)
+        requests = {
+            org: disclosures.record(request_spec(org, f"REF-{org}"), NOW)[0].id
+            for org in (ORG_A, ORG_B)
+        }
+    finally:
+        wiring.close()
+    return {
+        "events": len(events),
+        "detections": {k: d.id for k, d in dets.items()},
+        "incidents": incidents,
+        "disclosures": requests,
+    }
+
+
+def request_spec(org: str, reference: str, received: datetime = NOW) -> RequestFile:
+    return RequestFile(
+        intake=intake(org, reference, received),
+        process_type=ProcessType.SUBPOENA,
+        scope="login records",
+        received_by="intake@legal",
+    )
+
+
+def intake(org: str, reference: str, received: datetime = NOW) -> Intake:
+    return Intake(
+        authority="District Court",
+        agent="Clerk",
+        channel="email",
+        received_at=received,
+        reference=reference,
+        jurisdiction="US",
+        organization_ids=(org,),
+        requested_data="login records of one user",
+    )
+
+
+def security_events(settings: Settings, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """Every message of the security topic, from the beginning."""
+    consumer = KafkaConsumer(
+        settings.topic_security,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=int(timeout * 1000),
+    )
+    try:
+        return [orjson.loads(m.value) for m in consumer]
+    finally:
+        consumer.close()
+
+
+@pytest.fixture(scope="module")
+def api_env(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiEnv]:
+    tag = uuid.uuid4().hex[:10]
+    keys = Keys()
+    settings, service_key = api_settings(stack, tag, tmp_path_factory.mktemp("api"), keys)
+    es = Elasticsearch(stack.es_url, request_timeout=30)
+    os.environ.pop("AUDIT_ENVIRONMENT", None)
+    try:
+        data = seed(settings, es)
+        with TestClient(create_app(settings)) as client:
+            yield ApiEnv(tag, settings, keys, service_key, es, client, data)
+    finally:
+        names = list(
+            es.indices.get(index=f"t{tag}-*", allow_no_indices=True, expand_wildcards="all")
+        )
+        if names:
+            es.indices.delete(index=",".join(names))
+        if es.indices.exists_index_template(name=f"t{tag}-events"):
+            es.indices.delete_index_template(name=f"t{tag}-events")
+        es.close()
