@@ -301,8 +301,10 @@ def security_events(settings: Settings, timeout: float = 5.0) -> list[dict[str, 
         consumer.close()
 
 
-@pytest.fixture(scope="module")
-def api_env(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiEnv]:
+@pytest.fixture(name="api_env", scope="module")
+def api_env_fixture(
+    stack: RunningStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiEnv]:
     tag = uuid.uuid4().hex[:10]
     keys = Keys()
     settings, service_key = api_settings(stack, tag, tmp_path_factory.mktemp("api"), keys)

@@ -30,7 +30,7 @@ from .api_support import (  # noqa: F401 - api_env is a fixture
     USER_A,
     USER_B,
     ApiEnv,
-    api_env,
+    api_env_fixture,
     intake,
     request_spec,
 )
