@@ -61,11 +61,16 @@ def _short(value: str) -> str:
 
 
 def sanitized_params(facts: AccessFacts) -> dict[str, Any]:
-    """Path and query parameters (values cut to 128 characters, cursors elided)
-    and the names of the body's fields (not their values)."""
-    params: dict[str, Any] = {k: _short(v) for k, v in facts.path_params.items()}
-    for name, value in facts.query[:32]:
-        params[_short(name)] = "<elided>" if name in _REDACTED_PARAMS else _short(value)
+    """Path parameters, query parameters as [name, value] pairs (values cut to 128
+    characters, cursors elided; a client's names never become field names), and
+    the names of the body's fields (not their values)."""
+    params: dict[str, Any] = {
+        "path": {k: _short(v) for k, v in facts.path_params.items()},
+        "query": [
+            [_short(name), "<elided>" if name in _REDACTED_PARAMS else _short(value)]
+            for name, value in facts.query[:32]
+        ],
+    }
     if facts.record.body_fields:
         params["body_fields"] = sorted(facts.record.body_fields)[:32]
     return params

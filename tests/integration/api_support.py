@@ -13,7 +13,7 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,9 +31,9 @@ from kafka import KafkaConsumer, KafkaProducer
 from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
 from audit.adapters.kafka.topics import ensure_topics
 from audit.api import create_app
-from audit.cli.incident_wiring import build_disclosures, build_incidents
+from audit.cli.incident_wiring import IncidentWiring, build_disclosures, build_incidents
 from audit.domain.disclosure import Intake, ProcessType
-from audit.services.disclosures import RequestFile
+from audit.services.disclosures import DisclosureService, RequestFile
 from audit.settings import Settings, load_settings
 from consumers import ingest
 
@@ -323,3 +323,105 @@ def api_env_fixture(
         if es.indices.exists_index_template(name=f"t{tag}-events"):
             es.indices.delete_index_template(name=f"t{tag}-events")
         es.close()
+
+
+class Fresh:
+    """Resources of organization A made for one case (writes change them)."""
+
+    def __init__(self, env: ApiEnv, wiring: IncidentWiring, disclosures: DisclosureService):
+        self.env, self.wiring, self.disclosures = env, wiring, disclosures
+
+    def incident(self) -> str:
+        n = uuid.uuid4().hex[:8]
+        det = detection(
+            f"det-{n}",
+            "high",
+            rule="auth.brute_force",
+            at=T0,
+            orgs=(ORG_A,),
+            entities={"user.id": [f"usr_{n}"]},
+        )
+        outcome = self.wiring.service.handle_detection(det, NOW)
+        assert outcome.action == "opened" and outcome.incident_id
+        return outcome.incident_id
+
+    def request(self) -> str:
+        return self.disclosures.record(request_spec(ORG_A, f"REF-{uuid.uuid4().hex}"), NOW)[0].id
+
+
+@pytest.fixture(name="fresh", scope="module")
+def fresh_fixture(api_env: ApiEnv) -> Iterator[Fresh]:
+    wiring = build_incidents(api_env.settings, Elasticsearch(api_env.settings.es_url))
+    try:
+        yield Fresh(api_env, wiring, build_disclosures(api_env.settings, wiring.client))
+    finally:
+        wiring.close()
+
+
+Request = tuple[str, str, dict[str, Any] | None, int]  # method, url, body, success status
+
+
+def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
+    method, path = route
+    data = env.data
+    reads: dict[str, str] = {
+        "/v1/events": f"/v1/events?organization_id={ORG_A}&limit=5",
+        "/v1/events/timeline": f"/v1/events/timeline?entity=user&value={USER_A}"
+        f"&organization_id={ORG_A}",
+        "/v1/events/top": f"/v1/events/top?entity=ip&value={IP_A}&organization_id={ORG_A}",
+        "/v1/detections": f"/v1/detections?organization_id={ORG_A}",
+        "/v1/detections/{detection_id}": f"/v1/detections/{data['detections']['a']}",
+        "/v1/incidents": f"/v1/incidents?organization_id={ORG_A}",
+        "/v1/incidents/{incident_id}": f"/v1/incidents/{data['incidents']['a']}",
+        "/v1/disclosures/{request_id}": f"/v1/disclosures/{data['disclosures'][ORG_A]}",
+    }
+    if method == "GET":
+        return method, reads[path], None, 200
+    writes: dict[str, Callable[[], Request]] = {
+        "/v1/incidents/{incident_id}/transitions": lambda: (
+            method,
+            f"/v1/incidents/{fresh.incident()}/transitions",
+            {"status": "acknowledged", "note": "on it"},
+            200,
+        ),
+        "/v1/incidents/{incident_id}/assignments": lambda: (
+            method,
+            f"/v1/incidents/{fresh.incident()}/assignments",
+            {"assignee": "sam"},
+            200,
+        ),
+        "/v1/incidents/{incident_id}/comments": lambda: (
+            method,
+            f"/v1/incidents/{fresh.incident()}/comments",
+            {"text": "looked at the logins"},
+            200,
+        ),
+        "/v1/incidents/{incident_id}/checklist/{item_id}/decisions": lambda: (
+            method,
+            f"/v1/incidents/{fresh.incident()}/checklist/personal_data_involved/decisions",
+            {"answer": "yes", "rationale": "user emails in scope"},
+            200,
+        ),
+        "/v1/disclosures": lambda: (
+            method,
+            "/v1/disclosures",
+            {
+                "intake": intake(ORG_A, f"REF-{uuid.uuid4().hex}").model_dump(mode="json"),
+                "process_type": "subpoena",
+            },
+            201,
+        ),
+        "/v1/disclosures/{request_id}/checklist/{item_id}/decisions": lambda: (
+            method,
+            f"/v1/disclosures/{fresh.request()}/checklist/legal_review_scope/decisions",
+            {"answer": "as_requested", "rationale": "narrow enough"},
+            200,
+        ),
+        "/v1/disclosures/{request_id}/approvals": lambda: (
+            method,
+            f"/v1/disclosures/{fresh.request()}/approvals",
+            None,
+            200,
+        ),
+    }
+    return writes[path]()

@@ -7,19 +7,13 @@ incident or request per case, so each expected status is exact.
 from __future__ import annotations
 
 import itertools
-import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
-from elasticsearch import Elasticsearch
 
 from audit.api.access import ROUTES
 from audit.api.principal import Role
-from audit.cli.incident_wiring import IncidentWiring, build_disclosures, build_incidents
-from audit.services.disclosures import DisclosureService
 
-from .api_support import (  # noqa: F401 - api_env is a fixture
+from .api_support import (  # noqa: F401 - api_env and fresh are fixtures
     IP_A,
     IP_AB,
     LEGAL,
@@ -30,119 +24,19 @@ from .api_support import (  # noqa: F401 - api_env is a fixture
     USER_A,
     USER_B,
     ApiEnv,
+    Fresh,
     api_env_fixture,
+    build_request,
+    fresh_fixture,
     intake,
     request_spec,
 )
-from .incident_support import detection
 
 pytestmark = pytest.mark.integration
 
 SCOPES = {"own": [ORG_A], "other": [ORG_B], "platform": "*"}
 PROTECTED = sorted(k for k, rule in ROUTES.items() if not rule.public)
 PRINCIPAL = LEGAL[0]  # a configured legal principal, so approvals can succeed
-
-
-class Fresh:
-    """Resources of organization A made for one case (writes change them)."""
-
-    def __init__(self, env: ApiEnv, wiring: IncidentWiring, disclosures: DisclosureService):
-        self.env, self.wiring, self.disclosures = env, wiring, disclosures
-
-    def incident(self) -> str:
-        n = uuid.uuid4().hex[:8]
-        det = detection(
-            f"det-{n}",
-            "high",
-            rule="auth.brute_force",
-            at=T0,
-            orgs=(ORG_A,),
-            entities={"user.id": [f"usr_{n}"]},
-        )
-        outcome = self.wiring.service.handle_detection(det, NOW)
-        assert outcome.action == "opened" and outcome.incident_id
-        return outcome.incident_id
-
-    def request(self) -> str:
-        return self.disclosures.record(request_spec(ORG_A, f"REF-{uuid.uuid4().hex}"), NOW)[0].id
-
-
-@pytest.fixture(scope="module")
-def fresh(api_env: ApiEnv) -> Iterator[Fresh]:
-    wiring = build_incidents(api_env.settings, Elasticsearch(api_env.settings.es_url))
-    try:
-        yield Fresh(api_env, wiring, build_disclosures(api_env.settings, wiring.client))
-    finally:
-        wiring.close()
-
-
-Request = tuple[str, str, dict[str, Any] | None, int]  # method, url, body, success status
-
-
-def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
-    method, path = route
-    data = env.data
-    reads: dict[str, str] = {
-        "/v1/events": f"/v1/events?organization_id={ORG_A}&limit=5",
-        "/v1/events/timeline": f"/v1/events/timeline?entity=user&value={USER_A}"
-        f"&organization_id={ORG_A}",
-        "/v1/events/top": f"/v1/events/top?entity=ip&value={IP_A}&organization_id={ORG_A}",
-        "/v1/detections": f"/v1/detections?organization_id={ORG_A}",
-        "/v1/detections/{detection_id}": f"/v1/detections/{data['detections']['a']}",
-        "/v1/incidents": f"/v1/incidents?organization_id={ORG_A}",
-        "/v1/incidents/{incident_id}": f"/v1/incidents/{data['incidents']['a']}",
-        "/v1/disclosures/{request_id}": f"/v1/disclosures/{data['disclosures'][ORG_A]}",
-    }
-    if method == "GET":
-        return method, reads[path], None, 200
-    writes: dict[str, Callable[[], Request]] = {
-        "/v1/incidents/{incident_id}/transitions": lambda: (
-            method,
-            f"/v1/incidents/{fresh.incident()}/transitions",
-            {"status": "acknowledged", "note": "on it"},
-            200,
-        ),
-        "/v1/incidents/{incident_id}/assignments": lambda: (
-            method,
-            f"/v1/incidents/{fresh.incident()}/assignments",
-            {"assignee": "sam"},
-            200,
-        ),
-        "/v1/incidents/{incident_id}/comments": lambda: (
-            method,
-            f"/v1/incidents/{fresh.incident()}/comments",
-            {"text": "looked at the logins"},
-            200,
-        ),
-        "/v1/incidents/{incident_id}/checklist/{item_id}/decisions": lambda: (
-            method,
-            f"/v1/incidents/{fresh.incident()}/checklist/personal_data_involved/decisions",
-            {"answer": "yes", "rationale": "user emails in scope"},
-            200,
-        ),
-        "/v1/disclosures": lambda: (
-            method,
-            "/v1/disclosures",
-            {
-                "intake": intake(ORG_A, f"REF-{uuid.uuid4().hex}").model_dump(mode="json"),
-                "process_type": "subpoena",
-            },
-            201,
-        ),
-        "/v1/disclosures/{request_id}/checklist/{item_id}/decisions": lambda: (
-            method,
-            f"/v1/disclosures/{fresh.request()}/checklist/legal_review_scope/decisions",
-            {"answer": "as_requested", "rationale": "narrow enough"},
-            200,
-        ),
-        "/v1/disclosures/{request_id}/approvals": lambda: (
-            method,
-            f"/v1/disclosures/{fresh.request()}/approvals",
-            None,
-            200,
-        ),
-    }
-    return writes[path]()
 
 
 def expected_status(route: tuple[str, str], role: Role, scope: str, success: int) -> int:
