@@ -6,6 +6,7 @@ Elasticsearch.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -227,10 +228,8 @@ def search_page(
 def _close_quietly(client: Elasticsearch, pit_id: str | None) -> None:
     if pit_id is None:
         return
-    try:
+    with contextlib.suppress(ApiError, TransportError):  # it expires on its own
         client.close_point_in_time(id=pit_id)
-    except (ApiError, TransportError):
-        pass  # it expires on its own
 
 
 def first_events(
