@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     rules_dir: str | None = None
     detection_lateness_seconds: float = Field(default=120.0, ge=0, le=86_400)
     detector_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    scheduler_metrics_port: int = Field(default=9466, ge=0, le=65535)
     # Incidents are opened by the detector as detections are stored.
     detector_opens_incidents: bool = True
     batch_max_records: int = Field(default=2000, ge=1, le=50_000)

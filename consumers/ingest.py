@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from types import FrameType
 
 from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
+from audit.adapters.elasticsearch.org_settings_store import ElasticsearchOrgSettingsStore
 from audit.adapters.kafka.batch_source import KafkaBatchSource, Partition
 from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
 from audit.adapters.kafka.detection_feed import KafkaDetectionFeed
@@ -37,6 +39,8 @@ from audit.services.ingest import (
     PreparedBatch,
 )
 from audit.services.ports import BulkOutcome
+from audit.services.retention import load_retention_policy
+from audit.services.retention_classes import RetentionClassResolver
 from audit.settings import Settings, load_settings
 
 log = logging.getLogger("consumers.ingest")
@@ -72,15 +76,6 @@ class _StopFlag:
         self.stop = True
 
 
-def daily_index(store: ElasticsearchEventStore) -> object:
-    def index_for(event: NormalizedEvent) -> str:
-        # Retention classes per data category arrive with the retention
-        # policy; until then every event is in the standard class.
-        return store.index_name("standard", event.timestamp.strftime("%Y.%m.%d"))
-
-    return index_for
-
-
 class IngestConsumer:
     """One member of the ingest consumer group.
 
@@ -105,7 +100,13 @@ class IngestConsumer:
         ensure_detection_topics(settings)
         self.es = build_client(settings)
         self.store = ElasticsearchEventStore(self.es, settings.index_prefix)
-        _wait_for_store(self.store, settings)
+        org_settings = ElasticsearchOrgSettingsStore(self.es, settings.org_settings_index)
+        _wait_for_store(settings, self.store.ensure_templates, org_settings.ensure_index)
+        self.classes = RetentionClassResolver(
+            org_settings,
+            load_retention_policy(settings.retention_policy_file),
+            ttl_seconds=settings.retention_class_ttl_seconds,
+        )
         self.dead_letters = KafkaDeadLetterSink(settings)
         self.source = KafkaBatchSource(settings, settings.audit_topics, settings.consumer_group)
         self.feed = KafkaDetectionFeed(settings)
@@ -117,7 +118,7 @@ class IngestConsumer:
             store=self.store,
             dead_letters=self.dead_letters,
             metrics=metrics,
-            index_for=daily_index(self.store),  # type: ignore[arg-type]
+            index_for=self._index_for,
             clock=lambda: datetime.now(UTC),
             wait=self._wait,
             backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
@@ -128,6 +129,21 @@ class IngestConsumer:
         )
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
         self._in_flight: list[tuple[PreparedBatch, Future[BulkOutcome | StoreUnavailable]]] = []
+
+    def _index_for(self, event: NormalizedEvent) -> str:
+        """The daily index of the event's retention class and event-time day."""
+        delays = iter(
+            Backoff(self.settings.retry_initial_seconds, self.settings.retry_max_seconds).delays()
+        )
+        while True:
+            try:
+                retention_class = self.classes.class_for(event.organization_id, event.data_category)
+                break
+            except StoreUnavailable:
+                # The organization's setting is unknown: waiting is the only
+                # way to file the event under the class it promised.
+                self._wait(next(delays))
+        return self.store.index_name(retention_class, event.timestamp.strftime("%Y.%m.%d"))
 
     def _wait(self, seconds: float) -> set[Partition]:
         if self.stop.stop:
@@ -236,16 +252,18 @@ def run(
         consumer.close()
 
 
-def _wait_for_store(store: ElasticsearchEventStore, settings: Settings) -> None:
+def _wait_for_store(settings: Settings, *setups: Callable[[], None]) -> None:
+    """Run each setup step (templates, indices), retrying while ES is unavailable."""
     delays = iter(Backoff(settings.retry_initial_seconds, settings.retry_max_seconds).delays())
-    while True:
-        try:
-            store.ensure_templates()
-            return
-        except StoreUnavailable as err:
-            delay = next(delays)
-            log.warning("%s; retrying in %.1fs", err, delay)
-            time.sleep(delay)
+    for setup in setups:
+        while True:
+            try:
+                setup()
+                break
+            except StoreUnavailable as err:
+                delay = next(delays)
+                log.warning("%s; retrying in %.1fs", err, delay)
+                time.sleep(delay)
 
 
 def _record_lag(source: KafkaBatchSource, metrics: PrometheusMetrics) -> None:

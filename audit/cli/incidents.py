@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -245,8 +246,15 @@ def _scheduler(args: argparse.Namespace) -> int:
                 {"job": DEADLINES_JOB, "holder": holder, "outcome": outcome, "summary": summary}
             )
             return 1 if outcome == "failure" else 0
-        wiring.metrics.serve(settings.metrics_port, settings.metrics_addr)
-        run_every_minute({DEADLINES_JOB: lambda: runner.run(DEADLINES_JOB, work)})
+        from audit.cli.retention_wiring import retention_scheduler_jobs
+
+        if settings.scheduler_metrics_port:
+            wiring.metrics.serve(settings.scheduler_metrics_port, settings.metrics_addr)
+        jobs: dict[str, Callable[[], object]] = {
+            DEADLINES_JOB: lambda: runner.run(DEADLINES_JOB, work)
+        }
+        jobs.update(retention_scheduler_jobs(settings, wiring.client, runner, wiring.metrics))
+        run_every_minute(jobs)
     finally:
         wiring.close()
     return 0

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "incidents",
     "disclosure",
     "integrity",
+    "retention",
 )
 
 
