@@ -71,7 +71,8 @@ def chain_findings(es: Elasticsearch, settings: Settings) -> dict[str, list[str]
     after = None
     while True:
         body: dict[str, Any] = {
-            "size": 5000, "pit": {"id": pit, "keep_alive": "1m"},
+            "size": 5000,
+            "pit": {"id": pit, "keep_alive": "1m"},
             "sort": [{"integrity.chain": "asc"}, {"integrity.seq": "asc"}, {"_shard_doc": "asc"}],
         }
         if after:
@@ -85,8 +86,9 @@ def chain_findings(es: Elasticsearch, settings: Settings) -> dict[str, list[str]
     es.close_point_in_time(id=pit)
     findings: dict[str, list[str]] = {}
     for org, docs in by_org.items():
-        found = [f"{f.kind}:{f.seq}:{f.message}" for f in verify_chain(docs, [], {},
-                                                                        organization_id=org)]
+        found = [
+            f"{f.kind}:{f.seq}:{f.message}" for f in verify_chain(docs, [], {}, organization_id=org)
+        ]
         first = docs[0].get("integrity", {})
         if first.get("seq") != 1 or first.get("prev_hash") != GENESIS_HASH:
             found.append(f"chain does not start at genesis: {first}")

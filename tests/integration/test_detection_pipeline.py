@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -80,7 +79,7 @@ def _spawn(isolated: Isolated, command: str, *args: str, log: Path) -> subproces
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,
         cwd=ROOT,
-    )  # noqa: SIM115
+    )
 
 
 def _detections(isolated: Isolated, rule_id: str) -> list[dict[str, Any]]:

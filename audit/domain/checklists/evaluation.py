@@ -272,7 +272,7 @@ def evaluate_items(
     return states
 
 
-def evaluate_checklist(  # noqa: PLR0917 - the documented call shape
+def evaluate_checklist(
     template: ChecklistTemplate,
     incident_facts: IncidentFacts,
     org_attributes: Mapping[str, OrgAttributes],
