@@ -254,6 +254,9 @@ def _scheduler(args: argparse.Namespace) -> int:
             DEADLINES_JOB: lambda: runner.run(DEADLINES_JOB, work)
         }
         jobs.update(retention_scheduler_jobs(settings, wiring.client, runner, wiring.metrics))
+        from audit.cli.trail_wiring import digest_schedule
+
+        jobs.update(digest_schedule(settings, wiring.client, runner.run, wiring.metrics, utcnow))
         run_every_minute(jobs)
     finally:
         wiring.close()

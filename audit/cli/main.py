@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "disclosure",
     "integrity",
     "retention",
+    "trail",
 )
 
 
