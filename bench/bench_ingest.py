@@ -123,15 +123,24 @@ def main() -> None:
         )
     raw_bulk_rate = len(docs) / (time.perf_counter() - t0)
 
-    # (c) the full pipeline
+    # (c) the full pipeline, with the hash chain on and (e) off, each with a
+    # fresh consumer group and index prefix over the same topics.
     from consumers.ingest import run
 
-    idle = 2.0
-    t0 = time.perf_counter()
-    summary = run(settings, until_idle=idle)
-    pipeline_s = time.perf_counter() - t0 - idle
-    assert summary.stored == len(stream.unique_event_ids), summary
-    pipeline_rate = summary.consumed / pipeline_s
+    def pipeline(integrity: bool, label: str) -> float:
+        run_settings = load_settings(
+            consumer_group=f"bench{tag}-{label}", index_prefix=f"bench{tag}-{label}-events",
+            integrity_enabled=integrity,
+        )
+        idle = 2.0
+        t0 = time.perf_counter()
+        summary = run(run_settings, until_idle=idle)
+        elapsed = time.perf_counter() - t0 - idle
+        assert summary.stored == len(stream.unique_event_ids), summary
+        return summary.consumed / elapsed
+
+    pipeline_rate = pipeline(True, "chained")
+    unchained_rate = pipeline(False, "unchained")
 
     names = list(es.indices.get(index=f"bench{tag}-*"))
     if names:
@@ -146,6 +155,8 @@ def main() -> None:
         "c_pipeline_events_per_s": round(pipeline_rate),
         "ratio_c_over_min_ab": round(pipeline_rate / min(raw_consume_rate, raw_bulk_rate), 3),
         "d_validate_normalize_events_per_s_one_core": round(validate_rate),
+        "e_pipeline_without_integrity_events_per_s": round(unchained_rate),
+        "ratio_integrity_on_over_off": round(pipeline_rate / unchained_rate, 3),
     }
     print(json.dumps(result, indent=2))
 

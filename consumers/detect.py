@@ -120,12 +120,13 @@ class Detector:
             for record in records:
                 kind = dict(record.headers or ()).get(KIND_HEADER)
                 if kind == KIND_PROGRESS:
-                    raised = task.apply_progress(orjson.loads(record.value)["sources"])
-                else:
-                    raised = task.apply_event(RoutedEvent.from_json(record.value))
+                    for detection in task.apply_progress(orjson.loads(record.value)["sources"]):
+                        found[detection.id] = detection
+                    continue
+                for item in orjson.loads(record.value):
+                    for detection in task.apply_event(RoutedEvent.from_dict(item)):
+                        found[detection.id] = detection
                     processed += 1
-                for detection in raised:
-                    found[detection.id] = detection
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         if time.monotonic() - self._last_expiry > 30:
             self._last_expiry = time.monotonic()

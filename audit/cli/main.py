@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "integrity",
     "retention",
     "trail",
+    "api",
 )
 
 

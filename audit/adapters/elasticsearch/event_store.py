@@ -96,7 +96,7 @@ class ElasticsearchEventStore:
             return set()
         docs = [{"_index": index, "_id": doc_id} for index, doc_id in refs]
         try:
-            response = self._client.mget(docs=docs, source=False)
+            response = self._client.mget(docs=docs, source=False, filter_path="docs._id,docs.found")
         except (ApiError, TransportError) as err:
             if is_unavailable(err):
                 raise StoreUnavailable(f"mget failed: {err}") from err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 
 import orjson
@@ -12,9 +13,11 @@ from audit.domain.detection.routing import RoutedEvent
 from audit.settings import Settings
 
 KIND_HEADER = "kind"
-KIND_EVENT = b"event"
+KIND_EVENTS = b"events"
 KIND_PROGRESS = b"progress"
 PROGRESS_KEY = b"__progress__"
+# ~1,000 records of ~400-600 bytes: under the broker's 1 MiB message limit.
+_RECORDS_PER_MESSAGE = 1000
 
 
 class KafkaDetectionFeed:
@@ -37,18 +40,36 @@ class KafkaDetectionFeed:
         self._partitions: list[int] | None = None
 
     def publish(self, routed: Sequence[RoutedEvent]) -> None:
-        send = self._producer.send
-        headers = [(KIND_HEADER, KIND_EVENT)]
+        # One message per partition and batch, holding many records: the
+        # pure-Python producer costs ~70 µs per message, which at ~2.5 routed
+        # records per event dominated ingest. The partition is chosen here by
+        # a stable hash of the group key, so all of a key's records still
+        # reach one partition, in order.
+        if not routed:
+            return
+        partitions = self._partition_list()
+        count = len(partitions)
+        chunks: dict[int, list[bytes]] = {}
         for record in routed:
-            send(self._topic, key=record.key.encode(), value=record.to_json(), headers=headers)
+            partition = partitions[zlib.crc32(record.key.encode()) % count]
+            chunks.setdefault(partition, []).append(record.to_json())
+        headers = [(KIND_HEADER, KIND_EVENTS)]
+        for partition, items in chunks.items():
+            for start in range(0, len(items), _RECORDS_PER_MESSAGE):
+                value = b"[" + b",".join(items[start : start + _RECORDS_PER_MESSAGE]) + b"]"
+                self._producer.send(self._topic, value=value, partition=partition, headers=headers)
+
+    def _partition_list(self) -> list[int]:
+        if self._partitions is None:
+            self._partitions = sorted(self._producer.partitions_for(self._topic))
+        return self._partitions
 
     def publish_progress(self, progress: Mapping[str, int]) -> None:
         if not progress:
             return
-        if self._partitions is None:
-            self._partitions = sorted(self._producer.partitions_for(self._topic))
+        partitions = self._partition_list()
         value = orjson.dumps({"sources": dict(progress)})
-        for partition in self._partitions:
+        for partition in partitions:
             self._producer.send(
                 self._topic,
                 key=PROGRESS_KEY,
