@@ -113,18 +113,23 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- if .group }}
 - name: AUDIT_CONSUMER_GROUP
   value: {{ .group | quote }}
+- name: AUDIT_DETECTOR_GROUP
+  value: {{ .group | quote }}
 {{- end }}
+{{- /* Each process reads its own port setting; one value per pod. */}}
 - name: AUDIT_METRICS_PORT
+  value: {{ .metricsPort | quote }}
+- name: AUDIT_DETECTOR_METRICS_PORT
+  value: {{ .metricsPort | quote }}
+- name: AUDIT_SCHEDULER_METRICS_PORT
   value: {{ .metricsPort | quote }}
 # Pods are scraped and probed from outside: listen on all interfaces.
 - name: AUDIT_METRICS_ADDR
   value: "0.0.0.0"
 - name: AUDIT_RULES_DIR
   value: /etc/elastra-audit/rules
-- name: AUDIT_RETENTION_DIR
-  value: /etc/elastra-audit/retention
-- name: AUDIT_CHECKLISTS_DIR
-  value: /etc/elastra-audit/checklists
+- name: AUDIT_RETENTION_POLICY_FILE
+  value: /etc/elastra-audit/retention/policy.yaml
 {{- end -}}
 
 {{/* Volumes: CA bundles, config maps, writable /tmp -------------------- */}}
