@@ -83,7 +83,8 @@ class Detector:
         self.tasks: dict[int, DetectionTask] = {}
         self.sources = self._expected_sources()
         self.raised = 0
-        self._last_expiry = time.monotonic()
+        # Expiry (and the state-size estimate) run on the first batch too.
+        self._last_expiry = 0.0
 
     def _expected_sources(self) -> list[str]:
         sources: list[str] = []
@@ -130,8 +131,11 @@ class Detector:
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         if time.monotonic() - self._last_expiry > 30:
             self._last_expiry = time.monotonic()
+            state_bytes = 0.0
             for task in self.tasks.values():
                 task.expire()
+                state_bytes += task.engine.approx_bytes_per_key() * task.engine.active_keys
+            self.metrics.set("audit_detection_state_bytes", state_bytes)
         self._store(found)
         for task in self.tasks.values():
             changes = task.take_changes()
