@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
+from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
 from audit.settings import Settings, load_settings
 from audit.stack.layout import StackLayout
 from audit.stack.manager import LocalStack
@@ -115,3 +116,47 @@ def spawn_consumer(
         stderr=subprocess.STDOUT,
         cwd=ROOT,
     )
+
+
+def spawn_command(
+    isolated: Isolated, command: str, *args: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """Any ``audit`` command in its own process, with the isolated names."""
+    env = {**os.environ, **isolated.env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "audit.cli.main", command, *args],
+        env=env,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture
+def detecting(isolated: Isolated) -> Isolated:
+    """The isolated names plus the detection topics, group and index."""
+    tag = isolated.settings.consumer_group.removesuffix("-ingest")
+    extra = {
+        "AUDIT_TOPIC_ROUTED": f"{tag}.detect.routed",
+        "AUDIT_TOPIC_CHANGELOG": f"{tag}.detect.changelog",
+        "AUDIT_DETECTOR_GROUP": f"{tag}-detect",
+        "AUDIT_DETECTION_INDEX": f"{tag}-detections",
+        "AUDIT_INCIDENT_INDEX": f"{tag}-incidents",
+        "AUDIT_NOTIFICATION_INDEX": f"{tag}-notifications",
+        "AUDIT_DETECTOR_METRICS_PORT": "0",
+        "AUDIT_DETECTION_LATENESS_SECONDS": "10",
+    }
+    os.environ.update(extra)
+    isolated.env.update(extra)
+    from audit.settings import load_settings
+
+    isolated.settings = load_settings()
+    s = isolated.settings
+    ensure_topics(s, {s.topic_auth: None, s.topic_security: None, s.topic_dlq: None})
+    ensure_detection_topics(s)
+    yield isolated
+    for key in extra:
+        os.environ.pop(key, None)
+    names = list(isolated.es.indices.get(index=f"{tag}-*", allow_no_indices=True))
+    if names:
+        isolated.es.indices.delete(index=",".join(names))

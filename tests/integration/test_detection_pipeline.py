@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,42 +13,11 @@ import orjson
 import pytest
 
 from audit.adapters.kafka.publisher import publish
-from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
 from audit.replay.traffic import SyntheticMessage
-from tests.integration.conftest import ROOT, Isolated, spawn_consumer
+from tests.integration.conftest import Isolated, spawn_command, spawn_consumer
 from tests.integration.helpers import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def detecting(isolated: Isolated) -> Isolated:
-    """The isolated names plus the detection topics, group and index."""
-    tag = isolated.settings.consumer_group.removesuffix("-ingest")
-    extra = {
-        "AUDIT_TOPIC_ROUTED": f"{tag}.detect.routed",
-        "AUDIT_TOPIC_CHANGELOG": f"{tag}.detect.changelog",
-        "AUDIT_DETECTOR_GROUP": f"{tag}-detect",
-        "AUDIT_DETECTION_INDEX": f"{tag}-detections",
-        "AUDIT_INCIDENT_INDEX": f"{tag}-incidents",
-        "AUDIT_NOTIFICATION_INDEX": f"{tag}-notifications",
-        "AUDIT_DETECTOR_METRICS_PORT": "0",
-        "AUDIT_DETECTION_LATENESS_SECONDS": "10",
-    }
-    os.environ.update(extra)
-    isolated.env.update(extra)
-    from audit.settings import load_settings
-
-    isolated.settings = load_settings()
-    s = isolated.settings
-    ensure_topics(s, {s.topic_auth: None, s.topic_security: None, s.topic_dlq: None})
-    ensure_detection_topics(s)
-    yield isolated
-    for key in extra:
-        os.environ.pop(key, None)
-    names = list(isolated.es.indices.get(index=f"{tag}-*", allow_no_indices=True))
-    if names:
-        isolated.es.indices.delete(index=",".join(names))
 
 
 def _login_failure(org: str, user: str, ip: str, at: datetime) -> SyntheticMessage:
@@ -69,17 +35,6 @@ def _login_failure(org: str, user: str, ip: str, at: datetime) -> SyntheticMessa
         "source": {"ip": ip},
     }
     return SyntheticMessage("auth", org.encode(), orjson.dumps(event), event["event"]["id"])
-
-
-def _spawn(isolated: Isolated, command: str, *args: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **isolated.env}
-    return subprocess.Popen(
-        [sys.executable, "-m", "audit.cli.main", command, *args],
-        env=env,
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
 
 
 def _detections(isolated: Isolated, rule_id: str) -> list[dict[str, Any]]:
@@ -106,7 +61,9 @@ def test_cross_organization_spraying_with_two_processes_gives_one_detection(
         spawn_consumer(detecting, "--until-idle", "8", log=tmp_path / f"ingest{i}.log")
         for i in range(2)
     ]
-    detectors = [_spawn(detecting, "detect", log=tmp_path / f"detect{i}.log") for i in range(2)]
+    detectors = [
+        spawn_command(detecting, "detect", log=tmp_path / f"detect{i}.log") for i in range(2)
+    ]
     try:
         wait_until(
             lambda: len(_detections(detecting, "auth.password_spraying")) >= 1,
@@ -140,7 +97,7 @@ def test_detector_killed_mid_window_raises_the_detection_exactly_once(
     first = [_login_failure(org, user, ip, first_at + timedelta(seconds=i)) for i in range(6)]
     publish(detecting.settings, first)
     assert spawn_consumer(detecting, "--until-idle", "3", log=tmp_path / "i1.log").wait(120) == 0
-    detector = _spawn(detecting, "detect", log=tmp_path / "d1.log")
+    detector = spawn_command(detecting, "detect", log=tmp_path / "d1.log")
     wait_until(_window_holds(detecting, 6), 120, "the detector to write window state")
     detector.send_signal(signal.SIGKILL)
     detector.wait(timeout=30)
@@ -155,7 +112,9 @@ def test_detector_killed_mid_window_raises_the_detection_exactly_once(
     # The ingest consumer keeps running while idle: its progress markers move
     # the watermark past the live events (10 s lateness) so they are applied.
     ingest = spawn_consumer(detecting, "--until-idle", "30", log=tmp_path / "i2.log")
-    detector = _spawn(detecting, "detect", "--until-idle", "20", "--json", log=tmp_path / "d2.log")
+    detector = spawn_command(
+        detecting, "detect", "--until-idle", "20", "--json", log=tmp_path / "d2.log"
+    )
     assert detector.wait(timeout=180) == 0
     assert ingest.wait(timeout=120) == 0
     found = _detections(detecting, "auth.brute_force")
@@ -185,7 +144,8 @@ def _window_holds(isolated: Isolated, events: int) -> Any:
 
 
 def test_every_replayed_scenario_raises_exactly_its_expected_detections(
-        detecting: Isolated, tmp_path: Path) -> None:
+    detecting: Isolated, tmp_path: Path
+) -> None:
     """All attack scenarios and near misses, mixed into benign traffic, through
     Kafka: two ingest consumers, two detectors; the detections per rule are
     exactly the sum of what the scenarios promise (near misses promise 0)."""
@@ -197,19 +157,32 @@ def test_every_replayed_scenario_raises_exactly_its_expected_detections(
 
     start = datetime.now(UTC) - timedelta(hours=4)
     scenarios = build_many(resolve(["all"]), start, 5)
-    benign = mixed_stream(TrafficGenerator(TrafficProfile(
-        organizations=10, users_per_organization=20, seed=5, start=start,
-        duration=timedelta(hours=3))), 3_000)
+    benign = mixed_stream(
+        TrafficGenerator(
+            TrafficProfile(
+                organizations=10,
+                users_per_organization=20,
+                seed=5,
+                start=start,
+                duration=timedelta(hours=3),
+            )
+        ),
+        3_000,
+    )
     publish(detecting.settings, merge(benign.messages, scenarios))
     expected: Counter[str] = Counter()
     for scenario in scenarios:
         expected.update(scenario.expected)
     expected = +expected  # drop zero counts
 
-    ingest = [spawn_consumer(detecting, "--until-idle", "25", log=tmp_path / f"i{i}.log")
-              for i in range(2)]
-    detectors = [_spawn(detecting, "detect", "--until-idle", "15", log=tmp_path / f"d{i}.log")
-                 for i in range(2)]
+    ingest = [
+        spawn_consumer(detecting, "--until-idle", "25", log=tmp_path / f"i{i}.log")
+        for i in range(2)
+    ]
+    detectors = [
+        spawn_command(detecting, "detect", "--until-idle", "15", log=tmp_path / f"d{i}.log")
+        for i in range(2)
+    ]
     for proc in [*ingest, *detectors]:
         assert proc.wait(timeout=300) == 0
     es, index = detecting.es, detecting.settings.detection_index

@@ -25,9 +25,8 @@ from audit.adapters.kafka.publisher import publish
 from audit.replay.mix import mixed_stream
 from audit.replay.scenarios import build_many, merge, resolve
 from audit.replay.traffic import TrafficGenerator, TrafficProfile
-from tests.integration.conftest import ROOT, Isolated, spawn_consumer
+from tests.integration.conftest import ROOT, Isolated, spawn_command, spawn_consumer
 from tests.integration.helpers import wait_until
-from tests.integration.test_detection_pipeline import _spawn, detecting  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +65,7 @@ def _free_port() -> int:
 
 def _query(port: int, expr: str) -> list[dict[str, object]]:
     url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(url, timeout=5) as response:
         body = json.loads(response.read())
     assert body["status"] == "success", body
     return list(body["data"]["result"])
@@ -75,13 +74,15 @@ def _query(port: int, expr: str) -> list[dict[str, object]]:
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="run scripts/setup-ops")
 def test_prometheus_scrapes_every_ingest_and_detection_series_and_they_move(
     detecting: Isolated, tmp_path: Path
-) -> None:  # noqa: F811
+) -> None:
     consumer_port, detector_port, prom_port = _free_port(), _free_port(), _free_port()
     (tmp_path / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
-        f"  - job_name: consumer\n    static_configs: [{{targets: ['127.0.0.1:{consumer_port}']}}]\n"
-        f"  - job_name: detector\n    static_configs: [{{targets: ['127.0.0.1:{detector_port}']}}]\n"
+        f"  - job_name: consumer\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{consumer_port}']}}]\n"
+        f"  - job_name: detector\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{detector_port}']}}]\n"
     )
     prometheus = subprocess.Popen(
         [
@@ -90,9 +91,9 @@ def test_prometheus_scrapes_every_ingest_and_detection_series_and_they_move(
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prom_port}",
         ],
-        stdout=open(tmp_path / "prometheus.log", "ab"),
+        stdout=open(tmp_path / "prometheus.log", "ab"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
-    )  # noqa: SIM115
+    )
     os.environ["AUDIT_METRICS_ADDR"] = "127.0.0.1"
     try:
         start = datetime.now(UTC) - timedelta(hours=3)
@@ -119,7 +120,7 @@ def test_prometheus_scrapes_every_ingest_and_detection_series_and_they_move(
             extra_env={"AUDIT_METRICS_PORT": str(consumer_port)},
         )
         detecting.env["AUDIT_DETECTOR_METRICS_PORT"] = str(detector_port)
-        detector = _spawn(detecting, "detect", "--until-idle", "15", log=tmp_path / "d.log")
+        detector = spawn_command(detecting, "detect", "--until-idle", "15", log=tmp_path / "d.log")
         # Two waves, so that every counter is scraped before and after it
         # moves. The second wave is hours old by then: stored, but late for
         # the detector (whose watermark followed the caught-up sources).
