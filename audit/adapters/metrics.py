@@ -127,14 +127,14 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "audit_scheduler_job_runs_total",
         "counter",
-        "Scheduled job runs, by job and outcome.",
-        ("job", "outcome"),
+        "Scheduled job runs, by task (the scheduled job) and outcome.",
+        ("task", "outcome"),
     ),
     MetricSpec(
         "audit_scheduler_job_last_success_timestamp_seconds",
         "gauge",
-        "Unix time of the last successful run of a scheduled job.",
-        ("job",),
+        "Unix time of the last successful run of a scheduled job, by task.",
+        ("task",),
     ),
     # --- retention and integrity --------------------------------------------
     MetricSpec(

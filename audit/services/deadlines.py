@@ -133,10 +133,10 @@ class GuardedRunner:
             except Exception:  # the lease expires by itself
                 log.warning("job %s: lease not released", job, exc_info=True)
         self._metrics.set(
-            "audit_scheduler_job_last_success_timestamp_seconds", now.timestamp(), job=job
+            "audit_scheduler_job_last_success_timestamp_seconds", now.timestamp(), task=job
         )
         return self._count(job, "success")
 
     def _count(self, job: str, outcome: str) -> str:
-        self._metrics.inc("audit_scheduler_job_runs_total", job=job, outcome=outcome)
+        self._metrics.inc("audit_scheduler_job_runs_total", task=job, outcome=outcome)
         return outcome

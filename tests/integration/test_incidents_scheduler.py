@@ -83,7 +83,7 @@ def test_two_schedulers_at_once_run_each_minute_slot_once(incident_env: Incident
     assert per_slot == {START + timedelta(minutes=m): 1 for m in range(slots)}
     total = sum(
         m.registry.get_sample_value(
-            "audit_scheduler_job_runs_total", {"job": "deadlines", "outcome": "success"}
+            "audit_scheduler_job_runs_total", {"task": "deadlines", "outcome": "success"}
         )
         or 0
         for m in metrics
@@ -93,7 +93,7 @@ def test_two_schedulers_at_once_run_each_minute_slot_once(incident_env: Incident
         m
         for m in metrics
         if m.registry.get_sample_value(
-            "audit_scheduler_job_last_success_timestamp_seconds", {"job": "deadlines"}
+            "audit_scheduler_job_last_success_timestamp_seconds", {"task": "deadlines"}
         )
     ]
     assert winners

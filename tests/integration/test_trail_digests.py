@@ -158,7 +158,7 @@ def test_scheduled_job_runs_once_per_slot_every_five_minutes(trail: Trail) -> No
     off = NOW + timedelta(minutes=2)
     assert scheduled(job, runners[0].run, lambda: off)() == "not_due"
     runs = trail.metrics.registry.get_sample_value(
-        "audit_scheduler_job_runs_total", {"job": DIGESTS_JOB, "outcome": "success"}
+        "audit_scheduler_job_runs_total", {"task": DIGESTS_JOB, "outcome": "success"}
     )
     assert runs == 1
 
