@@ -218,7 +218,7 @@ class IngestConsumer:
                         idle_since = time.monotonic()
                     elif until_idle is not None and time.monotonic() - idle_since >= until_idle:
                         break
-                _record_lag(self.source, self.metrics)
+                _record_lag(self.source, self.metrics, self.settings.consumer_group)
             self._complete_in_flight()
         except IngestInterrupted as err:
             log.warning("%s", err)
@@ -266,11 +266,13 @@ def _wait_for_store(settings: Settings, *setups: Callable[[], None]) -> None:
                 time.sleep(delay)
 
 
-def _record_lag(source: KafkaBatchSource, metrics: PrometheusMetrics) -> None:
+def _record_lag(source: KafkaBatchSource, metrics: PrometheusMetrics, group: str) -> None:
     lag = source.lag()
     if lag:
         for (topic, partition), value in lag.items():
-            metrics.set("audit_consumer_lag", value, topic=topic, partition=str(partition))
+            metrics.set(
+                "audit_consumer_lag", value, group=group, topic=topic, partition=str(partition)
+            )
 
 
 def main() -> int:

@@ -65,8 +65,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "audit_consumer_lag",
         "gauge",
-        "Messages between the committed offset and the end of the partition.",
-        ("topic", "partition"),
+        "Messages between the committed offset and the end of the partition, by consumer group.",
+        ("group", "topic", "partition"),
     ),
     MetricSpec(
         "audit_store_retries_total",

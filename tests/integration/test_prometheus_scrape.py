@@ -152,6 +152,8 @@ def test_prometheus_scrapes_every_ingest_and_detection_series_and_they_move(
             assert _query(prom_port, f"sum(increase({name}[5m])) > 0"), name
         rejected = _query(prom_port, "sum by (reason) (audit_events_rejected_total)")
         assert {r["metric"]["reason"] for r in rejected} >= {"json", "timestamp"}  # type: ignore[index]
+        lag = _query(prom_port, "count by (group) (audit_consumer_lag)")
+        assert [r["metric"]["group"] for r in lag] == [detecting.settings.consumer_group]  # type: ignore[index]
         assert consumer.wait(timeout=180) == 0
         assert detector.wait(timeout=180) == 0
     finally:
