@@ -149,6 +149,18 @@ class Settings(BaseSettings):
         default=None, description="signs page cursors; None: a random key per process"
     )
     api_audit_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # API jobs (exports, large verifications): background threads in the API process.
+    api_export_dir: str = Field(
+        default=".stack/exports", description="where export jobs write their bundles"
+    )
+    api_jobs_max: int = Field(default=4, ge=1, le=64, description="jobs running at once")
+    api_jobs_kept: int = Field(default=200, ge=1, le=10_000, description="finished jobs listed")
+    api_upload_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="largest bundle archive to verify"
+    )
+    api_verify_inline_max_events: int = Field(
+        default=100_000, ge=1, description="a verification of more events runs as a job"
+    )
 
     @property
     def audit_topics(self) -> tuple[str, str]:

@@ -74,6 +74,25 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("POST", "/v1/disclosures/{request_id}/approvals"): _rule(
         {_L}, "disclosure.approve", "disclosure_request"
     ),
+    # legal holds
+    ("POST", "/v1/legal-holds"): _rule({_L}, "legal_hold.create", "legal_hold"),
+    ("GET", "/v1/legal-holds"): _rule({_L, _A}, "audit.access", "legal_hold"),
+    ("POST", "/v1/legal-holds/{hold_id}/release"): _rule(
+        {_L, _A}, "legal_hold.release", "legal_hold"
+    ),
+    # exports (jobs) and bundle verification
+    ("POST", "/v1/exports"): _rule({_C, _L}, "export.create", "export"),
+    ("GET", "/v1/exports/{job_id}"): _rule({_C, _L}, "audit.access", "export"),
+    ("GET", "/v1/exports/{job_id}/bundle"): _rule({_C, _L}, "audit.access", "export"),
+    ("POST", "/v1/exports/verify"): _rule({_C, _L}, "audit.access", "export_bundle"),
+    # retention
+    ("GET", "/v1/retention/plan"): _rule({_C, _A, _R}, "audit.access", "retention_plan"),
+    ("PUT", "/v1/retention/classes/{organization_id}"): _rule(
+        {_A}, "retention.class.change", "organization"
+    ),
+    # trail verification
+    ("POST", "/v1/verify"): _rule({_C, _R, _A}, "audit.access", "audit_trail"),
+    ("GET", "/v1/verify/{job_id}"): _rule({_C, _R, _A}, "audit.access", "audit_trail"),
 }
 
 DENY = RouteRule(frozenset())

@@ -17,7 +17,17 @@ from starlette.concurrency import run_in_threadpool
 from audit.api import problems
 from audit.api.access import check_table, rule_for
 from audit.api.deps import authorize
-from audit.api.routers import detections, disclosures, events, health, incidents
+from audit.api.routers import (
+    detections,
+    disclosures,
+    events,
+    exports,
+    health,
+    holds,
+    incidents,
+    retention,
+    verify,
+)
 from audit.api.trail import AccessFacts, RequestRecord
 from audit.api.wiring import ApiServices, utcnow
 from audit.settings import Settings
@@ -67,7 +77,10 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     app = FastAPI(
         title="elastra-audit API",
         version="1.0.0",
-        summary="Audit events, detections, incidents and lawful disclosure requests",
+        summary=(
+            "Audit events, detections, incidents, lawful disclosure requests, legal holds, "
+            "exports, retention and trail verification"
+        ),
         description=(
             "Bearer JWT or service API key on every /v1 route. Every request that reads "
             "or changes audit data is itself recorded as an audit event. Errors are "
@@ -80,13 +93,14 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     problems.install(app)
     app.include_router(health.router)
     protected = [Depends(authorize)]
-    for module in (events, detections, incidents, disclosures):
+    served = (events, detections, incidents, disclosures, holds, exports, retention, verify)
+    for module in served:
         app.include_router(module.router, dependencies=protected)
     # Routers carry their full paths (no prefixes), so that a request's
     # scope["route"].path is the template the table and the metrics use.
     check_table(
         (method, route.path)
-        for module in (health, events, detections, incidents, disclosures)
+        for module in (health, *served)
         for route in module.router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from audit.adapters.elasticsearch.event_search import CursorExpired
 from audit.api.authn import Unauthenticated
+from audit.api.jobs import JobsBusy
 from audit.errors import (
     AuditError,
     ConfigurationError,
@@ -21,6 +22,7 @@ from audit.errors import (
     StoreUnavailable,
 )
 from audit.services.disclosures import AlreadyRecorded
+from audit.services.holds import HoldExists
 from audit.services.incidents import BadInput
 
 PROBLEM_TYPE = "application/problem+json"
@@ -83,6 +85,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "Not allowed, or no such resource (the same answer for both)",
         404: "No such resource",
         409: "Refused by the resource's current state, or already recorded",
+        413: "The upload is larger than allowed",
+        429: "Too many jobs: the caller already has one running, or the process is full",
         503: "Elasticsearch or Kafka unavailable",
     }
     content = {PROBLEM_TYPE: {"schema": _problem_schema()}}
@@ -146,7 +150,9 @@ def _audit_problem(request: Request, err: Exception) -> JSONResponse:
         if principal is not None and principal.platform:
             return problem_response(404, "not-found", "Not found", "no such resource")
         return problem_response(403, "forbidden", "Forbidden", "not allowed, or no such resource")
-    if isinstance(err, AlreadyRecorded | InvalidTransition | ConflictError):
+    if isinstance(err, JobsBusy):
+        return problem_response(429, "too-many-jobs", "Too many jobs", str(err)[:500])
+    if isinstance(err, AlreadyRecorded | InvalidTransition | ConflictError | HoldExists):
         return problem_response(409, "conflict", "Conflict", str(err)[:500])
     if isinstance(err, BadInput | CursorExpired):
         return problem_response(400, "invalid-request", "Invalid request", str(err)[:500])

@@ -13,8 +13,11 @@ from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.metrics import PrometheusMetrics
 from audit.api.authn import Authenticator
 from audit.api.cursor import CursorCodec
+from audit.api.jobs import JobRunner
 from audit.api.trail import AuditTrail
 from audit.cli.incident_wiring import IncidentWiring, build_disclosures, build_incidents
+from audit.cli.retention_wiring import RetentionWiring, build_retention
+from audit.cli.trail_wiring import TrailWiring, build_trail
 from audit.services.disclosures import DisclosureService
 from audit.services.incidents import IncidentService
 from audit.settings import Settings
@@ -39,6 +42,9 @@ class ApiServices:
         self._es: Elasticsearch | None = None
         self._incidents: IncidentWiring | None = None
         self._disclosures: DisclosureService | None = None
+        self._retention: RetentionWiring | None = None
+        self._trail: TrailWiring | None = None
+        self.jobs = JobRunner(settings.api_jobs_max, settings.api_jobs_kept, clock)
 
     @property
     def es(self) -> Elasticsearch:
@@ -66,6 +72,24 @@ class ApiServices:
             if self._disclosures is None:
                 self._disclosures = build_disclosures(self.settings, es)
             return self._disclosures
+
+    @property
+    def retention(self) -> RetentionWiring:
+        """Retention plan, legal holds, organizations' retention classes."""
+        es = self.es
+        with self._lock:
+            if self._retention is None:
+                self._retention = build_retention(self.settings, es, self.metrics)
+            return self._retention
+
+    @property
+    def integrity(self) -> TrailWiring:
+        """The tamper-evident trail: exports and verification."""
+        es = self.es
+        with self._lock:
+            if self._trail is None:
+                self._trail = build_trail(self.settings, es, self.metrics)
+            return self._trail
 
     def close(self) -> None:
         self.trail.close()
