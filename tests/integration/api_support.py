@@ -30,8 +30,10 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
 from audit.adapters.kafka.topics import ensure_topics
+from audit.adapters.metrics import PrometheusMetrics
 from audit.api import create_app
 from audit.cli.incident_wiring import IncidentWiring, build_disclosures, build_incidents
+from audit.cli.retention_wiring import build_retention
 from audit.domain.disclosure import Intake, ProcessType
 from audit.services.disclosures import DisclosureService, RequestFile
 from audit.settings import Settings, load_settings
@@ -51,6 +53,8 @@ USER_A = "usr_a1"
 USER_B = "usr_b1"
 LEGAL = ("ana@legal", "ben@legal")
 NOW = datetime.now(UTC).replace(microsecond=0)
+UPLOAD_MAX = 1024 * 1024
+VERIFY_INLINE_MAX = 10  # organization A's 30 events are verified by a job
 T0 = NOW - timedelta(hours=6)
 
 
@@ -147,6 +151,14 @@ def api_settings(stack: RunningStack, tag: str, tmp: Path, keys: Keys) -> tuple[
         api_jwt_key_file=str(key_file),
         api_keys_file=str(keys_file),
         api_cursor_secret="test-cursor-secret",
+        digest_index=f"t{tag}-digests",
+        digest_key_dir=str(tmp / "keys"),
+        hold_index=f"t{tag}-holds",
+        hold_copy_prefix=f"t{tag}-held",
+        org_settings_index=f"t{tag}-org-settings",
+        api_export_dir=str(tmp / "exports"),
+        api_upload_max_bytes=UPLOAD_MAX,
+        api_verify_inline_max_events=VERIFY_INLINE_MAX,
     )
     return settings, service_key
 
@@ -313,16 +325,54 @@ def api_env_fixture(
     try:
         data = seed(settings, es)
         with TestClient(create_app(settings)) as client:
-            yield ApiEnv(tag, settings, keys, service_key, es, client, data)
+            env = ApiEnv(tag, settings, keys, service_key, es, client, data)
+            start_jobs(env)
+            yield env
     finally:
         names = list(
             es.indices.get(index=f"t{tag}-*", allow_no_indices=True, expand_wildcards="all")
         )
         if names:
             es.indices.delete(index=",".join(names))
-        if es.indices.exists_index_template(name=f"t{tag}-events"):
-            es.indices.delete_index_template(name=f"t{tag}-events")
+        for template in (f"t{tag}-events", f"t{tag}-held"):
+            if es.indices.exists_index_template(name=template):
+                es.indices.delete_index_template(name=template)
         es.close()
+
+
+def wait_job(env: ApiEnv, url: str, headers: dict[str, str], timeout: float = 60) -> dict[str, Any]:
+    """Poll a job until it has finished; its last status document."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = env.client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        if job["state"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+def start_jobs(env: ApiEnv) -> None:
+    """An export of organization A (finished, downloaded as a tar.gz) and a verification
+    job of its whole trail, for the routes that read a job."""
+    staff = env.auth("setup@compliance", ["compliance"], "*")
+    response = env.client.post(
+        "/v1/exports",
+        json={"organization_id": ORG_A, "format": "ndjson", "purpose": "DSAR-1 access request"},
+        headers=staff,
+    )
+    assert response.status_code == 202, response.text
+    job = wait_job(env, response.json()["links"]["self"], staff)
+    assert job["state"] == "succeeded", job
+    env.data["export_job"] = job
+    bundle = env.client.get(f"/v1/exports/{job['id']}/bundle", headers=staff)
+    assert bundle.status_code == 200, bundle.text
+    env.data["bundle_tar"] = bundle.content
+    response = env.client.post("/v1/verify", json={"organization_id": ORG_A}, headers=staff)
+    assert response.status_code == 202, response.text
+    job = wait_job(env, response.json()["links"]["self"], staff)
+    assert job["state"] == "succeeded", job
+    env.data["verify_job"] = job
 
 
 class Fresh:
@@ -330,6 +380,16 @@ class Fresh:
 
     def __init__(self, env: ApiEnv, wiring: IncidentWiring, disclosures: DisclosureService):
         self.env, self.wiring, self.disclosures = env, wiring, disclosures
+        self.holds = build_retention(env.settings, wiring.client, PrometheusMetrics()).holds
+
+    def hold(self, orgs: tuple[str, ...] = (ORG_A,)) -> str:
+        return self.holds.create(
+            organization_ids=orgs,
+            by="setup@legal",
+            reason="litigation",
+            reference=f"CASE-{uuid.uuid4().hex[:8]}",
+            at=NOW,
+        ).id
 
     def incident(self) -> str:
         n = uuid.uuid4().hex[:8]
@@ -358,7 +418,17 @@ def fresh_fixture(api_env: ApiEnv) -> Iterator[Fresh]:
         wiring.close()
 
 
-Request = tuple[str, str, dict[str, Any] | None, int]  # method, url, body, success status
+# method, url, body (JSON, or the bytes of an upload), success status
+Request = tuple[str, str, dict[str, Any] | bytes | None, int]
+# Deployment-wide routes: a tenant-scoped principal is refused whatever its role.
+PLATFORM_ONLY = {("GET", "/v1/retention/plan")}
+
+
+def send(env: ApiEnv, request: Request, headers: dict[str, str]) -> Any:
+    method, url, body, _ = request
+    if isinstance(body, bytes):
+        return env.client.request(method, url, content=body, headers=headers)
+    return env.client.request(method, url, json=body, headers=headers)
 
 
 def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
@@ -374,6 +444,11 @@ def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
         "/v1/incidents": f"/v1/incidents?organization_id={ORG_A}",
         "/v1/incidents/{incident_id}": f"/v1/incidents/{data['incidents']['a']}",
         "/v1/disclosures/{request_id}": f"/v1/disclosures/{data['disclosures'][ORG_A]}",
+        "/v1/legal-holds": f"/v1/legal-holds?organization_id={ORG_A}",
+        "/v1/exports/{job_id}": f"/v1/exports/{data['export_job']['id']}",
+        "/v1/exports/{job_id}/bundle": f"/v1/exports/{data['export_job']['id']}/bundle",
+        "/v1/retention/plan": "/v1/retention/plan",
+        "/v1/verify/{job_id}": f"/v1/verify/{data['verify_job']['id']}",
     }
     if method == "GET":
         return method, reads[path], None, 200
@@ -421,6 +496,50 @@ def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
             method,
             f"/v1/disclosures/{fresh.request()}/approvals",
             None,
+            200,
+        ),
+        "/v1/legal-holds": lambda: (
+            method,
+            "/v1/legal-holds",
+            {
+                "organization_ids": [ORG_A],
+                "reason": "litigation",
+                "reference": f"CASE-{uuid.uuid4().hex[:8]}",
+            },
+            201,
+        ),
+        "/v1/legal-holds/{hold_id}/release": lambda: (
+            method,
+            f"/v1/legal-holds/{fresh.hold()}/release",
+            {"reason": "case closed"},
+            200,
+        ),
+        "/v1/exports": lambda: (
+            method,
+            "/v1/exports",
+            {
+                "organization_id": ORG_A,
+                "format": "csv",
+                "purpose": "audit",
+                "until": T0.isoformat(),
+            },
+            202,
+        ),
+        "/v1/exports/verify": lambda: (method, "/v1/exports/verify", data["bundle_tar"], 200),
+        "/v1/retention/classes/{organization_id}": lambda: (
+            method,
+            f"/v1/retention/classes/{ORG_A}",
+            {"retention_class": "extended", "reason": "contract"},
+            200,
+        ),
+        "/v1/verify": lambda: (
+            method,
+            "/v1/verify",
+            {
+                "organization_id": ORG_A,
+                "since": T0.isoformat(),
+                "until": (T0 + timedelta(seconds=5)).isoformat(),
+            },
             200,
         ),
     }
