@@ -30,7 +30,7 @@ from audit.adapters.kafka.changelog import KafkaChangelog
 from audit.adapters.kafka.config import connection_options
 from audit.adapters.kafka.detection_feed import KIND_HEADER, KIND_PROGRESS
 from audit.adapters.kafka.topics import ensure_detection_topics
-from audit.adapters.metrics import PrometheusMetrics
+from audit.adapters.metrics import Heartbeat, PrometheusMetrics
 from audit.domain.detection import RoutedEvent, load_rule_dir
 from audit.domain.detection_record import Detection
 from audit.services.detection import DetectionTask
@@ -182,7 +182,11 @@ class Detector:
     def run(self, until_idle: float | None = None) -> int:
         idle_since = time.monotonic()
         while not self.stop:
-            if self.run_once() or not self.tasks:
+            processed = self.run_once()
+            # The poll and the commit returned: alive and ready.
+            self.metrics.heartbeat.beat()
+            self.metrics.heartbeat.ready(True)
+            if processed or not self.tasks:
                 idle_since = time.monotonic()
             elif until_idle is not None and time.monotonic() - idle_since >= until_idle:
                 break
@@ -197,7 +201,9 @@ class Detector:
 
 
 def run(settings: Settings, *, until_idle: float | None = None) -> int:
-    metrics = PrometheusMetrics()
+    # Restoring a partition's window state from the changelog can hold a
+    # turn of the loop for a while: two minutes before /healthz fails.
+    metrics = PrometheusMetrics(heartbeat=Heartbeat(max_age=120.0))
     if settings.detector_metrics_port:
         metrics.serve(settings.detector_metrics_port, settings.metrics_addr)
     detector = Detector(settings, metrics)

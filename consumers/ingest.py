@@ -101,7 +101,9 @@ class IngestConsumer:
         self.es = build_client(settings)
         self.store = ElasticsearchEventStore(self.es, settings.index_prefix)
         org_settings = ElasticsearchOrgSettingsStore(self.es, settings.org_settings_index)
-        _wait_for_store(settings, self.store.ensure_templates, org_settings.ensure_index)
+        _wait_for_store(
+            settings, self.store.ensure_templates, org_settings.ensure_index, beat=self._waiting
+        )
         self.classes = RetentionClassResolver(
             org_settings,
             load_retention_policy(settings.retention_policy_file),
@@ -149,7 +151,13 @@ class IngestConsumer:
         if self.stop.stop:
             raise IngestInterrupted("stopping during an Elasticsearch outage; nothing committed")
         log.warning("Elasticsearch unavailable; waiting %.1fs before retrying", seconds)
+        self._waiting()
         return self.source.wait_paused(seconds)
+
+    def _waiting(self) -> None:
+        """Alive (/healthz) but not ready (/readyz) while Elasticsearch is out."""
+        self.metrics.heartbeat.beat()
+        self.metrics.heartbeat.ready(False)
 
     def _settle_in_flight(self) -> None:
         """Before a partition goes: let the bulk request in flight land.
@@ -219,6 +227,9 @@ class IngestConsumer:
                     elif until_idle is not None and time.monotonic() - idle_since >= until_idle:
                         break
                 _record_lag(self.source, self.metrics, self.settings.consumer_group)
+                # The poll, and the commit of any batch completed, returned.
+                self.metrics.heartbeat.beat()
+                self.metrics.heartbeat.ready(True)
             self._complete_in_flight()
         except IngestInterrupted as err:
             log.warning("%s", err)
@@ -252,8 +263,11 @@ def run(
         consumer.close()
 
 
-def _wait_for_store(settings: Settings, *setups: Callable[[], None]) -> None:
-    """Run each setup step (templates, indices), retrying while ES is unavailable."""
+def _wait_for_store(
+    settings: Settings, *setups: Callable[[], None], beat: Callable[[], None] = lambda: None
+) -> None:
+    """Run each setup step (templates, indices), retrying while ES is unavailable
+    (calling ``beat`` before each wait: the process is alive)."""
     delays = iter(Backoff(settings.retry_initial_seconds, settings.retry_max_seconds).delays())
     for setup in setups:
         while True:
@@ -263,6 +277,7 @@ def _wait_for_store(settings: Settings, *setups: Callable[[], None]) -> None:
             except StoreUnavailable as err:
                 delay = next(delays)
                 log.warning("%s; retrying in %.1fs", err, delay)
+                beat()
                 time.sleep(delay)
 
 

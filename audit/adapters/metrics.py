@@ -5,11 +5,19 @@ Names follow Prometheus conventions: ``audit_`` prefix, base units
 or an event id: labels are bounded sets (topic, partition, rule id, reason).
 Services record through the :class:`audit.services.ports.MetricsRecorder`
 port; this adapter implements it over prometheus-client.
+
+The consumer, detector and scheduler serve ``/metrics`` beside ``/healthz``
+(the run loop turned recently) and ``/readyz`` (the last poll, commit or
+lease succeeded recently), answered from a :class:`Heartbeat` they update.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
 from prometheus_client import (
@@ -18,8 +26,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
     disable_created_metrics,
-    start_http_server,
 )
+from prometheus_client.exposition import choose_encoder
 
 Kind = Literal["counter", "gauge", "histogram"]
 
@@ -172,6 +180,40 @@ METRICS: tuple[MetricSpec, ...] = (
 METRIC_NAMES = frozenset(spec.name for spec in METRICS)
 
 
+class Heartbeat:
+    """Liveness and readiness of a process's run loop; thread-safe.
+
+    ``beat()`` each time the loop turns; ``ready(True)`` when the Kafka or
+    Elasticsearch call it depends on just succeeded, ``ready(False)`` when
+    it failed. Alive while the last beat is at most ``max_age`` seconds old
+    (starting counts as a beat, so setup gets that long); ready while the
+    last ``ready`` said True and is at most ``max_age`` seconds old.
+    """
+
+    def __init__(self, max_age: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._beat = clock()
+        self._ready_at: float | None = None
+
+    def beat(self) -> None:
+        with self._lock:
+            self._beat = self._clock()
+
+    def ready(self, ok: bool) -> None:
+        with self._lock:
+            self._ready_at = self._clock() if ok else None
+
+    def is_alive(self) -> bool:
+        with self._lock:
+            return self._clock() - self._beat <= self.max_age
+
+    def is_ready(self) -> bool:
+        with self._lock:
+            return self._ready_at is not None and self._clock() - self._ready_at <= self.max_age
+
+
 class PrometheusMetrics:
     """A :class:`MetricsRecorder` over a prometheus-client registry.
 
@@ -179,10 +221,13 @@ class PrometheusMetrics:
     several components in one process do not collide.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, heartbeat: Heartbeat | None = None
+    ) -> None:
         # The *_created series double every counter for no use in alerting.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry if registry is not None else CollectorRegistry()
+        self.heartbeat = heartbeat if heartbeat is not None else Heartbeat()
         self._metrics: dict[str, Counter | Gauge | Histogram] = {}
         for spec in METRICS:
             self._metrics[spec.name] = _build(spec, self.registry)
@@ -202,9 +247,45 @@ class PrometheusMetrics:
         assert isinstance(metric, Histogram)
         (metric.labels(**labels) if labels else metric).observe(value)
 
-    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
-        """Expose ``/metrics`` on ``addr:port`` from a daemon thread."""
-        start_http_server(port, addr=addr, registry=self.registry)
+    def serve(self, port: int, addr: str = "127.0.0.1") -> ThreadingHTTPServer:
+        """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``addr:port``
+        from a daemon thread; ``port`` 0 picks a free one (``server_address``)."""
+        server = ThreadingHTTPServer((addr, port), _handler(self.registry, self.heartbeat))
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+        return server
+
+
+def _handler(registry: CollectorRegistry, heartbeat: Heartbeat) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                # The format the scraper asks for, as prometheus-client's own server.
+                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+                self._answer(200, encoder(registry), content_type)
+            elif path == "/healthz":
+                self._probe(heartbeat.is_alive())
+            elif path == "/readyz":
+                self._probe(heartbeat.is_ready())
+            else:
+                self._answer(404, b"not found\n", "text/plain; charset=utf-8")
+
+        def _probe(self, ok: bool) -> None:
+            status, body = (200, b"ok\n") if ok else (503, b"unavailable\n")
+            self._answer(status, body, "text/plain; charset=utf-8")
+
+        def _answer(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # one line per scrape and probe is noise
+
+    return Handler
 
 
 def _build(spec: MetricSpec, registry: CollectorRegistry) -> Counter | Gauge | Histogram:

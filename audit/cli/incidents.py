@@ -248,6 +248,8 @@ def _scheduler(args: argparse.Namespace) -> int:
             return 1 if outcome == "failure" else 0
         from audit.cli.retention_wiring import retention_scheduler_jobs
 
+        # Jobs start once a minute: three minutes without one is not alive.
+        wiring.metrics.heartbeat.max_age = 180.0
         if settings.scheduler_metrics_port:
             wiring.metrics.serve(settings.scheduler_metrics_port, settings.metrics_addr)
         jobs: dict[str, Callable[[], object]] = {
@@ -257,7 +259,7 @@ def _scheduler(args: argparse.Namespace) -> int:
         from audit.cli.trail_wiring import digest_schedule
 
         jobs.update(digest_schedule(settings, wiring.client, runner.run, wiring.metrics, utcnow))
-        run_every_minute(jobs)
+        run_every_minute(jobs, wiring.metrics.heartbeat)
     finally:
         wiring.close()
     return 0

@@ -97,6 +97,14 @@ def test_containers_have_limits_and_probes(values):
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
+def test_every_process_is_probed_on_its_health_endpoints(values):
+    # /metrics answers even when the run loop is stuck: not a liveness signal.
+    for name, container in _containers(_render(values)):
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+
+
+@pytest.mark.parametrize("values", VALUE_SETS)
 def test_images_are_pinned(values):
     for name, container in _containers(_render(values)):
         image = container["image"]
