@@ -51,3 +51,14 @@ def test_dashboard_uses_only_exported_metrics(where):
     names = metric_names(expr)
     assert names, f"no metric in {expr}"
     assert names <= exported_names(), f"unknown metrics: {sorted(names - exported_names())}"
+
+
+def test_every_metric_the_service_defines_is_on_a_dashboard():
+    from audit.adapters.metrics import METRICS
+
+    shown = set()
+    for _, _, expr in grafana_exprs():
+        shown |= metric_names(expr)
+    suffixes = ("", "_bucket", "_sum", "_count")
+    missing = [spec.name for spec in METRICS if not shown & {spec.name + s for s in suffixes}]
+    assert missing == [], "add a panel for each (dashboards/grafana/)"
