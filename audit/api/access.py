@@ -91,7 +91,7 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
         {_A}, "retention.class.change", "organization"
     ),
     # trail verification
-    ("POST", "/v1/verify"): _rule({_C, _R, _A}, "audit.access", "audit_trail"),
+    ("GET", "/v1/verify"): _rule({_C, _R, _A}, "audit.access", "audit_trail"),
     ("GET", "/v1/verify/{job_id}"): _rule({_C, _R, _A}, "audit.access", "audit_trail"),
 }
 

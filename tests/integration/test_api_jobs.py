@@ -104,9 +104,9 @@ def test_another_tenant_cannot_read_an_export(api_env: ApiEnv) -> None:
 
 def test_verify_inline_when_small_and_a_job_when_large(api_env: ApiEnv) -> None:
     auditor = api_env.auth("audrey", ["auditor"], [ORG_A])
-    small = api_env.client.post(
+    small = api_env.client.get(
         "/v1/verify",
-        json={
+        params={
             "organization_id": ORG_A,
             "since": T0.isoformat(),
             "until": (T0 + timedelta(seconds=5)).isoformat(),
@@ -115,7 +115,7 @@ def test_verify_inline_when_small_and_a_job_when_large(api_env: ApiEnv) -> None:
     )
     assert small.status_code == 200, small.text
     assert small.json()["ok"] is True and small.json()["events"] >= 5
-    large = api_env.client.post("/v1/verify", json={"organization_id": ORG_A}, headers=auditor)
+    large = api_env.client.get("/v1/verify", params={"organization_id": ORG_A}, headers=auditor)
     assert large.status_code == 202
     job = wait_job(api_env, large.json()["links"]["self"], auditor)
     assert job["state"] == "succeeded" and job["total"] == 30
@@ -189,7 +189,12 @@ def test_retention_class_among_the_allowed_and_the_plan(api_env: ApiEnv) -> None
                 "until": "2020-01-01T00:00:00Z",
             },
         ),
-        ("POST", "/v1/verify", {"organization_id": ORG_A, "since": "yesterday"}),
+        ("GET", f"/v1/verify?organization_id={ORG_A}&since=yesterday", None),
+        (
+            "GET",
+            f"/v1/verify?organization_id={ORG_A}&until=2020-01-01T00:00:00Z&since=2030-01-01T00:00:00Z",
+            None,
+        ),
         ("POST", "/v1/legal-holds", {"organization_ids": [], "reason": "r", "reference": "x"}),
         (
             "POST",

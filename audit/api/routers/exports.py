@@ -3,6 +3,7 @@ verifying an uploaded bundle (audit/services/bundle.py::verify_bundle)."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from audit.adapters.signing_keys import load_verification_keys
@@ -19,7 +21,7 @@ from audit.api.jobs import Job
 from audit.api.principal import Principal
 from audit.api.problems import ApiProblem, bad_request, forbidden, responses
 from audit.api.schemas.jobs import ArchiveKind, BundleVerdict, ExportIn, JobOut
-from audit.domain.export import profile
+from audit.domain.export import MANIFEST_FILE, Manifest, profile
 from audit.services.bundle import verify_bundle
 from audit.services.export import ExportRequest
 from audit.settings import Settings
@@ -186,18 +188,28 @@ async def verify_upload(
             raise ApiProblem(413, "too-large", "Upload too large", f"at most {limit} bytes")
     if not data:
         raise bad_request("the body must be a bundle archive")
-    verdict = await run_in_threadpool(_verify_archive, bytes(data), services.settings, limit)
+    verdict = await run_in_threadpool(
+        _verify_archive, bytes(data), services.settings, limit, principal
+    )
     record.count = verdict.files
     return verdict
 
 
-def _verify_archive(data: bytes, settings: Settings, limit: int) -> BundleVerdict:
+def _verify_archive(
+    data: bytes, settings: Settings, limit: int, principal: Principal
+) -> BundleVerdict:
     trusted = load_verification_keys(settings)
     with tempfile.TemporaryDirectory(prefix="audit-bundle-") as tmp:
         try:
             files = unpack(data, Path(tmp), max_bytes=4 * limit)
         except BadArchive as err:
             raise bad_request(str(err)) from None
+        # Tenant scope: the bundle of another organization is not the caller's to check.
+        manifest = Path(tmp) / MANIFEST_FILE
+        with contextlib.suppress(OSError, ValidationError):
+            organization = Manifest.model_validate_json(manifest.read_bytes()).organization_id
+            if not principal.sees(organization):
+                raise forbidden()
         findings = verify_bundle(Path(tmp), trusted)
     return BundleVerdict(
         ok=not findings, findings=[f.model_dump(mode="json") for f in findings], files=files

@@ -1,11 +1,11 @@
-"""``/v1/verify``: verify an organization's trail over a range (audit/services/verify.py);
+"""``GET /v1/verify``: verify an organization's trail over a range (audit/services/verify.py);
 answered inline when small, as a job when large."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from audit.api.deps import CurrentPrincipal, Record, Services
@@ -19,7 +19,7 @@ router = APIRouter(tags=["verify"], responses=responses(400, 401, 403, 503))
 JobId = Annotated[str, Path(max_length=128, description="the verification job id")]
 
 
-@router.post(
+@router.get(
     "/v1/verify",
     response_model=None,
     responses={
@@ -30,12 +30,11 @@ JobId = Annotated[str, Path(max_length=128, description="the verification job id
     summary="Re-read an organization's events and digests over a range; report every finding",
 )
 def verify_trail(
-    body: Annotated[VerifyIn, Body()],
+    body: Annotated[VerifyIn, Query()],
     principal: CurrentPrincipal,
     services: Services,
     record: Record,
 ) -> JSONResponse:
-    record.body_fields = sorted(body.model_fields_set)
     record.organization_id = body.organization_id
     if not principal.sees(body.organization_id):
         raise forbidden()
