@@ -182,13 +182,17 @@ class IngestConsumer:
         self.source.commit(report.commit_offsets)
         self.metrics.set("audit_last_commit_timestamp_seconds", time.time())
         self.summary.add(report)
-        self._publish_progress(force=True)
+        # A batch read after this one may already be waiting (prepared, not
+        # yet routed): vouch only for event times actually routed.
+        self._publish_progress(force=True, nothing_pending=False)
 
-    def _publish_progress(self, *, force: bool = False) -> None:
+    def _publish_progress(self, *, force: bool = False, nothing_pending: bool) -> None:
         """Tell the detectors how far each owned source partition has got.
 
         After every batch, and at least every second while idle, so that
-        a quiet source does not hold the detectors' watermark back.
+        a quiet source does not hold the detectors' watermark back. Only
+        when every record read so far has been routed may a source read to
+        its end vouch for the present.
         """
         now = time.monotonic()
         if not force and now - self._last_progress < 1.0:
@@ -200,7 +204,8 @@ class IngestConsumer:
         progress = {}
         for (topic, partition), caught_up in self.source.caught_up().items():
             seen = self.pipeline.progress.get((topic, partition), NEVER)
-            progress[f"{topic}:{partition}"] = max(seen, present) if caught_up else seen
+            vouch = caught_up and nothing_pending
+            progress[f"{topic}:{partition}"] = max(seen, present) if vouch else seen
         self.feed.publish_progress(progress)
         self.feed.flush()
 
@@ -219,7 +224,7 @@ class IngestConsumer:
                     self._in_flight.append((prepared, attempt))
                 else:
                     self._complete_in_flight()
-                    self._publish_progress()
+                    self._publish_progress(nothing_pending=True)
                     if not self.source.owned():
                         # Not idle but waiting for an assignment (e.g. while
                         # the group waits out a crashed member's session).
