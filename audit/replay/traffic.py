@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import orjson
 
+from audit.domain.catalogue import CUSTOMER_CONTENT_RESOURCE_TYPES
+
 TopicKind = Literal["auth", "security"]
 
 _COUNTRIES = [
@@ -34,17 +36,8 @@ _AGENTS = [
     "elastra-cli/2.3.1",
     "python-requests/2.32",
 ]
-_RESOURCE_TYPES = [
-    "prompt",
-    "policy",
-    "rule",
-    "command",
-    "log",
-    "repository_metadata",
-    "memory_entry",
-    "synced_reference",
-    "generated_output",
-]
+# In a fixed order, so that a seed gives the same stream on every run.
+_RESOURCE_TYPES = sorted(CUSTOMER_CONTENT_RESOURCE_TYPES)
 _PROVIDERS = {
     "auth": "auth-service",
     "content": "content-service",
