@@ -144,6 +144,8 @@ class IngestConsumer:
             except StoreUnavailable:
                 # The organization's setting is unknown: waiting is the only
                 # way to file the event under the class it promised.
+                self.metrics.inc("audit_store_retries_total", reason="unavailable")
+                self.summary.retries += 1
                 self._wait(next(delays))
         return self.store.index_name(retention_class, event.timestamp.strftime("%Y.%m.%d"))
 
