@@ -27,11 +27,11 @@ from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.event_store import load_mapping
 from audit.adapters.metrics import PrometheusMetrics
-from audit.cli.trail_wiring import build_trail
 from audit.domain.export import PROFILES, ExportFormat
 from audit.domain.integrity import ChainHead, extend
 from audit.services.export import ExportRequest
 from audit.settings import load_settings
+from audit.wiring.trail import build_trail
 
 ORG = "org_bench"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -66,7 +66,7 @@ class Detector:
         self.detections.ensure_index()
         self.incidents = None
         if settings.detector_opens_incidents:
-            from audit.cli.incident_wiring import build_incidents
+            from audit.wiring.incidents import build_incidents
 
             self.incidents = build_incidents(settings, self.es)
         self.changelog = KafkaChangelog(settings)

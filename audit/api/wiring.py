@@ -15,12 +15,12 @@ from audit.api.authn import Authenticator
 from audit.api.cursor import CursorCodec
 from audit.api.jobs import JobRunner
 from audit.api.trail import AuditTrail
-from audit.cli.incident_wiring import IncidentWiring, build_disclosures, build_incidents
-from audit.cli.retention_wiring import RetentionWiring, build_retention
-from audit.cli.trail_wiring import TrailWiring, build_trail
 from audit.services.disclosures import DisclosureService
 from audit.services.incidents import IncidentService
 from audit.settings import Settings
+from audit.wiring.incidents import IncidentWiring, build_disclosures, build_incidents
+from audit.wiring.retention import RetentionWiring, build_retention
+from audit.wiring.trail import TrailWiring, build_trail
 
 
 def utcnow() -> datetime:

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> object:
     from audit.adapters.elasticsearch.client import build_client
-    from audit.cli.incident_wiring import build_disclosures, utcnow
+    from audit.wiring.incidents import build_disclosures, utcnow
 
     settings = load_settings()
     client = build_client(settings)
@@ -73,7 +73,7 @@ def _run(args: argparse.Namespace) -> object:
 
 
 def _print(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json
+    from audit.wiring.incidents import print_json
 
     print_json(_run(args), pretty=args.disclosure_action in ("show", "report"))
     return 0

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: Sub) -> None:
-    from audit.cli.incident_wiring import aware_time
+    from audit.wiring.incidents import aware_time
 
     incidents = sub.add_parser("incidents", help="security incidents")
     actions = incidents.add_subparsers(dest="incidents_action", required=True, metavar="ACTION")
@@ -64,7 +64,7 @@ def register(sub: Sub) -> None:
 
 
 def _register_others(sub: Sub) -> None:
-    from audit.cli.incident_wiring import aware_time
+    from audit.wiring.incidents import aware_time
 
     checklist = sub.add_parser("checklist", help="disclosure-decision checklists of incidents")
     c_actions = checklist.add_subparsers(dest="checklist_action", required=True, metavar="ACTION")
@@ -94,7 +94,7 @@ def _register_others(sub: Sub) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import build_incidents, print_json
+    from audit.wiring.incidents import build_incidents, print_json
 
     wiring = build_incidents(load_settings())
     try:
@@ -118,7 +118,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import build_incidents, print_json, utcnow
+    from audit.wiring.incidents import build_incidents, print_json, utcnow
 
     wiring = build_incidents(load_settings())
     try:
@@ -129,7 +129,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _transition(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import build_incidents, print_json, utcnow
+    from audit.wiring.incidents import build_incidents, print_json, utcnow
 
     wiring = build_incidents(load_settings())
     try:
@@ -143,7 +143,7 @@ def _transition(args: argparse.Namespace) -> int:
 
 
 def _assign(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import build_incidents, print_json, utcnow
+    from audit.wiring.incidents import build_incidents, print_json, utcnow
 
     wiring = build_incidents(load_settings())
     try:
@@ -161,7 +161,7 @@ def _assign(args: argparse.Namespace) -> int:
 
 
 def _comment(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import build_incidents, print_json, utcnow
+    from audit.wiring.incidents import build_incidents, print_json, utcnow
 
     wiring = build_incidents(load_settings())
     try:
@@ -173,7 +173,7 @@ def _comment(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import build_incidents, print_json, utcnow
+    from audit.wiring.incidents import build_incidents, print_json, utcnow
 
     wiring = build_incidents(load_settings())
     try:
@@ -184,7 +184,7 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import build_incidents, print_json, utcnow
+    from audit.wiring.incidents import build_incidents, print_json, utcnow
 
     wiring = build_incidents(load_settings())
     try:
@@ -208,7 +208,7 @@ def _decide(args: argparse.Namespace) -> int:
 def _detections(args: argparse.Namespace) -> int:
     from audit.adapters.elasticsearch.client import build_client
     from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
-    from audit.cli.incident_wiring import print_json
+    from audit.wiring.incidents import print_json
 
     settings = load_settings()
     client = build_client(settings)
@@ -223,8 +223,8 @@ def _detections(args: argparse.Namespace) -> int:
 
 def _scheduler(args: argparse.Namespace) -> int:
     from audit.adapters.scheduler import run_every_minute
-    from audit.cli.incident_wiring import build_incidents, print_json, utcnow
     from audit.services.deadlines import DEADLINES_JOB, DeadlineSummary, GuardedRunner
+    from audit.wiring.incidents import build_incidents, print_json, utcnow
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # one line per request
@@ -246,7 +246,7 @@ def _scheduler(args: argparse.Namespace) -> int:
                 {"job": DEADLINES_JOB, "holder": holder, "outcome": outcome, "summary": summary}
             )
             return 1 if outcome == "failure" else 0
-        from audit.cli.retention_wiring import retention_scheduler_jobs
+        from audit.wiring.retention import retention_scheduler_jobs
 
         # Jobs start once a minute: three minutes without one is not alive.
         wiring.metrics.heartbeat.max_age = 180.0
@@ -256,7 +256,7 @@ def _scheduler(args: argparse.Namespace) -> int:
             DEADLINES_JOB: lambda: runner.run(DEADLINES_JOB, work)
         }
         jobs.update(retention_scheduler_jobs(settings, wiring.client, runner, wiring.metrics))
-        from audit.cli.trail_wiring import digest_schedule
+        from audit.wiring.trail import digest_schedule
 
         jobs.update(digest_schedule(settings, wiring.client, runner.run, wiring.metrics, utcnow))
         run_every_minute(jobs, wiring.metrics.heartbeat)

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from audit.settings import load_settings
 
 if TYPE_CHECKING:
-    from audit.cli.retention_wiring import RetentionWiring
+    from audit.wiring.retention import RetentionWiring
 
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def register(sub: Sub) -> None:
-    from audit.cli.incident_wiring import aware_time
+    from audit.wiring.incidents import aware_time
 
     retention = sub.add_parser("retention", help="retention tiers and deletion")
     actions = retention.add_subparsers(dest="retention_action", required=True, metavar="ACTION")
@@ -72,7 +72,7 @@ def register(sub: Sub) -> None:
 def _wiring() -> Iterator[RetentionWiring]:
     from audit.adapters.elasticsearch.client import build_client
     from audit.adapters.metrics import PrometheusMetrics
-    from audit.cli.retention_wiring import build_retention
+    from audit.wiring.retention import build_retention
 
     settings = load_settings()
     client = build_client(settings)
@@ -83,8 +83,8 @@ def _wiring() -> Iterator[RetentionWiring]:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json, utcnow
     from audit.services.retention import describe
+    from audit.wiring.incidents import print_json, utcnow
 
     at = args.at or utcnow()
     with _wiring() as wiring:
@@ -98,7 +98,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json, utcnow
+    from audit.wiring.incidents import print_json, utcnow
 
     with _wiring() as wiring:
         report = wiring.retention.apply(args.at or utcnow())
@@ -107,7 +107,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _set_class(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json, utcnow
+    from audit.wiring.incidents import print_json, utcnow
 
     with _wiring() as wiring:
         change = wiring.classes.set_org_class(
@@ -118,7 +118,7 @@ def _set_class(args: argparse.Namespace) -> int:
 
 
 def _create_hold(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json, utcnow
+    from audit.wiring.incidents import print_json, utcnow
 
     with _wiring() as wiring:
         hold = wiring.holds.create(
@@ -138,7 +138,7 @@ def _create_hold(args: argparse.Namespace) -> int:
 
 
 def _list_holds(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json, utcnow
+    from audit.wiring.incidents import print_json, utcnow
 
     with _wiring() as wiring:
         holds = wiring.holds.listing(utcnow())
@@ -152,7 +152,7 @@ def _list_holds(args: argparse.Namespace) -> int:
 
 
 def _release_hold(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json, utcnow
+    from audit.wiring.incidents import print_json, utcnow
 
     with _wiring() as wiring:
         hold = wiring.holds.release(args.hold_id, args.by, args.reason, utcnow())
@@ -161,7 +161,7 @@ def _release_hold(args: argparse.Namespace) -> int:
 
 
 def _erase(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json, utcnow
+    from audit.wiring.incidents import print_json, utcnow
 
     with _wiring() as wiring:
         report = wiring.erasure.erase(args.org, args.by, args.reason, utcnow(), args.dry_run)

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 def register(sub: Sub) -> None:
-    from audit.cli.incident_wiring import aware_time
     from audit.domain.export import PROFILES, ExportFormat
+    from audit.wiring.incidents import aware_time
 
     digests = sub.add_parser("digests", help="signed integrity digests")
     actions = digests.add_subparsers(dest="digests_action", required=True, metavar="ACTION")
@@ -53,8 +53,8 @@ def register(sub: Sub) -> None:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json, utcnow
-    from audit.cli.trail_wiring import build_trail
+    from audit.wiring.incidents import print_json, utcnow
+    from audit.wiring.trail import build_trail
 
     wiring = build_trail(load_settings())
     try:
@@ -69,8 +69,8 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json
-    from audit.cli.trail_wiring import build_trail
+    from audit.wiring.incidents import print_json
+    from audit.wiring.trail import build_trail
 
     wiring = build_trail(load_settings())
     try:
@@ -92,11 +92,11 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from audit.cli.incident_wiring import print_json, utcnow
     from audit.cli.progress import ProgressBar
-    from audit.cli.trail_wiring import build_trail
     from audit.domain.export import ExportFormat, profile
     from audit.services.export import ExportRequest
+    from audit.wiring.incidents import print_json, utcnow
+    from audit.wiring.trail import build_trail
 
     request = ExportRequest(
         organization_id=args.org,

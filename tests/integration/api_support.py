@@ -33,11 +33,11 @@ from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionS
 from audit.adapters.kafka.topics import ensure_topics
 from audit.adapters.metrics import PrometheusMetrics
 from audit.api import create_app
-from audit.cli.incident_wiring import IncidentWiring, build_disclosures, build_incidents
-from audit.cli.retention_wiring import build_retention
 from audit.domain.disclosure import Intake, ProcessType
 from audit.services.disclosures import DisclosureService, RequestFile
 from audit.settings import Settings, load_settings
+from audit.wiring.incidents import IncidentWiring, build_disclosures, build_incidents
+from audit.wiring.retention import build_retention
 from consumers import ingest
 
 from .conftest import RunningStack

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from audit.cli.incident_wiring import IncidentWiring, build_incidents
 from audit.domain.detection_record import Detection, Severity
 from audit.domain.incidents import Incident
 from audit.errors import ConflictError
 from audit.services.incident_ports import Version
 from audit.settings import Settings, load_settings
+from audit.wiring.incidents import IncidentWiring, build_incidents
 
 from .conftest import RunningStack
 

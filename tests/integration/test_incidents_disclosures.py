@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from audit.cli import disclosure, incidents
-from audit.cli.incident_wiring import build_disclosures
 from audit.domain.disclosure import DisclosureRefused
 from audit.errors import AuditError
 from audit.services.disclosures import AlreadyRecorded
+from audit.wiring.incidents import build_disclosures
 
 from ..unit.services.test_incident_helpers import REQUEST
 from .incident_support import (  # noqa: F401 - incident_env is a fixture

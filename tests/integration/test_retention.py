@@ -20,10 +20,10 @@ from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.metrics import PrometheusMetrics
-from audit.cli.retention_wiring import RetentionWiring, build_retention
 from audit.domain.retention import IndexState, PlannedAction, Step, StepKind, pending
 from audit.services.retention_classes import RetentionClassRefused, RetentionClassResolver
 from audit.settings import Settings
+from audit.wiring.retention import RetentionWiring, build_retention
 from tests.integration.conftest import Isolated
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.event_store import load_mapping
 from audit.adapters.metrics import PrometheusMetrics
-from audit.cli.trail_wiring import TrailWiring, build_trail
 from audit.domain.integrity import ChainHead, extend
 from audit.settings import Settings, load_settings
+from audit.wiring.trail import TrailWiring, build_trail
 from tests.integration.conftest import Isolated
 
 T0 = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)  # the chain crosses midnight: two daily indices
