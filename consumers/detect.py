@@ -83,7 +83,8 @@ class Detector:
         self.tasks: dict[int, DetectionTask] = {}
         self.sources = self._expected_sources()
         self.raised = 0
-        # Expiry (and the state-size estimate) run on the first batch too.
+        # Expiry and the state gauges (a walk over every key) run every 30 s,
+        # not per batch, and on the first batch too.
         self._last_expiry = 0.0
 
     def _expected_sources(self) -> list[str]:
@@ -136,6 +137,7 @@ class Detector:
                 task.expire()
                 state_bytes += task.engine.approx_bytes_per_key() * task.engine.active_keys
             self.metrics.set("audit_detection_state_bytes", state_bytes)
+            self._record_state()
         self._store(found)
         for task in self.tasks.values():
             changes = task.take_changes()
@@ -151,7 +153,6 @@ class Detector:
             self.consumer.commit(offsets)
         if processed:
             self.metrics.inc("audit_detector_events_total", processed)
-        self._record_state()
         return processed
 
     def _store(self, found: dict[str, Detection]) -> None:
