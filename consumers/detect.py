@@ -32,7 +32,7 @@ from audit.adapters.kafka.detection_feed import KIND_HEADER, KIND_PROGRESS
 from audit.adapters.kafka.topics import ensure_detection_topics
 from audit.adapters.metrics import Heartbeat, PrometheusMetrics
 from audit.domain.detection import RoutedEvent, load_rule_dir
-from audit.domain.detection_record import Detection
+from audit.domain.detection.record import Detection
 from audit.services.detection import DetectionTask
 from audit.settings import Settings, load_settings
 

@@ -38,7 +38,7 @@ from audit.services.ingest import (
     IngestPipeline,
     PreparedBatch,
 )
-from audit.services.ports import BulkOutcome
+from audit.services.ports.ingest import BulkOutcome
 from audit.services.retention import load_retention_policy
 from audit.services.retention_classes import RetentionClassResolver
 from audit.settings import Settings, load_settings

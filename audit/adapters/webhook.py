@@ -1,6 +1,6 @@
 """Webhook notifications over HTTP (stdlib ``urllib``), at most once per event.
 
-Implements :class:`audit.services.incident_ports.Notifier`. For each event:
+Implements :class:`audit.services.ports.incidents.Notifier`. For each event:
 
 1. build the body with :func:`audit.domain.notifications.build_webhook_body`;
    its ``id`` is stable for the event;
@@ -37,7 +37,7 @@ from audit.domain.notifications import (
     signature_header,
 )
 from audit.errors import ConfigurationError
-from audit.services.ports import MetricsRecorder
+from audit.services.ports.ingest import MetricsRecorder
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from audit.api import problems
 from audit.api.access import check_table, rule_for
+from audit.api.access_log import AccessFacts, RequestRecord
 from audit.api.deps import authorize
 from audit.api.routers import (
     detections,
@@ -28,7 +29,6 @@ from audit.api.routers import (
     retention,
     verify,
 )
-from audit.api.trail import AccessFacts, RequestRecord
 from audit.api.wiring import ApiServices, utcnow
 from audit.settings import Settings
 

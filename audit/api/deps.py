@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from audit.api.access import allowed, rule_for
+from audit.api.access_log import RequestRecord
 from audit.api.principal import Principal
 from audit.api.problems import forbidden
-from audit.api.trail import RequestRecord
 from audit.api.wiring import ApiServices
 
 _bearer = HTTPBearer(auto_error=False, description="a JWT, or a service API key")

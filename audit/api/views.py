@@ -14,7 +14,7 @@ from typing import Any
 from audit.api.principal import Principal
 from audit.api.problems import bad_request, forbidden
 from audit.api.schemas.incidents import DetectionOut, IncidentDetail, IncidentOut
-from audit.domain.detection_record import Detection
+from audit.domain.detection.record import Detection
 from audit.domain.incidents import Incident
 
 

@@ -11,10 +11,10 @@ from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.metrics import PrometheusMetrics
+from audit.api.access_log import AuditTrail
 from audit.api.authn import Authenticator
 from audit.api.cursor import CursorCodec
 from audit.api.jobs import JobRunner
-from audit.api.trail import AuditTrail
 from audit.services.disclosures import DisclosureService
 from audit.services.incidents import IncidentService
 from audit.settings import Settings

@@ -1,15 +1,9 @@
-"""``audit incidents ...``, ``audit checklist decide``, ``audit detections list``,
-``audit scheduler``: thin commands over the incident services (JSON out)."""
+"""``audit incidents ...``, ``audit checklist decide``, ``audit detections list``:
+thin commands over the incident services (JSON out)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import socket
-import uuid
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from audit.settings import load_settings
@@ -88,9 +82,6 @@ def _register_others(sub: Sub) -> None:
     d_list.add_argument("--since", type=aware_time, metavar="TIME")
     d_list.set_defaults(handler=_detections)
 
-    scheduler = sub.add_parser("scheduler", help="run the deadlines job every minute")
-    scheduler.add_argument("--once", action="store_true", help="run the job once and exit")
-    scheduler.set_defaults(handler=_scheduler)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -218,48 +209,4 @@ def _detections(args: argparse.Namespace) -> int:
             print_json(detection.model_dump(mode="json"))
     finally:
         client.close()
-    return 0
-
-
-def _scheduler(args: argparse.Namespace) -> int:
-    from audit.adapters.scheduler import run_every_minute
-    from audit.services.deadlines import DEADLINES_JOB, DeadlineSummary, GuardedRunner
-    from audit.wiring.incidents import build_incidents, print_json, utcnow
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # one line per request
-    settings = load_settings()
-    wiring = build_incidents(settings)
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    runner = GuardedRunner(wiring.lease(settings), holder, wiring.metrics, utcnow)
-    job = wiring.deadline_job()
-    summaries: list[DeadlineSummary] = []
-
-    def work(now: datetime) -> None:
-        summaries.append(job.run(now))
-
-    try:
-        if args.once:
-            outcome = runner.run(DEADLINES_JOB, work)
-            summary = summaries[-1].__dict__ if summaries else None
-            print_json(
-                {"job": DEADLINES_JOB, "holder": holder, "outcome": outcome, "summary": summary}
-            )
-            return 1 if outcome == "failure" else 0
-        from audit.wiring.retention import retention_scheduler_jobs
-
-        # Jobs start once a minute: three minutes without one is not alive.
-        wiring.metrics.heartbeat.max_age = 180.0
-        if settings.scheduler_metrics_port:
-            wiring.metrics.serve(settings.scheduler_metrics_port, settings.metrics_addr)
-        jobs: dict[str, Callable[[], object]] = {
-            DEADLINES_JOB: lambda: runner.run(DEADLINES_JOB, work)
-        }
-        jobs.update(retention_scheduler_jobs(settings, wiring.client, runner, wiring.metrics))
-        from audit.wiring.trail import digest_schedule
-
-        jobs.update(digest_schedule(settings, wiring.client, runner.run, wiring.metrics, utcnow))
-        run_every_minute(jobs, wiring.metrics.heartbeat)
-    finally:
-        wiring.close()
     return 0

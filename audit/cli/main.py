@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "demo",
     "rules",
     "incidents",
+    "scheduler",
     "disclosure",
     "integrity",
     "retention",

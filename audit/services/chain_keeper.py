@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from audit.domain.integrity.chain import ChainHead, extend
-from audit.services.ports import StoredDocument
+from audit.services.ports.ingest import StoredDocument
 
 
 class ChainStore(Protocol):

@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 
 from audit.domain.detection import DetectionEngine, RoutedEvent
+from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import from_us
 from audit.domain.detection.rules import RuleBase
 from audit.domain.detection.watermarks import NEVER, SourceClocks
-from audit.domain.detection_record import Detection
 
 #: Changelog key of a task's source clocks (never a rule's key: those
 #: start with a rule id).

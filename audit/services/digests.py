@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from audit.domain.integrity import GENESIS_HASH, Digest, SigningKey, link_of, new_digest
-from audit.services.integrity_ports import ChainQuery, ChainStore, DigestStore
-from audit.services.ports import MetricsRecorder
+from audit.services.ports.ingest import MetricsRecorder
+from audit.services.ports.integrity import ChainQuery, ChainStore, DigestStore
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from audit.domain.checklists import (
     ItemDecision,
     validate_decision,
 )
-from audit.domain.checklists.yaml_lines import describe_validation_error, parse_yaml
+from audit.domain.data_files import describe_validation_error, parse_yaml
 from audit.domain.disclosure import (
     DisclosureRequest,
     Intake,
@@ -37,9 +37,9 @@ from audit.domain.disclosure import (
 )
 from audit.domain.disclosure.model import LEGAL_ROLE
 from audit.errors import AuditError, ConfigurationError
-from audit.services.incident_ports import DisclosureStore
 from audit.services.incidents import BadInput
 from audit.services.optimistic import update_with_retry
+from audit.services.ports.incidents import DisclosureStore
 
 
 class AlreadyRecorded(AuditError):

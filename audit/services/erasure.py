@@ -21,8 +21,8 @@ from typing import Any
 from audit.domain.retention import RetentionPolicy, erasure_plan
 from audit.domain.retention.erasure import ErasureTarget
 from audit.errors import AuditError
-from audit.services.ports import MetricsRecorder
-from audit.services.retention_ports import HoldStore, RetentionCluster
+from audit.services.ports.ingest import MetricsRecorder
+from audit.services.ports.retention import HoldStore, RetentionCluster
 
 log = logging.getLogger(__name__)
 

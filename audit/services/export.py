@@ -27,7 +27,7 @@ from audit.domain.export import ExportFormat, Manifest, RedactionProfile
 from audit.domain.integrity import ChainLink, Digest, SigningKey, link_of
 from audit.services.bundle import BundleWriter
 from audit.services.digests import DigestService
-from audit.services.integrity_ports import ChainQuery, ChainSnapshot, ChainStore, DigestStore
+from audit.services.ports.integrity import ChainQuery, ChainSnapshot, ChainStore, DigestStore
 
 Progress = Callable[[int, int], None]
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from audit.domain.checklists.legal_hold import HoldRequest
+from audit.domain.legal.hold_requests import HoldRequest
 from audit.domain.retention import HoldScope, LegalHold
 from audit.errors import AuditError
-from audit.services.retention_ports import HoldStore
+from audit.services.ports.retention import HoldStore
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from audit.domain.checklists import (
     ItemDecision,
     evaluate_checklist,
 )
-from audit.domain.detection_record import Detection
+from audit.domain.detection.record import Detection
 from audit.domain.incidents import (
     ACTIVE_STATUSES,
     DecisionKind,
@@ -39,8 +39,8 @@ from audit.domain.incidents import (
 )
 from audit.domain.notifications import EventKind
 from audit.errors import AuditError, InvalidTransition
-from audit.services.incident_ports import DetectionStore, IncidentStore, Notifier
 from audit.services.optimistic import update_with_retry
+from audit.services.ports.incidents import DetectionStore, IncidentStore, Notifier
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from audit.domain.detection.routing import RoutedEvent, Router, to_us
 from audit.domain.event import NormalizedEvent, normalize_message
 from audit.errors import AuditError, EventRejected, StoreUnavailable
 from audit.services.chain_keeper import ChainKeeper
-from audit.services.ports import (
+from audit.services.ports.ingest import (
     BulkItem,
     BulkOutcome,
     DeadLetterSink,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from audit.errors import AuditError, ConflictError
-from audit.services.incident_ports import Stored, Version
+from audit.services.ports.incidents import Stored, Version
 
 
 class HistoryRewriteRefused(AuditError):

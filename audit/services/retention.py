@@ -28,8 +28,8 @@ from audit.domain.retention import (
     plan,
 )
 from audit.errors import AuditError, StoreUnavailable
-from audit.services.ports import MetricsRecorder
-from audit.services.retention_ports import (
+from audit.services.ports.ingest import MetricsRecorder
+from audit.services.ports.retention import (
     HeldSource,
     HoldCopyNotVerified,
     HoldStore,

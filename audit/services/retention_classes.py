@@ -19,7 +19,7 @@ from typing import Any
 
 from audit.domain.retention import RetentionPolicy
 from audit.errors import AuditError, StoreUnavailable
-from audit.services.retention_ports import OrgClassRecord, OrgSettingsStore
+from audit.services.ports.retention import OrgClassRecord, OrgSettingsStore
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The scheduler ticks every minute; :meth:`DailyRetentionJob.due` answers
 True once per UTC day (from ``minute_of_day`` on) until a run succeeds, and
 again ``retry_after`` after a failed run. The run itself goes through the
-same :class:`audit.services.deadlines.GuardedRunner` lease as the deadlines
+same :class:`audit.services.guarded_runner.GuardedRunner` lease as the deadlines
 job, so two replicas never apply retention at the same time; a second
 replica's run that day finds nothing pending (the plan is idempotent).
 """

@@ -35,8 +35,8 @@ from audit.domain.integrity.verify import (
     sort_findings,
     verify_links,
 )
-from audit.services.integrity_ports import ChainQuery, ChainStore, DigestStore, StoredDigest
-from audit.services.ports import MetricsRecorder
+from audit.services.ports.ingest import MetricsRecorder
+from audit.services.ports.integrity import ChainQuery, ChainStore, DigestStore, StoredDigest
 
 CONTEXT = 4
 WINDOW = 10_000

@@ -23,9 +23,9 @@ from audit.domain.checklists import ChecklistTemplate
 from audit.services.attributes import LAWFUL_REQUEST_TEMPLATE, load_attributes, load_template
 from audit.services.deadlines import DeadlineJob
 from audit.services.disclosures import DisclosureService, parse_principals
-from audit.services.incident_ports import Notifier
 from audit.services.incidents import IncidentService
-from audit.services.ports import MetricsRecorder
+from audit.services.ports.incidents import Notifier
+from audit.services.ports.ingest import MetricsRecorder
 from audit.settings import Settings
 
 

@@ -20,10 +20,10 @@ from audit.adapters.elasticsearch.retention_executor import (
     IndexNames,
 )
 from audit.domain.retention import RetentionPolicy
-from audit.services.deadlines import GuardedRunner
 from audit.services.erasure import ErasureService
+from audit.services.guarded_runner import GuardedRunner
 from audit.services.holds import HoldService
-from audit.services.ports import MetricsRecorder
+from audit.services.ports.ingest import MetricsRecorder
 from audit.services.retention import RetentionService, load_retention_policy
 from audit.services.retention_classes import RetentionClassResolver
 from audit.services.retention_job import RETENTION_JOB, DailyRetentionJob

@@ -15,7 +15,7 @@ from audit.adapters.metrics import PrometheusMetrics
 from audit.adapters.signing_keys import load_key_ring, load_verification_keys
 from audit.services.digests import DIGESTS_JOB, DigestPolicy, DigestService, scheduled
 from audit.services.export import ExportService
-from audit.services.ports import MetricsRecorder
+from audit.services.ports.ingest import MetricsRecorder
 from audit.services.verify import VerifyService
 from audit.settings import Settings
 

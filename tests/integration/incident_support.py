@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from audit.domain.detection_record import Detection, Severity
+from audit.domain.detection.record import Detection, Severity
 from audit.domain.incidents import Incident
 from audit.errors import ConflictError
-from audit.services.incident_ports import Version
+from audit.services.ports.incidents import Version
 from audit.settings import Settings, load_settings
 from audit.wiring.incidents import IncidentWiring, build_incidents
 

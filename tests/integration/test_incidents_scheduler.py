@@ -14,7 +14,7 @@ import pytest
 
 from audit.adapters.elasticsearch.lease_store import ElasticsearchLease
 from audit.adapters.metrics import PrometheusMetrics
-from audit.services.deadlines import GuardedRunner
+from audit.services.guarded_runner import GuardedRunner
 
 from .conftest import ROOT
 from .incident_support import IncidentEnv, incident_env_fixture  # noqa: F401 - fixture

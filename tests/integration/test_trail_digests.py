@@ -16,8 +16,8 @@ from audit.adapters.signing_keys import load_key_ring
 from audit.cli import trail as trail_cli
 from audit.domain.integrity import Digest, FindingKind
 from audit.errors import ConfigurationError
-from audit.services.deadlines import GuardedRunner
 from audit.services.digests import DIGESTS_JOB, DigestPolicy, DigestService, scheduled
+from audit.services.guarded_runner import GuardedRunner
 from audit.settings import load_settings
 from tests.integration.trail_support import Trail, locate, store_chain, trail
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from audit.domain.detection import RuleBase, dry_run, load_rule_dir
-from audit.domain.detection_record import Detection
+from audit.domain.detection.record import Detection
 from audit.domain.event import normalize_document
 from audit.replay import scenarios as sc
 from audit.replay.traffic import TrafficGenerator, TrafficProfile, topic_for

@@ -3,7 +3,7 @@
 Every read goes through a point-in-time (one consistent view, even while the
 consumer keeps writing) and ``search_after``, sorted by ``integrity.seq``
 then ``_shard_doc``: constant memory whatever the chain's length. Implements
-:class:`audit.services.integrity_ports.ChainStore`.
+:class:`audit.services.ports.integrity.ChainStore`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from audit.adapters.elasticsearch.versioned import unavailable
-from audit.services.integrity_ports import ChainQuery
+from audit.services.ports.integrity import ChainQuery
 
 KEEP_ALIVE = "5m"
 PAGE = 5000

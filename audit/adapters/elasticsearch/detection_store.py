@@ -1,6 +1,6 @@
 """Detections in ``audit-detections``: one document per detection id.
 
-Implements :class:`audit.services.incident_ports.DetectionStore`. ``put``
+Implements :class:`audit.services.ports.incidents.DetectionStore`. ``put``
 indexes under the detection id, so a replayed detection is stored once and
 a later version of the same detection (more events counted) overwrites it.
 """
@@ -18,7 +18,7 @@ from audit.adapters.elasticsearch.versioned import (
     terms_query,
     unavailable,
 )
-from audit.domain.detection_record import Detection
+from audit.domain.detection.record import Detection
 
 MAPPING = "audit-detections"
 

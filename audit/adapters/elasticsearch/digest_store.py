@@ -3,7 +3,7 @@
 One document per digest, ``_id`` = ``<organization>:<first_seq>`` and
 ``op_type=create``: two runs that sign the same segment store it once (the
 second answers False). Writes refresh, so the next run sees them. Implements
-:class:`audit.services.integrity_ports.DigestStore`.
+:class:`audit.services.ports.integrity.DigestStore`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index, unavailable
 from audit.domain.integrity import Digest
-from audit.services.integrity_ports import StoredDigest
+from audit.services.ports.integrity import StoredDigest
 
 MAPPING = "audit-digests"
 PAGE = 1000

@@ -1,6 +1,6 @@
 """Lawful disclosure requests in ``audit-disclosures``, one document per request.
 
-Implements :class:`audit.services.incident_ports.DisclosureStore` with the
+Implements :class:`audit.services.ports.incidents.DisclosureStore` with the
 same optimistic concurrency as the incident store.
 """
 
@@ -10,7 +10,7 @@ from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index
 from audit.domain.disclosure import DisclosureRequest
-from audit.services.incident_ports import Stored, Version
+from audit.services.ports.incidents import Stored, Version
 
 MAPPING = "audit-disclosures"
 

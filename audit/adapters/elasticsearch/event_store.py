@@ -17,7 +17,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from audit.adapters.elasticsearch.client import is_unavailable
 from audit.domain.integrity.chain import ChainHead, head_of
 from audit.errors import StoreUnavailable
-from audit.services.ports import BulkItem, BulkOutcome, StoredDocument
+from audit.services.ports.ingest import BulkItem, BulkOutcome, StoredDocument
 
 _BULK_HEADERS = {"content-type": "application/x-ndjson", "accept": "application/json"}
 _BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"

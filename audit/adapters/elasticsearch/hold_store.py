@@ -1,6 +1,6 @@
 """Legal holds in their own index (``audit-legal-holds`` by default), one document each.
 
-Implements :class:`audit.services.retention_ports.HoldStore`. The document
+Implements :class:`audit.services.ports.retention.HoldStore`. The document
 is the hold plus a log of who placed and released it, when and why;
 release uses optimistic concurrency so two releases cannot both succeed.
 Holds are never deleted: a released hold stays as the record of its release.

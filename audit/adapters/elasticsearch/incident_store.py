@@ -1,6 +1,6 @@
 """Incidents in ``audit-incidents``: one document per incident, its JSON form.
 
-Implements :class:`audit.services.incident_ports.IncidentStore`. Concurrency
+Implements :class:`audit.services.ports.incidents.IncidentStore`. Concurrency
 is optimistic (``if_seq_no``/``if_primary_term``); the service re-reads and
 retries on conflict.
 """
@@ -13,7 +13,7 @@ from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index, terms_query
 from audit.domain.incidents import Incident
-from audit.services.incident_ports import Stored, Version
+from audit.services.ports.incidents import Stored, Version
 
 MAPPING = "audit-incidents"
 

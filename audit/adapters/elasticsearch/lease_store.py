@@ -1,6 +1,6 @@
 """Scheduler leases in the lock index: one document per job.
 
-Implements :class:`audit.services.incident_ports.Lease`. The document holds
+Implements :class:`audit.services.ports.incidents.Lease`. The document holds
 the last claimed ``slot`` (the minute a run is for), its ``holder`` and an
 ``expires_at``. A replica claims a slot by creating the document
 (``op_type=create``) or by overwriting it at the version it read

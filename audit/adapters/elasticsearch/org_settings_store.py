@@ -1,6 +1,6 @@
 """Organizations' retention class in ``audit-org-settings``, one document per organization.
 
-Implements :class:`audit.services.retention_ports.OrgSettingsStore`. Each
+Implements :class:`audit.services.ports.retention.OrgSettingsStore`. Each
 change keeps the previous value in ``history`` (who, when, why), written
 with optimistic concurrency so concurrent changes are not lost.
 """
@@ -14,7 +14,7 @@ from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index
 from audit.errors import ConflictError, NotFound
-from audit.services.retention_ports import OrgClassRecord
+from audit.services.ports.retention import OrgClassRecord
 
 MAPPING = "audit-org-settings"
 _ATTEMPTS = 5

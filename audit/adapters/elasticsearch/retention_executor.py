@@ -1,6 +1,6 @@
 """Retention on Elasticsearch with core APIs only (no ILM, _reindex or _delete_by_query).
 
-Implements :class:`audit.services.retention_ports.RetentionCluster`.
+Implements :class:`audit.services.ports.retention.RetentionCluster`.
 
 * observe: index settings (blocks, replicas, tier preference), the largest
   segment count of a primary shard (``indices.segments``), and for hold
@@ -42,7 +42,7 @@ from audit.domain.retention import (
 )
 from audit.domain.retention.indices import EVENTS_PREFIX
 from audit.errors import StoreUnavailable
-from audit.services.retention_ports import (
+from audit.services.ports.retention import (
     CopyReport,
     HeldSource,
     HoldCopyNotVerified,

@@ -18,7 +18,7 @@ from elasticsearch import ConflictError as EsConflict
 from audit.adapters.elasticsearch.client import is_unavailable
 from audit.adapters.elasticsearch.event_store import load_mapping
 from audit.errors import ConflictError, NotFound, StoreUnavailable
-from audit.services.incident_ports import Version
+from audit.services.ports.incidents import Version
 
 PAGE = 500
 

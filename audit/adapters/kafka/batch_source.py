@@ -10,7 +10,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from audit.adapters.kafka.config import connection_options
-from audit.services.ports import InboundMessage
+from audit.services.ports.ingest import InboundMessage
 from audit.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kafka import KafkaProducer
 
 from audit.adapters.kafka.config import connection_options
-from audit.services.ports import InboundMessage
+from audit.services.ports.ingest import InboundMessage
 from audit.settings import Settings
 
 # Header names the contract promises (EVENTS.md, "dead-letter topic").

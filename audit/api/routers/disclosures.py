@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 
+from audit.api.access_log import RequestRecord
 from audit.api.deps import CurrentPrincipal, Now, Record, Services
 from audit.api.principal import Principal
 from audit.api.problems import forbidden, responses
@@ -16,7 +17,6 @@ from audit.api.schemas.disclosures import (
     DisclosureDetail,
     DisclosureIn,
 )
-from audit.api.trail import RequestRecord
 from audit.api.wiring import ApiServices
 from audit.domain.disclosure import DisclosureRequest
 from audit.services.disclosures import RequestFile

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
+from audit.api.access_log import RequestRecord
 from audit.api.deps import CurrentPrincipal, Now, Record, Services
 from audit.api.principal import Principal
 from audit.api.problems import responses
@@ -20,7 +21,6 @@ from audit.api.schemas.incidents import (
     IncidentOut,
     TransitionIn,
 )
-from audit.api.trail import RequestRecord
 from audit.api.views import (
     incident_detail,
     incident_view,

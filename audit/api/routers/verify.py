@@ -13,7 +13,7 @@ from audit.api.jobs import Job
 from audit.api.problems import forbidden, responses
 from audit.api.routers.exports import job_view, visible_job
 from audit.api.schemas.jobs import JobOut, VerifyIn, VerifyReportOut
-from audit.services.integrity_ports import ChainQuery
+from audit.services.ports.integrity import ChainQuery
 
 router = APIRouter(tags=["verify"], responses=responses(400, 401, 403, 503))
 JobId = Annotated[str, Path(max_length=128, description="the verification job id")]

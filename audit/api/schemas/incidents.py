@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.api.schemas.common import Ident, Moment, Text
-from audit.domain.detection_record import Detection
+from audit.domain.detection.record import Detection
 from audit.domain.incidents import Incident, IncidentStatus
 
 _FORBID = ConfigDict(extra="forbid")

@@ -6,7 +6,6 @@ from audit.domain.checklists.attributes import (
     PlatformAttributes,
     parse_attributes,
 )
-from audit.domain.checklists.deadlines import BusinessCalendar, add_months, to_utc
 from audit.domain.checklists.decisions import (
     DecisionRefused,
     ItemDecision,
@@ -22,7 +21,6 @@ from audit.domain.checklists.evaluation import (
     validate_decision,
 )
 from audit.domain.checklists.facts import FactValue, IncidentFacts, incident_fact_map
-from audit.domain.checklists.legal_hold import HoldRequest, hold_id_for
 from audit.domain.checklists.template import (
     ChecklistTemplate,
     ItemTemplate,
@@ -30,7 +28,9 @@ from audit.domain.checklists.template import (
     load_template_file,
     parse_template,
 )
-from audit.domain.checklists.yaml_lines import DataFileError
+from audit.domain.data_files import DataFileError
+from audit.domain.legal.deadlines import BusinessCalendar, add_months, to_utc
+from audit.domain.legal.hold_requests import HoldRequest, hold_id_for
 
 __all__ = [
     "AttributesConfig",

@@ -10,13 +10,13 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from audit.domain.checklists.deadlines import BusinessCalendar
-from audit.domain.checklists.yaml_lines import (
+from audit.domain.data_files import (
     DataFileError,
     LineDict,
     describe_validation_error,
     parse_yaml,
 )
+from audit.domain.legal.deadlines import BusinessCalendar
 
 JURISDICTION_PATTERN = r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$"
 

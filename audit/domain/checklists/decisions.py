@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from audit.domain.checklists.deadlines import to_utc
+from audit.domain.legal.deadlines import to_utc
 from audit.errors import InvalidTransition
 
 

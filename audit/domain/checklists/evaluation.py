@@ -17,7 +17,6 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from audit.domain.checklists.attributes import OrgAttributes, PlatformAttributes
-from audit.domain.checklists.deadlines import BusinessCalendar, add_months, to_utc
 from audit.domain.checklists.decisions import (
     DecisionRefused,
     ItemDecision,
@@ -30,6 +29,7 @@ from audit.domain.checklists.template import (
     Condition,
     ItemTemplate,
 )
+from audit.domain.legal.deadlines import BusinessCalendar, add_months, to_utc
 from audit.errors import ConfigurationError
 
 DUE_SOON = timedelta(hours=12)

@@ -14,7 +14,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from audit.domain.checklists.attributes import OrgAttributes, PlatformAttributes
-from audit.domain.checklists.deadlines import to_utc
+from audit.domain.legal.deadlines import to_utc
 
 FactValue = bool | int | str | datetime | tuple[str, ...] | None
 

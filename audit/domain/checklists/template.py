@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from audit.domain.checklists.yaml_lines import (
+from audit.domain.data_files import (
     DataFileError,
     LineDict,
     describe_validation_error,

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from audit.domain.detection.engine import DEFAULT_LATENESS, DetectionEngine
+from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import Router
 from audit.domain.detection.rules import RuleBase
-from audit.domain.detection_record import Detection
 from audit.domain.event import NormalizedEvent
 
 

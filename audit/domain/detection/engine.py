@@ -43,10 +43,10 @@ from typing import Any
 import orjson
 
 from audit.domain.detection.evaluators import Evaluator, make_evaluator
+from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import RoutedEvent, from_us, to_us
 from audit.domain.detection.rules import RuleBase
 from audit.domain.detection.state import KeyState, OpenDetection, dump_event, load_event
-from audit.domain.detection_record import Detection
 
 DEFAULT_LATENESS = timedelta(minutes=2)
 _STATE_VERSION = 1

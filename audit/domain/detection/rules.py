@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from audit.domain.detection.predicates import FieldPath, PredicateNode
-from audit.domain.detection_record import Severity
+from audit.domain.detection.record import Severity
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.domain.detection.record import MAX_EVENT_IDS, Detection
 from audit.domain.detection.routing import (
     CATEGORY_FIELD,
     ENTITY_FIELDS,
@@ -21,7 +22,6 @@ from audit.domain.detection.routing import (
     from_us,
 )
 from audit.domain.detection.rules import RuleBase
-from audit.domain.detection_record import MAX_EVENT_IDS, Detection
 
 #: At most this many values per entity kind are kept on a detection.
 MAX_ENTITY_VALUES = 100

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from audit.domain.checklists.deadlines import BusinessCalendar
 from audit.domain.checklists.evaluation import DUE_SOON, ChecklistItemState, evaluate_items
 from audit.domain.checklists.facts import FactValue
 from audit.domain.checklists.template import ChecklistTemplate
 from audit.domain.disclosure.clocks import clocks
 from audit.domain.disclosure.model import DisclosureRequest
 from audit.domain.disclosure.workflow import DEFAULT_NOTICE_PERIOD, notice_plan
+from audit.domain.legal.deadlines import BusinessCalendar
 from audit.errors import ConfigurationError
 
 

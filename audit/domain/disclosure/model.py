@@ -11,9 +11,9 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from audit.domain.checklists.deadlines import to_utc
 from audit.domain.checklists.decisions import ItemDecision
 from audit.domain.incidents.model import CUSTOMER_CONTENT, HistoryEntry
+from audit.domain.legal.deadlines import to_utc
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 LEGAL_ROLE = "legal"

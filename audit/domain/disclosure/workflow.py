@@ -19,7 +19,6 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from audit.domain.checklists.decisions import ItemDecision, append_decision
-from audit.domain.checklists.legal_hold import HoldRequest, hold_id_for
 from audit.domain.disclosure.clocks import MAX_PRESERVATION_RENEWALS, preservation_expiry
 from audit.domain.disclosure.model import (
     LEGAL_ROLE,
@@ -38,6 +37,7 @@ from audit.domain.disclosure.model import (
     Verification,
 )
 from audit.domain.incidents.model import HistoryEntry
+from audit.domain.legal.hold_requests import HoldRequest, hold_id_for
 from audit.errors import InvalidTransition
 
 DEFAULT_NOTICE_PERIOD = timedelta(days=7)

@@ -26,7 +26,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from audit.domain.detection_record import Detection, Severity
+from audit.domain.detection.record import Detection, Severity
 from audit.domain.incidents.model import HistoryEntry, Incident, role_for_category
 from audit.errors import InvalidTransition
 

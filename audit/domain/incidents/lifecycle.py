@@ -12,7 +12,6 @@ from datetime import datetime
 
 from audit.domain.checklists.decisions import ItemDecision, append_decision
 from audit.domain.checklists.evaluation import validate_decision
-from audit.domain.checklists.legal_hold import HoldRequest, hold_id_for
 from audit.domain.checklists.template import ChecklistTemplate
 from audit.domain.incidents.model import (
     TERMINAL_STATUSES,
@@ -20,6 +19,7 @@ from audit.domain.incidents.model import (
     Incident,
     IncidentStatus,
 )
+from audit.domain.legal.hold_requests import HoldRequest, hold_id_for
 from audit.errors import InvalidTransition
 
 S = IncidentStatus

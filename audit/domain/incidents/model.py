@@ -12,10 +12,10 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from audit.domain.checklists.deadlines import to_utc
 from audit.domain.checklists.decisions import ItemDecision
 from audit.domain.checklists.facts import IncidentFacts
-from audit.domain.detection_record import Severity
+from audit.domain.detection.record import Severity
+from audit.domain.legal.deadlines import to_utc
 
 CUSTOMER_CONTENT = "customer_content"
 CHECKLIST_TEMPLATE = "incident_disclosure"

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from audit.domain.checklists.legal_hold import HoldRequest
+from audit.domain.legal.hold_requests import HoldRequest
 
 _FIELD = re.compile(r"^[A-Za-z@_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _HOLD_ID = r"^[a-z0-9][a-z0-9_-]{0,99}$"

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from audit.domain.checklists.yaml_lines import (
+from audit.domain.data_files import (
     DataFileError,
     describe_validation_error,
     line_of,

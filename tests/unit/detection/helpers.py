@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from audit.domain.detection import RuleBase, dry_run, load_rule_dir
-from audit.domain.detection_record import Detection
+from audit.domain.detection.record import Detection
 from audit.domain.event import NormalizedEvent
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import orjson
 
 from audit.domain.detection import DetectionEngine, RoutedEvent, Router
-from audit.domain.detection_record import Detection
+from audit.domain.detection.record import Detection
 
 from .helpers import PARIS, at, ev, login_failure, pack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.domain.detection_record import Severity
+from audit.domain.detection.record import Severity
 
 from .helpers import BERLIN, NEW_YORK, PARIS, at, detect, detect_all, ev, login_failure, pack
 

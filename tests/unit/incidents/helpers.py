@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from audit.domain.checklists import ItemDecision
-from audit.domain.detection_record import Detection, Severity
+from audit.domain.detection.record import Detection, Severity
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from audit.domain.detection_record import Severity
+from audit.domain.detection.record import Severity
 from audit.domain.incidents import (
     DataRole,
     DecisionKind,

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from audit.domain.checklists.legal_hold import HoldRequest
+from audit.domain.legal.hold_requests import HoldRequest
 from audit.domain.retention import (
     HoldScope,
     IndexState,

@@ -13,8 +13,8 @@ from audit.domain.checklists import DataFileError
 from audit.domain.disclosure import ProcessType
 from audit.errors import ConfigurationError
 from audit.services.attributes import load_attributes, load_template
-from audit.services.deadlines import minute_slot
 from audit.services.disclosures import parse_principals, parse_request_file
+from audit.services.guarded_runner import minute_slot
 from audit.wiring.incidents import aware_time
 
 REQUEST = """\

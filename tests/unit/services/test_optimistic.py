@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 import pytest
 
 from audit.errors import ConflictError
-from audit.services.incident_ports import Stored, Version
 from audit.services.optimistic import HistoryRewriteRefused, update_with_retry
+from audit.services.ports.incidents import Stored, Version
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from audit.domain.checklists import ChecklistItemState
-from audit.domain.detection_record import Detection
+from audit.domain.detection.record import Detection
 from audit.domain.disclosure import DisclosureRequest
 from audit.domain.incidents import Incident
 from audit.domain.notifications import EventKind
