@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from elasticsearch import Elasticsearch
 
+from audit.adapters.bundled_data import load_attributes, load_checklist_template
 from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
 from audit.adapters.elasticsearch.disclosure_store import ElasticsearchDisclosureStore
@@ -20,7 +21,6 @@ from audit.adapters.elasticsearch.lease_store import ElasticsearchLease
 from audit.adapters.metrics import PrometheusMetrics
 from audit.adapters.webhook import DisabledNotifier, WebhookConfig, WebhookNotifier
 from audit.domain.checklists import ChecklistTemplate
-from audit.services.attributes import LAWFUL_REQUEST_TEMPLATE, load_attributes, load_template
 from audit.services.deadlines import DeadlineJob
 from audit.services.disclosures import DisclosureService, parse_principals
 from audit.services.incidents import IncidentService
@@ -28,10 +28,13 @@ from audit.services.ports.incidents import Notifier
 from audit.services.ports.ingest import MetricsRecorder
 from audit.settings import Settings
 
+LAWFUL_REQUEST_TEMPLATE = "lawful_request.v1"
+
 
 @functools.cache
 def template(name: str) -> ChecklistTemplate:
-    return load_template(name)
+    """A bundled checklist template, parsed once per process."""
+    return load_checklist_template(name)
 
 
 def build_notifier(settings: Settings, client: Elasticsearch, metrics: MetricsRecorder) -> Notifier:

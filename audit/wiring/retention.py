@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from elasticsearch import Elasticsearch
 
+from audit.adapters.bundled_data import load_retention_policy
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
 from audit.adapters.elasticsearch.org_settings_store import ElasticsearchOrgSettingsStore
 from audit.adapters.elasticsearch.retention_executor import (
@@ -24,7 +25,7 @@ from audit.services.erasure import ErasureService
 from audit.services.guarded_runner import GuardedRunner
 from audit.services.holds import HoldService
 from audit.services.ports.ingest import MetricsRecorder
-from audit.services.retention import RetentionService, load_retention_policy
+from audit.services.retention import RetentionService
 from audit.services.retention_classes import RetentionClassResolver
 from audit.services.retention_job import RETENTION_JOB, DailyRetentionJob
 from audit.settings import Settings
