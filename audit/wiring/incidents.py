@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,6 +99,16 @@ def build_incidents(settings: Settings, client: Elasticsearch | None = None) -> 
         max_attempts=settings.update_max_attempts,
     )
     return IncidentWiring(client, store, detections, notifier, metrics, service)
+
+
+@contextmanager
+def open_detections(settings: Settings) -> Iterator[ElasticsearchDetectionStore]:
+    """The stored detections over a client of their own, closed on exit (read only)."""
+    client = build_client(settings)
+    try:
+        yield ElasticsearchDetectionStore(client, settings.detection_index)
+    finally:
+        client.close()
 
 
 def build_disclosures(settings: Settings, client: Elasticsearch) -> DisclosureService:
