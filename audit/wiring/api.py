@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from elasticsearch import Elasticsearch
@@ -28,13 +28,11 @@ from audit.services.event_search import EventSearchService
 from audit.services.incidents import IncidentService
 from audit.settings import Settings
 from audit.wiring.events import build_event_search
-from audit.wiring.incidents import IncidentWiring, build_disclosures, build_incidents
+from audit.wiring.incidents import IncidentWiring, build_disclosures, build_incidents, utcnow
 from audit.wiring.retention import RetentionWiring, build_retention
 from audit.wiring.trail import TrailWiring, build_trail
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["ApiServices", "utcnow"]
 
 
 class ApiServices:
