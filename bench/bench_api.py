@@ -29,10 +29,11 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
-from audit.adapters.elasticsearch.event_search import EventQuery, page_body
+from audit.adapters.elasticsearch.event_search import page_body, query_dsl
 from audit.adapters.elasticsearch.event_store import load_mapping
 from audit.api import create_app
-from audit.api.routers.events import TOP_FIELDS
+from audit.services.event_search import TOP_FIELDS
+from audit.services.ports.events import EventQuery
 from audit.settings import load_settings
 
 ORG = "org_7f3a"
@@ -183,9 +184,8 @@ def main() -> int:
                 def es_top(i: int) -> None:
                     query = EventQuery(source_ip=ips[i], since=T0, until=T0 + timedelta(days=DAYS))
                     aggs = {n: {"terms": {"field": f, "size": 10}} for n, f in TOP_FIELDS.items()}
-                    es.search(
-                        index=prefix, size=0, query=query.to_dsl(), aggs=aggs, track_total_hits=True
-                    )
+                    dsl = query_dsl(query)
+                    es.search(index=prefix, size=0, query=dsl, aggs=aggs, track_total_hits=True)
 
                 for name, api, direct in (
                     ("user_timeline_24h", api_timeline, es_timeline),

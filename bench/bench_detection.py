@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from audit.domain.detection import DetectionEngine, Router, load_rule_dir
+from audit.adapters.bundled_data import load_rule_dir
+from audit.domain.detection import DetectionEngine, Router
 from audit.domain.event import NormalizedEvent, normalize_message
 from audit.domain.fields import get_path
 

@@ -24,6 +24,7 @@ import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from audit.adapters.bundled_data import load_rule_dir
 from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
 from audit.adapters.kafka.changelog import KafkaChangelog
@@ -31,7 +32,7 @@ from audit.adapters.kafka.config import connection_options
 from audit.adapters.kafka.detection_feed import KIND_HEADER, KIND_PROGRESS
 from audit.adapters.kafka.topics import ensure_detection_topics
 from audit.adapters.metrics import Heartbeat, PrometheusMetrics
-from audit.domain.detection import RoutedEvent, load_rule_dir
+from audit.domain.detection import RoutedEvent
 from audit.domain.detection.record import Detection
 from audit.services.detection import DetectionTask
 from audit.settings import Settings, load_settings

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
+from audit.adapters.bundled_data import load_retention_policy, load_rule_dir
 from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.elasticsearch.org_settings_store import ElasticsearchOrgSettingsStore
@@ -25,7 +26,7 @@ from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
 from audit.adapters.kafka.detection_feed import KafkaDetectionFeed
 from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
 from audit.adapters.metrics import PrometheusMetrics
-from audit.domain.detection import Router, load_rule_dir
+from audit.domain.detection import Router
 from audit.domain.detection.routing import to_us
 from audit.domain.detection.watermarks import NEVER
 from audit.domain.event import NormalizedEvent
@@ -39,7 +40,6 @@ from audit.services.ingest import (
     PreparedBatch,
 )
 from audit.services.ports.ingest import BulkOutcome
-from audit.services.retention import load_retention_policy
 from audit.services.retention_classes import RetentionClassResolver
 from audit.settings import Settings, load_settings
 

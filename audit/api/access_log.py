@@ -2,29 +2,26 @@
 
 Published to the security topic like any producer's event (so it is
 ingested, stored, chained and searchable), validated against the contract
-before it is sent. See docs/api.md for the fields.
+before it is sent. See docs/api.md for the fields. This module builds the
+event; the Kafka producer is ``audit.adapters.kafka.access_events``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from kafka import KafkaProducer
 
-from audit.adapters.kafka.config import connection_options
-from audit.adapters.kafka.topics import ensure_topics
 from audit.api.principal import Principal
 from audit.domain.event import normalize_document
-from audit.settings import Settings
+from audit.services.ports.events import AccessEventSink
 
-_HEADERS = [("content-type", b"application/json"), ("schema", b"elastra.audit.v1")]
 _MAX_VALUE = 128
 _REDACTED_PARAMS = frozenset({"cursor"})
 _REASONS = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found"}
@@ -130,50 +127,31 @@ def build_event(facts: AccessFacts, platform_org: str, now: datetime) -> dict[st
     return document
 
 
-class AuditTrail:
-    """Publishes access events to the security topic and waits for the broker's ack."""
+class AccessLog:
+    """Publishes each access event (through the sink: the security topic) and waits for it."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._producer: KafkaProducer | None = None
-        self._lock = threading.Lock()
-
-    def _get(self) -> KafkaProducer:
-        with self._lock:
-            if self._producer is None:
-                ensure_topics(self._settings, {self._settings.topic_security: None})
-                self._producer = KafkaProducer(
-                    client_id="elastra-audit-api",
-                    acks="all",
-                    linger_ms=0,
-                    max_block_ms=int(self._settings.api_audit_timeout_seconds * 1000),
-                    **connection_options(self._settings),
-                )
-            return self._producer
+    def __init__(
+        self,
+        sink: AccessEventSink,
+        platform_org: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sink = sink
+        self._platform_org = platform_org
+        self._clock = clock
 
     def publish(self, facts: AccessFacts) -> dict[str, Any]:
-        """Send the event (acks=all) and return it; raises if the broker did not take it."""
-        now = datetime.now(UTC)
-        document = build_event(facts, self._settings.api_platform_org_id, now)
+        """Send the event and return it; raises if the sink did not take it."""
+        now = self._clock()
+        document = build_event(facts, self._platform_org, now)
         value = orjson.dumps(document)
         # Valid per the contract, or nothing is sent (EventRejected).
         normalize_document(orjson.loads(value), received_at=now)
-        key = document["organization"]["id"].encode()
-        future = self._get().send(
-            self._settings.topic_security, key=key, value=value, headers=_HEADERS
-        )
-        future.get(timeout=self._settings.api_audit_timeout_seconds)
+        self._sink.send(document["organization"]["id"].encode(), value)
         return document
 
     def reachable(self) -> bool:
-        try:
-            partitions = self._get().partitions_for(self._settings.topic_security)
-        except Exception:  # any client failure means "not reachable"
-            return False
-        return bool(partitions)
+        return self._sink.reachable()
 
     def close(self) -> None:
-        with self._lock:
-            if self._producer is not None:
-                self._producer.close(timeout=5)
-                self._producer = None
+        self._sink.close()

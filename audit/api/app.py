@@ -29,8 +29,8 @@ from audit.api.routers import (
     retention,
     verify,
 )
-from audit.api.wiring import ApiServices, utcnow
 from audit.settings import Settings
+from audit.wiring.api import ApiServices, utcnow
 
 log = logging.getLogger("audit.api")
 _READS = frozenset({"GET", "HEAD"})
@@ -138,7 +138,7 @@ async def _audit(
         record=record,
     )
     try:
-        await run_in_threadpool(services.trail.publish, facts)
+        await run_in_threadpool(services.access_log.publish, facts)
     except Exception:
         log.exception("audit event of %s %s not published", request.method, template)
         if request.method in _READS:

@@ -12,7 +12,7 @@ from audit.api.access import allowed, rule_for
 from audit.api.access_log import RequestRecord
 from audit.api.principal import Principal
 from audit.api.problems import forbidden
-from audit.api.wiring import ApiServices
+from audit.wiring.api import ApiServices
 
 _bearer = HTTPBearer(auto_error=False, description="a JWT, or a service API key")
 

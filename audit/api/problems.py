@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from audit.adapters.elasticsearch.event_search import CursorExpired
 from audit.api.authn import Unauthenticated
 from audit.api.jobs import JobsBusy
 from audit.errors import (
@@ -24,6 +23,7 @@ from audit.errors import (
 from audit.services.disclosures import AlreadyRecorded
 from audit.services.holds import HoldExists
 from audit.services.incidents import BadInput
+from audit.services.ports.events import CursorExpired
 
 PROBLEM_TYPE = "application/problem+json"
 _TYPE_BASE = "urn:elastra-audit:problem:"

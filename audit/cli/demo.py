@@ -13,7 +13,6 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from audit.settings import Settings, load_settings
 
@@ -34,11 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from audit.adapters.kafka.publisher import publish
-    from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
     from audit.replay.mix import mixed_stream
     from audit.replay.scenarios import build_many, merge, resolve
     from audit.replay.traffic import TrafficGenerator, TrafficProfile
+    from audit.wiring.replay import publish_replay
     from consumers.detect import run as run_detector
     from consumers.ingest import run as run_ingest
 
@@ -76,12 +74,7 @@ def _demo(args: argparse.Namespace) -> int:
         resolve(args.scenario or ["all"]), start + timedelta(hours=2), seed % 2048
     )
     messages = merge(stream.messages, scenarios)
-    ensure_topics(
-        settings,
-        {settings.topic_auth: None, settings.topic_security: None, settings.topic_dlq: None},
-    )
-    ensure_detection_topics(settings)
-    publish(settings, messages)
+    publish_replay(settings, messages, detection_topics=True)
     attacks = sum(1 for s in scenarios if not s.near_miss)
     print(
         f"published {len(messages)} messages (seed {seed}): "
@@ -122,67 +115,36 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _print_store(settings: Settings, since: datetime) -> None:
-    from audit.adapters.elasticsearch.client import build_client
+    from audit.wiring.replay import overview
 
-    es = build_client(settings)
-    try:
-        es.indices.refresh(index=settings.index_prefix)
-        aggs = es.search(
-            index=settings.index_prefix,
-            size=0,
-            aggs={
-                "actions": {"terms": {"field": "event.action", "size": 8}},
-                "categories": {"terms": {"field": "elastra.data_category", "size": 10}},
-                "outcomes": {"terms": {"field": "event.outcome"}},
-            },
-            track_total_hits=True,
-        )
+    store = overview(settings, since)
+    print(f"\nElasticsearch '{settings.index_prefix}': {store.events} events stored")
+    for name, label in (
+        ("outcomes", "outcome"),
+        ("categories", "data category"),
+        ("actions", "action (top 8)"),
+    ):
+        buckets = ", ".join(f"{key} {count}" for key, count in store.breakdowns[name])
+        print(f"  by {label}: {buckets}")
+    by_rule = collections.Counter(d["rule_id"] for d in store.detections)
+    print(f"\ndetections ({settings.detection_index}): {len(store.detections)}")
+    for rule_id, count in sorted(by_rule.items()):
+        print(f"  {rule_id:32} {count}")
+    print(f"\nincidents ({settings.incident_index}): {len(store.incidents)}")
+    for incident in sorted(store.incidents, key=lambda i: i["opened_at"])[-10:]:
         print(
-            f"\nElasticsearch '{settings.index_prefix}': "
-            f"{aggs['hits']['total']['value']} events stored"
+            f"  {incident['id']}  {incident['severity']:8} {incident['status']:8} "
+            f"orgs={','.join(incident['organization_ids'])}  "
+            f"rules={','.join(incident['rule_ids'])}"
         )
-        for name, label in (
-            ("outcomes", "outcome"),
-            ("categories", "data category"),
-            ("actions", "action (top 8)"),
-        ):
-            buckets = ", ".join(
-                f"{b['key']} {b['doc_count']}" for b in aggs["aggregations"][name]["buckets"]
-            )
-            print(f"  by {label}: {buckets}")
-        detections = _recent(es, settings.detection_index, "last_seen", since)
-        by_rule = collections.Counter(d["rule_id"] for d in detections)
-        print(f"\ndetections ({settings.detection_index}): {len(detections)}")
-        for rule_id, count in sorted(by_rule.items()):
-            print(f"  {rule_id:32} {count}")
-        incidents = _recent(es, settings.incident_index, "opened_at", since)
-        print(f"\nincidents ({settings.incident_index}): {len(incidents)}")
-        for incident in sorted(incidents, key=lambda i: i["opened_at"])[-10:]:
-            print(
-                f"  {incident['id']}  {incident['severity']:8} {incident['status']:8} "
-                f"orgs={','.join(incident['organization_ids'])}  "
-                f"rules={','.join(incident['rule_ids'])}"
-            )
-    finally:
-        es.close()
-
-
-def _recent(es: Any, index: str, field: str, since: datetime) -> list[dict[str, Any]]:
-    if not es.indices.exists(index=index):
-        return []
-    es.indices.refresh(index=index)
-    hits = es.search(index=index, size=1000, query={"range": {field: {"gte": since.isoformat()}}})[
-        "hits"
-    ]["hits"]
-    return [h["_source"] for h in hits]
 
 
 def _print_dead_letters(settings: Settings) -> None:
-    from audit.adapters.kafka.dead_letter_reader import read_dead_letters
+    from audit.wiring.replay import dead_letters
 
     reasons: collections.Counter[str] = collections.Counter()
     examples: dict[str, str] = {}
-    for letter in read_dead_letters(settings):
+    for letter in dead_letters(settings):
         kind = letter.headers.get("error.type", "?")
         reasons[kind] += 1
         examples.setdefault(kind, letter.headers.get("error.message", ""))

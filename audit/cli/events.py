@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from audit.adapters.elasticsearch.client import build_client
-    from audit.adapters.elasticsearch.event_search import EventQuery, search_events
+    from audit.services.ports.events import EventQuery
+    from audit.wiring.events import build_event_search
 
     query = EventQuery(
         organization_id=args.organization_id,
@@ -47,12 +47,12 @@ def _search(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    client = build_client(load_settings())
+    wiring = build_event_search(load_settings())
     out = sys.stdout.buffer
     try:
-        for document in search_events(client, query, limit=args.limit):
+        for document in wiring.service.scan(query, limit=args.limit):
             out.write(orjson.dumps(document) + b"\n")
     finally:
-        client.close()
+        wiring.close()
     out.flush()
     return 0

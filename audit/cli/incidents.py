@@ -197,16 +197,9 @@ def _decide(args: argparse.Namespace) -> int:
 
 
 def _detections(args: argparse.Namespace) -> int:
-    from audit.adapters.elasticsearch.client import build_client
-    from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
-    from audit.wiring.incidents import print_json
+    from audit.wiring.incidents import open_detections, print_json
 
-    settings = load_settings()
-    client = build_client(settings)
-    try:
-        store = ElasticsearchDetectionStore(client, settings.detection_index)
+    with open_detections(load_settings()) as store:
         for detection in store.list(rule_id=args.rule, organization_id=args.org, since=args.since):
             print_json(detection.model_dump(mode="json"))
-    finally:
-        client.close()
     return 0

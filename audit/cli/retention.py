@@ -70,16 +70,10 @@ def register(sub: Sub) -> None:
 
 @contextmanager
 def _wiring() -> Iterator[RetentionWiring]:
-    from audit.adapters.elasticsearch.client import build_client
-    from audit.adapters.metrics import PrometheusMetrics
-    from audit.wiring.retention import build_retention
+    from audit.wiring.retention import open_retention
 
-    settings = load_settings()
-    client = build_client(settings)
-    try:
-        yield build_retention(settings, client, PrometheusMetrics())
-    finally:
-        client.close()
+    with open_retention(load_settings()) as wiring:
+        yield wiring
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -34,11 +34,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from audit.domain.detection import RuleFileError, load_rule_dir
+    from audit.domain.detection import RuleFileError
+    from audit.wiring.rules import load_rules
 
     where = args.directory or "the packaged rule pack"
     try:
-        rules = load_rule_dir(args.directory)
+        rules = load_rules(args.directory)
     except RuleFileError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -56,11 +57,12 @@ def _test(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from audit.domain.detection import dry_run, load_rule_dir
+    from audit.domain.detection import dry_run
     from audit.domain.event import normalize_message
     from audit.errors import ConfigurationError, EventRejected
+    from audit.wiring.rules import load_rules
 
-    rules = {rule.id: rule for rule in load_rule_dir(args.directory)}
+    rules = {rule.id: rule for rule in load_rules(args.directory)}
     rule = rules.get(args.rule_id)
     if rule is None:
         raise ConfigurationError(

@@ -116,17 +116,5 @@ def _export(args: argparse.Namespace) -> int:
         result = wiring.exporter().export(request, utcnow(), progress)
     finally:
         wiring.close()
-    manifest = result.manifest
-    print_json(
-        {
-            "bundle": str(args.out),
-            "events": manifest.event_count,
-            "skipped": result.skipped,
-            "first_seq": manifest.first_seq,
-            "last_seq": manifest.last_seq,
-            "verification": manifest.verification.value,
-            "files": [entry.name for entry in manifest.files],
-            "key_id": manifest.key_id,
-        }
-    )
+    print_json({"bundle": str(args.out), **result.summary()})
     return 0

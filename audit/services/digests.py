@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from audit.domain.integrity import GENESIS_HASH, Digest, SigningKey, link_of, new_digest
+from audit.domain.integrity import (
+    GENESIS_HASH,
+    Digest,
+    SigningKey,
+    link_of,
+    new_digest,
+    stored_time,
+)
 from audit.services.ports.ingest import MetricsRecorder
 from audit.services.ports.integrity import ChainQuery, ChainStore, DigestStore
 
@@ -72,16 +79,6 @@ class _Segment:
             return
         self.from_time = when if self.from_time is None else min(self.from_time, when)
         self.to_time = when if self.to_time is None else max(self.to_time, when)
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 class DigestService:
@@ -179,7 +176,7 @@ class DigestService:
                 segment = _Segment(link.seq, link.prev_hash, link.seq, link.hash)
             else:
                 segment.last_seq, segment.head_hash = link.seq, link.hash
-            segment.add_time(_time(document.get("@timestamp")))
+            segment.add_time(stored_time(document))
             if segment.last_seq - segment.first_seq + 1 >= self.policy.max_events:
                 previous = self._store(organization_id, segment, previous, now)
                 if previous is None:

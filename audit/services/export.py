@@ -72,6 +72,19 @@ class ExportResult:
     manifest: Manifest
     skipped: int
 
+    def summary(self) -> dict[str, Any]:
+        """What an export reports when it is done (the CLI prints it, the API's job keeps it)."""
+        manifest = self.manifest
+        return {
+            "events": manifest.event_count,
+            "skipped": self.skipped,
+            "first_seq": manifest.first_seq,
+            "last_seq": manifest.last_seq,
+            "verification": manifest.verification.value,
+            "files": [entry.name for entry in manifest.files],
+            "key_id": manifest.key_id,
+        }
+
 
 class ExportService:
     def __init__(

@@ -22,8 +22,6 @@ from audit.domain.retention import (
     RetentionPolicy,
     Step,
     StepKind,
-    bundled_policy_path,
-    parse_policy,
     pending,
     plan,
 )
@@ -40,14 +38,6 @@ log = logging.getLogger(__name__)
 
 ACTIONS_METRIC = "audit_retention_actions_total"
 StepHook = Callable[[PlannedAction, Step], None]
-
-
-def load_retention_policy(path: str | None = None) -> RetentionPolicy:
-    """The policy file at ``path``, or the bundled one."""
-    from pathlib import Path
-
-    source = Path(path) if path else bundled_policy_path()
-    return parse_policy(source.read_text(encoding="utf-8"), str(source))
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import orjson
 from elasticsearch import Elasticsearch
 
+from audit.adapters.bundled_data import load_attributes, load_checklist_template
 from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
 from audit.adapters.elasticsearch.disclosure_store import ElasticsearchDisclosureStore
@@ -20,7 +23,6 @@ from audit.adapters.elasticsearch.lease_store import ElasticsearchLease
 from audit.adapters.metrics import PrometheusMetrics
 from audit.adapters.webhook import DisabledNotifier, WebhookConfig, WebhookNotifier
 from audit.domain.checklists import ChecklistTemplate
-from audit.services.attributes import LAWFUL_REQUEST_TEMPLATE, load_attributes, load_template
 from audit.services.deadlines import DeadlineJob
 from audit.services.disclosures import DisclosureService, parse_principals
 from audit.services.incidents import IncidentService
@@ -28,10 +30,13 @@ from audit.services.ports.incidents import Notifier
 from audit.services.ports.ingest import MetricsRecorder
 from audit.settings import Settings
 
+LAWFUL_REQUEST_TEMPLATE = "lawful_request.v1"
+
 
 @functools.cache
 def template(name: str) -> ChecklistTemplate:
-    return load_template(name)
+    """A bundled checklist template, parsed once per process."""
+    return load_checklist_template(name)
 
 
 def build_notifier(settings: Settings, client: Elasticsearch, metrics: MetricsRecorder) -> Notifier:
@@ -94,6 +99,16 @@ def build_incidents(settings: Settings, client: Elasticsearch | None = None) -> 
         max_attempts=settings.update_max_attempts,
     )
     return IncidentWiring(client, store, detections, notifier, metrics, service)
+
+
+@contextmanager
+def open_detections(settings: Settings) -> Iterator[ElasticsearchDetectionStore]:
+    """The stored detections over a client of their own, closed on exit (read only)."""
+    client = build_client(settings)
+    try:
+        yield ElasticsearchDetectionStore(client, settings.detection_index)
+    finally:
+        client.close()
 
 
 def build_disclosures(settings: Settings, client: Elasticsearch) -> DisclosureService:

@@ -7,24 +7,28 @@ returns ``{"retention": tick}`` to merge into the jobs that
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from elasticsearch import Elasticsearch
 
+from audit.adapters.bundled_data import load_retention_policy
+from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
 from audit.adapters.elasticsearch.org_settings_store import ElasticsearchOrgSettingsStore
 from audit.adapters.elasticsearch.retention_executor import (
     ElasticsearchRetentionCluster,
     IndexNames,
 )
+from audit.adapters.metrics import PrometheusMetrics
 from audit.domain.retention import RetentionPolicy
 from audit.services.erasure import ErasureService
 from audit.services.guarded_runner import GuardedRunner
 from audit.services.holds import HoldService
 from audit.services.ports.ingest import MetricsRecorder
-from audit.services.retention import RetentionService, load_retention_policy
+from audit.services.retention import RetentionService
 from audit.services.retention_classes import RetentionClassResolver
 from audit.services.retention_job import RETENTION_JOB, DailyRetentionJob
 from audit.settings import Settings
@@ -66,6 +70,16 @@ def build_retention(
         classes=RetentionClassResolver(org_store, policy, settings.retention_class_ttl_seconds),
         erasure=ErasureService(cluster, hold_store, policy, metrics, names.to_real),
     )
+
+
+@contextmanager
+def open_retention(settings: Settings) -> Iterator[RetentionWiring]:
+    """The retention services over a client of their own, closed on exit (CLI commands)."""
+    client = build_client(settings)
+    try:
+        yield build_retention(settings, client, PrometheusMetrics())
+    finally:
+        client.close()
 
 
 def retention_scheduler_jobs(

@@ -249,10 +249,10 @@ def _writer(args: argparse.Namespace) -> int:
 
 
 def _scheduler_once(args: argparse.Namespace) -> int:
-    from audit.cli import incidents
+    from audit.cli import scheduler
 
     parser = argparse.ArgumentParser()
-    incidents.register(parser.add_subparsers(dest="command"))
+    scheduler.register(parser.add_subparsers(dest="command"))
     parsed = parser.parse_args(["scheduler", "--once"])
     time.sleep(max(0.0, args.start - time.time()))
     status: int = parsed.handler(parsed)

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from audit.domain.detection import RuleBase, dry_run, load_rule_dir
+from audit.adapters.bundled_data import load_rule_dir
+from audit.domain.detection import RuleBase, dry_run
 from audit.domain.detection.record import Detection
 from audit.domain.event import normalize_document
 from audit.replay import scenarios as sc

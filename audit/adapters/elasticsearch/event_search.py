@@ -7,15 +7,15 @@ Elasticsearch.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from audit.adapters.elasticsearch.client import is_unavailable
-from audit.errors import AuditError, StoreUnavailable
+from audit.domain.fields import CREDENTIAL_FIELDS
+from audit.errors import StoreUnavailable
+from audit.services.ports.events import CursorExpired, EventPage, EventQuery, TopValues
 
 # The fields free text is matched against (simple_query_string): fixed here,
 # never chosen by the caller.
@@ -35,79 +35,55 @@ TEXT_FIELDS = (
     "elastra.resource.id",
     "elastra.request.id",
 )
-# A credential is a token or an API key.
-CREDENTIAL_FIELDS = ("elastra.token.id", "elastra.api_key.id")
 
 
-class CursorExpired(AuditError):
-    """The point in time behind a page cursor has expired or is unknown.
-
-    Start the search again without a cursor.
-    """
-
-
-@dataclass(frozen=True)
-class EventQuery:
-    organization_id: str | None = None
-    user_id: str | None = None
-    source_ip: str | None = None
-    action: str | None = None
-    outcome: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    # Any of these organizations (a tenant scope); None: no restriction.
-    organization_ids: tuple[str, ...] | None = None
-    category: str | None = None
-    session_id: str | None = None
-    credential_id: str | None = None
-    text: str | None = None
-
-    def to_dsl(self) -> dict[str, Any]:
-        filters: list[dict[str, Any]] = []
-        for field, value in (
-            ("organization.id", self.organization_id),
-            ("user.id", self.user_id),
-            ("source.ip", self.source_ip),
-            ("event.action", self.action),
-            ("event.outcome", self.outcome),
-            ("event.category", self.category),
-            ("elastra.session.id", self.session_id),
-        ):
-            if value is not None:
-                filters.append({"term": {field: value}})
-        if self.organization_ids is not None:
-            filters.append({"terms": {"organization.id": list(self.organization_ids)}})
-        if self.credential_id is not None:
-            filters.append(
-                {
-                    "bool": {
-                        "should": [{"term": {f: self.credential_id}} for f in CREDENTIAL_FIELDS],
-                        "minimum_should_match": 1,
-                    }
+def query_dsl(query: EventQuery) -> dict[str, Any]:
+    """The Elasticsearch query of ``query``'s fixed filters."""
+    filters: list[dict[str, Any]] = []
+    for field, value in (
+        ("organization.id", query.organization_id),
+        ("user.id", query.user_id),
+        ("source.ip", query.source_ip),
+        ("event.action", query.action),
+        ("event.outcome", query.outcome),
+        ("event.category", query.category),
+        ("elastra.session.id", query.session_id),
+    ):
+        if value is not None:
+            filters.append({"term": {field: value}})
+    if query.organization_ids is not None:
+        filters.append({"terms": {"organization.id": list(query.organization_ids)}})
+    if query.credential_id is not None:
+        filters.append(
+            {
+                "bool": {
+                    "should": [{"term": {f: query.credential_id}} for f in CREDENTIAL_FIELDS],
+                    "minimum_should_match": 1,
                 }
-            )
-        if self.since or self.until:
-            bounds: dict[str, str] = {}
-            if self.since:
-                bounds["gte"] = self.since.isoformat()
-            if self.until:
-                bounds["lt"] = self.until.isoformat()
-            filters.append({"range": {"@timestamp": bounds}})
-        query: dict[str, Any] = {"bool": {"filter": filters}}
-        if self.text:
-            query["bool"]["must"] = [
-                {
-                    "simple_query_string": {
-                        "query": self.text,
-                        "fields": list(TEXT_FIELDS),
-                        "default_operator": "and",
-                        "lenient": True,
-                        # No regexps, fuzzy or slop: cheap and predictable.
-                        "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",
-                    }
+            }
+        )
+    if query.since or query.until:
+        bounds: dict[str, str] = {}
+        if query.since:
+            bounds["gte"] = query.since.isoformat()
+        if query.until:
+            bounds["lt"] = query.until.isoformat()
+        filters.append({"range": {"@timestamp": bounds}})
+    body: dict[str, Any] = {"bool": {"filter": filters}}
+    if query.text:
+        body["bool"]["must"] = [
+            {
+                "simple_query_string": {
+                    "query": query.text,
+                    "fields": list(TEXT_FIELDS),
+                    "default_operator": "and",
+                    "lenient": True,
+                    # No regexps, fuzzy or slop: cheap and predictable.
+                    "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",
                 }
-            ]
-        return query
+            }
+        ]
+    return body
 
 
 def search_events(
@@ -133,7 +109,7 @@ def search_events(
                 return
             body: dict[str, Any] = {
                 "size": size,
-                "query": query.to_dsl(),
+                "query": query_dsl(query),
                 "pit": {"id": pit_id, "keep_alive": "2m"},
                 "sort": [{"@timestamp": "asc"}, {"_shard_doc": "asc"}],
                 "track_total_hits": False,
@@ -153,20 +129,6 @@ def search_events(
         client.close_point_in_time(id=pit_id)
 
 
-def count_events(client: Elasticsearch, query: EventQuery, index: str = "audit-events") -> int:
-    response = client.count(index=index, query=query.to_dsl())
-    return int(response["count"])
-
-
-@dataclass(frozen=True)
-class EventPage:
-    """One page of a point-in-time search; ``after`` is None on the last page."""
-
-    events: list[dict[str, Any]]
-    pit_id: str | None
-    after: list[Any] | None
-
-
 def page_body(
     query: EventQuery, size: int, *, descending: bool, after: list[Any] | None = None
 ) -> dict[str, Any]:
@@ -174,7 +136,7 @@ def page_body(
     order = "desc" if descending else "asc"
     body: dict[str, Any] = {
         "size": size,
-        "query": query.to_dsl(),
+        "query": query_dsl(query),
         "sort": [{"@timestamp": order}, {"_shard_doc": order}],
         "track_total_hits": False,
     }
@@ -250,11 +212,11 @@ def first_events(
 def top_values(
     client: Elasticsearch,
     query: EventQuery,
-    fields: dict[str, str],
+    fields: Mapping[str, str],
     *,
     index: str = "audit-events",
     size: int = 10,
-) -> tuple[dict[str, list[tuple[Any, int]]], int]:
+) -> TopValues:
     """The most frequent values of each field (name -> field) and how many events matched."""
     aggs = {name: {"terms": {"field": field, "size": size}} for name, field in fields.items()}
     try:
@@ -262,7 +224,7 @@ def top_values(
             index=index,
             ignore_unavailable=True,
             size=0,
-            query=query.to_dsl(),
+            query=query_dsl(query),
             aggs=aggs,
             track_total_hits=True,
         )
@@ -286,3 +248,35 @@ def ping(client: Elasticsearch) -> bool:
     except (ApiError, TransportError):
         return False
     return True
+
+
+class ElasticsearchEventIndex:
+    """The ``EventIndex`` port over the events alias (or index pattern) ``index``."""
+
+    def __init__(self, client: Elasticsearch, index: str) -> None:
+        self._client = client
+        self._index = index
+
+    def page(
+        self,
+        query: EventQuery,
+        *,
+        size: int,
+        pit_id: str | None = None,
+        after: list[Any] | None = None,
+    ) -> EventPage:
+        return search_page(
+            self._client, query, index=self._index, size=size, pit_id=pit_id, after=after
+        )
+
+    def first(self, query: EventQuery, *, size: int) -> tuple[list[dict[str, Any]], int]:
+        return first_events(self._client, query, index=self._index, size=size)
+
+    def top(self, query: EventQuery, fields: Mapping[str, str], *, size: int) -> TopValues:
+        return top_values(self._client, query, fields, index=self._index, size=size)
+
+    def scan(self, query: EventQuery, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        return search_events(self._client, query, index=self._index, limit=limit)
+
+    def reachable(self) -> bool:
+        return ping(self._client)

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal, Protocol
 
 from kafka import KafkaProducer
 
 from audit.adapters.kafka.config import connection_options
-from audit.replay.traffic import SyntheticMessage
 from audit.settings import Settings
+
+
+class OutgoingMessage(Protocol):
+    """A message for one of the two input topics (``replay.traffic.SyntheticMessage`` is one)."""
+
+    @property
+    def topic(self) -> Literal["auth", "security"]: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes: ...
+
 
 _HEADERS = [("content-type", b"application/json"), ("schema", b"elastra.audit.v1")]
 
 
-def publish(settings: Settings, messages: Iterable[SyntheticMessage]) -> int:
+def publish(settings: Settings, messages: Iterable[OutgoingMessage]) -> int:
     """Send every message (acks=all) and return how many were sent."""
     producer = KafkaProducer(
         client_id="elastra-audit-replay",

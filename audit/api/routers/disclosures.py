@@ -17,9 +17,9 @@ from audit.api.schemas.disclosures import (
     DisclosureDetail,
     DisclosureIn,
 )
-from audit.api.wiring import ApiServices
 from audit.domain.disclosure import DisclosureRequest
 from audit.services.disclosures import RequestFile
+from audit.wiring.api import ApiServices
 
 router = APIRouter(tags=["disclosures"], responses=responses(400, 401, 403, 503))
 RequestId = Annotated[Ident, Path(description="the disclosure request id")]

@@ -8,13 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from audit.adapters.elasticsearch.event_search import (
-    CREDENTIAL_FIELDS,
-    EventQuery,
-    first_events,
-    search_page,
-    top_values,
-)
 from audit.api.cursor import query_digest
 from audit.api.deps import CurrentPrincipal, Now, Record, Services
 from audit.api.principal import Principal
@@ -31,21 +24,9 @@ from audit.api.schemas.events import (
     TopValue,
 )
 from audit.api.views import detection_view, incident_view, scope_filter, time_range
+from audit.services.ports.events import EventQuery
 
 router = APIRouter(tags=["events"], responses=responses(400, 401, 403, 503))
-
-ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
-    "user": ("user.id",),
-    "ip": ("source.ip",),
-    "credential": CREDENTIAL_FIELDS,
-    "session": ("elastra.session.id",),
-}
-TOP_FIELDS = {
-    "countries": "source.geo.country_iso_code",
-    "asns": "source.as.number",
-    "actions": "event.action",
-    "ips": "source.ip",
-}
 
 
 @router.get("/v1/events", response_model=EventPageOut, summary="Search events, newest first")
@@ -85,9 +66,7 @@ def search_events(
         until=until,
     )
     size = min(params.limit, services.settings.api_max_page_size)
-    page = search_page(
-        services.es, query, index=services.events_index, size=size, pit_id=pit_id, after=after
-    )
+    page = services.events.page(query, size, pit_id=pit_id, after=after)
     record.count = len(page.events)
     cursor = None
     if page.pit_id is not None and page.after is not None:
@@ -135,11 +114,15 @@ def timeline(
     query, orgs, org = _entity_query(principal, params, since, until)
     record.organization_id = org
     size = min(params.limit, services.settings.api_max_page_size)
-    events, total = first_events(services.es, query, index=services.events_index, size=size)
+    events, total = services.events.first(query, size)
     value = query.source_ip or params.value
     scope = [org] if org else (list(orgs) if orgs is not None else None)
     detections, incidents = services.incidents.touching(
-        ENTITY_FIELDS[params.entity], value, since=since, until=until, organization_ids=scope
+        services.events.entity_fields(params.entity),
+        value,
+        since=since,
+        until=until,
+        organization_ids=scope,
     )
     record.count = len(events) + len(detections) + len(incidents)
     return TimelineOut(
@@ -166,9 +149,7 @@ def top(
     since, until = time_range(params.since, params.until, now, services.settings.api_max_range_days)
     query, _, org = _entity_query(principal, params, since, until)
     record.organization_id = org
-    values, total = top_values(
-        services.es, query, TOP_FIELDS, index=services.events_index, size=params.size
-    )
+    values, total = services.events.top(query, params.size)
     record.count = total
 
     def bucket(name: str) -> list[TopValue]:

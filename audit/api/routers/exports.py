@@ -14,7 +14,6 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from audit.adapters.signing_keys import load_verification_keys
 from audit.api.archives import MEDIA_TYPES, SUFFIX, BadArchive, Kind, pack, unpack
 from audit.api.deps import CurrentPrincipal, Now, Record, Services
 from audit.api.jobs import Job
@@ -24,7 +23,7 @@ from audit.api.schemas.jobs import ArchiveKind, BundleVerdict, ExportIn, JobOut
 from audit.domain.export import MANIFEST_FILE, Manifest, profile
 from audit.services.bundle import verify_bundle
 from audit.services.export import ExportRequest
-from audit.settings import Settings
+from audit.wiring.api import ApiServices
 
 router = APIRouter(tags=["exports"], responses=responses(400, 401, 403, 503))
 JobId = Annotated[str, PathParam(max_length=128, description="the export job id")]
@@ -97,16 +96,7 @@ def create_export(
         )
         result = exporter.export(request, now, job.progress)
         job.files["bundle"] = out
-        manifest = result.manifest
-        return {
-            "events": manifest.event_count,
-            "skipped": result.skipped,
-            "first_seq": manifest.first_seq,
-            "last_seq": manifest.last_seq,
-            "verification": manifest.verification.value,
-            "files": [entry.name for entry in manifest.files],
-            "key_id": manifest.key_id,
-        }
+        return result.summary()
 
     job = services.jobs.start("export", principal.id, body.organization_id, work)
     record.resource_id = job.id
@@ -188,17 +178,15 @@ async def verify_upload(
             raise ApiProblem(413, "too-large", "Upload too large", f"at most {limit} bytes")
     if not data:
         raise bad_request("the body must be a bundle archive")
-    verdict = await run_in_threadpool(
-        _verify_archive, bytes(data), services.settings, limit, principal
-    )
+    verdict = await run_in_threadpool(_verify_archive, bytes(data), services, limit, principal)
     record.count = verdict.files
     return verdict
 
 
 def _verify_archive(
-    data: bytes, settings: Settings, limit: int, principal: Principal
+    data: bytes, services: ApiServices, limit: int, principal: Principal
 ) -> BundleVerdict:
-    trusted = load_verification_keys(settings)
+    trusted = services.verification_keys()
     with tempfile.TemporaryDirectory(prefix="audit-bundle-") as tmp:
         try:
             files = unpack(data, Path(tmp), max_bytes=4 * limit)

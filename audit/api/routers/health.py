@@ -7,7 +7,6 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from audit.adapters.elasticsearch.event_search import ping
 from audit.api.deps import Services
 
 router = APIRouter(tags=["health"])
@@ -35,8 +34,8 @@ def healthz() -> Health:
     summary="Elasticsearch and Kafka are reachable",
 )
 def readyz(services: Services) -> JSONResponse:
-    es = ping(services.es)
-    kafka = services.trail.reachable()
+    es = services.events.reachable()
+    kafka = services.access_log.reachable()
     ready = Readiness(
         status="ready" if es and kafka else "not ready", elasticsearch=es, kafka=kafka
     )

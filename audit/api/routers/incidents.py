@@ -28,8 +28,8 @@ from audit.api.views import (
     require_visible,
     require_whole,
 )
-from audit.api.wiring import ApiServices
 from audit.domain.incidents import Incident
+from audit.wiring.api import ApiServices
 
 router = APIRouter(tags=["incidents"], responses=responses(400, 401, 403, 503))
 IncidentId = Annotated[Ident, Path(description="the incident id")]

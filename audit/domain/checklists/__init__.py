@@ -24,8 +24,6 @@ from audit.domain.checklists.facts import FactValue, IncidentFacts, incident_fac
 from audit.domain.checklists.template import (
     ChecklistTemplate,
     ItemTemplate,
-    bundled_template_path,
-    load_template_file,
     parse_template,
 )
 from audit.domain.data_files import DataFileError
@@ -49,14 +47,12 @@ __all__ = [
     "PlatformAttributes",
     "add_months",
     "append_decision",
-    "bundled_template_path",
     "decisions_by_item",
     "evaluate_checklist",
     "evaluate_items",
     "hold_id_for",
     "incident_fact_map",
     "latest_decisions",
-    "load_template_file",
     "parse_attributes",
     "parse_template",
     "to_utc",

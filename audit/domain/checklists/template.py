@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -230,14 +229,3 @@ def parse_template(text: str, source: str) -> ChecklistTemplate:
     if problems:
         raise DataFileError(source, problems)
     return template.model_copy(update={"items": tuple(item for _, _, item in parsed)})
-
-
-def load_template_file(path: Path) -> ChecklistTemplate:
-    """Read and parse a template file (the one file read of this package, for callers'
-    convenience; services may read the text themselves and call :func:`parse_template`)."""
-    return parse_template(path.read_text(encoding="utf-8"), str(path))
-
-
-def bundled_template_path(name: str) -> Path:
-    """Path of a template shipped in ``audit/data/checklists`` (``incident_disclosure.v1``)."""
-    return Path(__file__).resolve().parents[2] / "data" / "checklists" / f"{name}.yaml"

@@ -18,7 +18,6 @@ from audit.domain.detection.engine import DEFAULT_LATENESS, DetectionEngine
 from audit.domain.detection.loader import (
     Problem,
     RuleFileError,
-    load_rule_dir,
     parse_rule_text,
     parse_rule_texts,
 )
@@ -35,7 +34,6 @@ __all__ = [
     "RuleBase",
     "RuleFileError",
     "dry_run",
-    "load_rule_dir",
     "parse_rule_text",
     "parse_rule_texts",
     "register_rule_type",

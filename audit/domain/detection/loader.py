@@ -4,16 +4,14 @@ The YAML is composed into nodes first so that each value keeps its line;
 pydantic's error locations are then mapped back to those lines, and every
 problem of every file is reported as ``file:line: where: what``.
 
-This module parses text it is given; reading the files (``load_rule_dir``)
-is the one convenience that touches the file system, used by the CLI.
+This module parses text it is given; reading the files is
+``audit.adapters.bundled_data.load_rule_dir``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -198,18 +196,3 @@ def parse_rule_texts(texts: Iterable[tuple[str, str]]) -> tuple[RuleBase, ...]:
     if problems:
         raise RuleFileError(problems)
     return tuple(rules)
-
-
-def load_rule_dir(directory: str | Path | None = None) -> tuple[RuleBase, ...]:
-    """Every ``*.yaml``/``*.yml`` rule under ``directory`` (default: the packaged pack)."""
-    if directory is None:
-        base = resources.files("audit") / "data" / "rules"
-        names = sorted(p.name for p in base.iterdir() if p.name.endswith((".yaml", ".yml")))
-        return parse_rule_texts((f"rules/{n}", (base / n).read_text("utf-8")) for n in names)
-    root = Path(directory)
-    if not root.is_dir():
-        raise ConfigurationError(f"rule directory {root} does not exist: pass an existing one")
-    paths = sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")])
-    if not paths:
-        raise ConfigurationError(f"no *.yaml rule files in {root}")
-    return parse_rule_texts((str(p), p.read_text("utf-8")) for p in paths)

@@ -38,20 +38,14 @@ from audit.domain.detection.rules import (
     key_field_paths,
 )
 from audit.domain.event import NormalizedEvent
+from audit.domain.fields import ENTITY_FIELDS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
-#: Fields copied into every routed record: the detection's entities, the
-#: resource owner (affected organizations) and the data category.
-ENTITY_FIELDS = (
-    "user.id",
-    "source.ip",
-    "elastra.token.id",
-    "elastra.api_key.id",
-    "elastra.session.id",
-    "user.target.id",
-)
+#: Fields copied into every routed record: the detection's entities
+#: (``ENTITY_FIELDS``), the resource owner (affected organizations) and the
+#: data category.
 RESOURCE_ORG_FIELD = "elastra.resource.organization_id"
 CATEGORY_FIELD = "elastra.data_category"
 _BASE_FIELDS = (*ENTITY_FIELDS, RESOURCE_ORG_FIELD, CATEGORY_FIELD)

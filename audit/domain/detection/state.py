@@ -16,12 +16,12 @@ from typing import Any
 from audit.domain.detection.record import MAX_EVENT_IDS, Detection
 from audit.domain.detection.routing import (
     CATEGORY_FIELD,
-    ENTITY_FIELDS,
     RESOURCE_ORG_FIELD,
     RoutedEvent,
     from_us,
 )
 from audit.domain.detection.rules import RuleBase
+from audit.domain.fields import ENTITY_FIELDS
 
 #: At most this many values per entity kind are kept on a detection.
 MAX_ENTITY_VALUES = 100

@@ -27,17 +27,11 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from audit.domain.detection.record import Detection, Severity
+from audit.domain.fields import ENTITY_FIELDS
 from audit.domain.incidents.model import HistoryEntry, Incident, role_for_category
 from audit.errors import InvalidTransition
 
-JOIN_ENTITY_KINDS = (
-    "user.id",
-    "source.ip",
-    "elastra.token.id",
-    "elastra.api_key.id",
-    "elastra.session.id",
-    "user.target.id",
-)
+JOIN_ENTITY_KINDS = ENTITY_FIELDS  # every entity a detection records joins
 # ``user.id`` and ``user.target.id`` name the same kind of thing: a user acted
 # upon (granted a role) who then acts (exports) links the two detections.
 SAME_IDENTITY = {"user.target.id": "user.id"}

@@ -15,6 +15,7 @@ from audit.domain.integrity.chain import (
     extend,
     head_of,
     link_of,
+    stored_time,
 )
 from audit.domain.integrity.digest import Digest, new_digest, sign_digest, verify_digest
 from audit.domain.integrity.findings import Finding, FindingKind
@@ -55,6 +56,7 @@ __all__ = [
     "private_key_pem",
     "public_key_pem",
     "sign_digest",
+    "stored_time",
     "verify_chain",
     "verify_digest",
     "verify_links",

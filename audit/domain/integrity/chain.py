@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from audit.domain.integrity.canonical import GENESIS_HASH, INTEGRITY_FIELD, event_hash
@@ -25,6 +26,22 @@ _HEX = frozenset("0123456789abcdef")
 def is_hash(value: object) -> bool:
     """A lower-case hex SHA-256 (64 characters)."""
     return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
+
+
+def stored_time(document: Mapping[str, object]) -> datetime | None:
+    """A stored document's ``@timestamp`` when it is an aware ISO 8601 time, else None.
+
+    What verification and digests read back from the store: a value that was
+    altered into something unreadable is not an error here (the hash says so).
+    """
+    value = document.get("@timestamp")
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 @dataclass(frozen=True, slots=True)

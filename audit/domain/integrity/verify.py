@@ -41,7 +41,7 @@ from itertools import pairwise
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit.domain.integrity.canonical import GENESIS_HASH, event_hash
-from audit.domain.integrity.chain import ChainHead, ChainLink, link_of
+from audit.domain.integrity.chain import ChainHead, ChainLink, link_of, stored_time
 from audit.domain.integrity.digest import Digest, verify_digest
 from audit.domain.integrity.findings import Finding, FindingKind
 
@@ -136,7 +136,7 @@ def check_document(
             seq=link.seq,
             message="content does not match its stored hash",
         )
-    return link, problem, _timestamp(document)
+    return link, problem, stored_time(document)
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
@@ -152,17 +152,6 @@ def _event_id(document: Mapping[str, object]) -> str | None:
     event = document.get("event")
     value = event.get("id") if isinstance(event, Mapping) else None
     return value if isinstance(value, str) else None
-
-
-def _timestamp(document: Mapping[str, object]) -> datetime | None:
-    value = document.get("@timestamp")
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _check_digests(

@@ -27,7 +27,6 @@ from audit.domain.retention.policy import (
     RetentionPolicy,
     RetentionPolicyError,
     TierSettings,
-    bundled_policy_path,
     parse_policy,
 )
 from audit.domain.retention.state import IndexState, Tier
@@ -52,7 +51,6 @@ __all__ = [
     "StepKind",
     "Tier",
     "TierSettings",
-    "bundled_policy_path",
     "erasure_plan",
     "erasure_query",
     "hold_index_name",

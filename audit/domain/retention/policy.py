@@ -7,7 +7,6 @@ Loaded from YAML data (``audit/data/retention/policy.yaml``) by
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -152,8 +151,3 @@ def parse_policy(text: str, source: str) -> RetentionPolicy:
             ],
         )
     return policy
-
-
-def bundled_policy_path() -> Path:
-    """Where the shipped policy is (the caller reads it: this package does no I/O)."""
-    return Path(__file__).resolve().parents[2] / "data" / "retention" / "policy.yaml"

@@ -6,5 +6,6 @@ One module per area; adapters in ``audit.adapters`` implement them, and
 - ``ingest``: event store, dead letters, detection feed, metrics;
 - ``incidents``: incident, detection and disclosure stores, notifier, lease;
 - ``integrity``: chain and digest stores;
-- ``retention``: retention cluster, hold store, organization settings.
+- ``retention``: retention cluster, hold store, organization settings;
+- ``events``: searching stored events, the API's access-event sink.
 """

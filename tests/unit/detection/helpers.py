@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from audit.domain.detection import RuleBase, dry_run, load_rule_dir
+from audit.adapters.bundled_data import load_rule_dir
+from audit.domain.detection import RuleBase, dry_run
 from audit.domain.detection.record import Detection
 from audit.domain.event import NormalizedEvent
 

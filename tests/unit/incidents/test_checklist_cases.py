@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from audit.adapters.bundled_data import load_checklist_template
 from audit.domain.checklists import (
     BusinessCalendar,
     DecisionRefused,
@@ -13,15 +14,13 @@ from audit.domain.checklists import (
     OrgAttributes,
     PlatformAttributes,
     append_decision,
-    bundled_template_path,
     evaluate_checklist,
-    load_template_file,
     validate_decision,
 )
 
 from .helpers import T0, decision
 
-TEMPLATE = load_template_file(bundled_template_path("incident_disclosure.v1"))
+TEMPLATE = load_checklist_template("incident_disclosure.v1")
 H = timedelta(hours=1)
 ALWAYS = {"t0_and_legal_hold", "personal_data_involved", "law_enforcement_delay"}
 

@@ -2,7 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from audit.domain.checklists import ItemStatus, bundled_template_path, load_template_file
+from audit.adapters.bundled_data import load_checklist_template
+from audit.domain.checklists import ItemStatus
 from audit.domain.disclosure import (
     Channel,
     DisclosureRefused,
@@ -29,7 +30,7 @@ from audit.domain.disclosure import (
 R0 = datetime(2026, 5, 4, 14, 0, tzinfo=UTC)
 D = timedelta(days=1)
 SHA = "a" * 64
-TEMPLATE = load_template_file(bundled_template_path("lawful_request.v1"))
+TEMPLATE = load_checklist_template("lawful_request.v1")
 
 
 def intake(**kw):

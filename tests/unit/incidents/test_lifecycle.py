@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 
+from audit.adapters.bundled_data import load_checklist_template
 from audit.domain.incidents import (
     IncidentStatus,
     allowed_next,
@@ -90,16 +91,12 @@ def test_closed_incident_cannot_be_assigned() -> None:
 
 
 def test_decisions_and_hold_requests_are_recorded_in_history() -> None:
-    from audit.domain.checklists import (
-        DecisionRefused,
-        bundled_template_path,
-        load_template_file,
-    )
+    from audit.domain.checklists import DecisionRefused
     from audit.domain.incidents import legal_hold_request, record_decision
 
     from .helpers import decision
 
-    template = load_template_file(bundled_template_path("incident_disclosure.v1"))
+    template = load_checklist_template("incident_disclosure.v1")
     incident = at_status(S.INVESTIGATING)
     first = record_decision(incident, decision("risk_assessment", "risk", T0), template)
     second = record_decision(first, decision("risk_assessment", "high", T0 + timedelta(hours=1)))

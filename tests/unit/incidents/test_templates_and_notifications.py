@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from audit.adapters.bundled_data import load_checklist_template
 from audit.domain.checklists import (
     DataFileError,
-    bundled_template_path,
-    load_template_file,
     parse_attributes,
     parse_template,
 )
@@ -59,9 +58,9 @@ def test_yaml_syntax_error_names_the_line() -> None:
 
 def test_shipped_templates_cite_a_legal_basis_for_every_item() -> None:
     for name in ("incident_disclosure.v1", "lawful_request.v1"):
-        template = load_template_file(bundled_template_path(name))
+        template = load_checklist_template(name)
         assert all(item.legal_basis.strip() for item in template.items)
-    incident = load_template_file(bundled_template_path("incident_disclosure.v1"))
+    incident = load_checklist_template("incident_disclosure.v1")
     assert len(incident.items) >= 13
 
 

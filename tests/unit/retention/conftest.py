@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from audit.adapters.bundled_data import load_retention_policy
 from audit.domain.retention import (
     IndexState,
     LegalHold,
@@ -14,9 +15,7 @@ from audit.domain.retention import (
     RetentionPolicy,
     Step,
     StepKind,
-    bundled_policy_path,
     index_name,
-    parse_policy,
 )
 
 FIRST_DAY = date(2025, 1, 1)
@@ -26,8 +25,7 @@ ORGS = ("org_a", "org_b")
 
 @pytest.fixture(scope="session")
 def policy() -> RetentionPolicy:
-    path = bundled_policy_path()
-    return parse_policy(path.read_text(encoding="utf-8"), str(path))
+    return load_retention_policy()
 
 
 @dataclass

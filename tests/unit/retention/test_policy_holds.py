@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from audit.adapters.bundled_data import bundled_text
 from audit.domain.legal.hold_requests import HoldRequest
 from audit.domain.retention import (
     HoldScope,
@@ -11,7 +12,6 @@ from audit.domain.retention import (
     LegalHold,
     RetentionPolicy,
     RetentionPolicyError,
-    bundled_policy_path,
     erasure_plan,
     hold_index_name,
     hold_query,
@@ -35,7 +35,7 @@ def test_class_for_category_default_and_org_override(policy: RetentionPolicy) ->
 
 
 def test_policy_errors_name_file_and_line() -> None:
-    text = bundled_policy_path().read_text(encoding="utf-8")
+    text = bundled_text("retention/policy.yaml")
     broken = text.replace("warm_replicas: 0", "warm_replicas: -1").replace(
         "delete_after_days: 2557", "delete_after_days: 10"
     )
@@ -48,7 +48,7 @@ def test_policy_errors_name_file_and_line() -> None:
 
 
 def test_policy_cross_references_are_checked() -> None:
-    text = bundled_policy_path().read_text(encoding="utf-8")
+    text = bundled_text("retention/policy.yaml")
     broken = text.replace("[standard, extended]", "[standard, gold]").replace(
         "organization_billing: {default: extended", "organization_billing: {default: platinum"
     )

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from audit.adapters.bundled_data import load_attributes, load_checklist_template
 from audit.adapters.webhook import WebhookConfig
 from audit.domain.checklists import DataFileError
 from audit.domain.disclosure import ProcessType
 from audit.errors import ConfigurationError
-from audit.services.attributes import load_attributes, load_template
 from audit.services.disclosures import parse_principals, parse_request_file
 from audit.services.guarded_runner import minute_slot
 from audit.wiring.incidents import aware_time
@@ -84,8 +84,8 @@ def test_bundled_attributes_and_templates_load() -> None:
     attributes = load_attributes(None)
     assert attributes.platform.nis2_entity is True
     assert "org_7f3a" in attributes.organizations
-    assert load_template("incident_disclosure.v1").kind == "incident"
-    assert load_template("lawful_request.v1").kind == "lawful_request"
+    assert load_checklist_template("incident_disclosure.v1").kind == "incident"
+    assert load_checklist_template("lawful_request.v1").kind == "lawful_request"
 
 
 def test_missing_attributes_file_is_a_configuration_error(tmp_path: Path) -> None:

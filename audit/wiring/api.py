@@ -1,30 +1,38 @@
-"""The services the API sits over, built on first use (never at import or app build)."""
+"""The API process's object graph: the services the routers call, built on first use.
+
+Nothing connects at import or when the app is built (``create_app`` reads the
+key files only); the Elasticsearch client and the Kafka producer are made by
+the first request that needs them.
+"""
 
 from __future__ import annotations
 
 import secrets
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.client import build_client
+from audit.adapters.kafka.access_events import KafkaAccessEventSink
 from audit.adapters.metrics import PrometheusMetrics
-from audit.api.access_log import AuditTrail
+from audit.adapters.signing_keys import load_verification_keys
+from audit.api.access_log import AccessLog
 from audit.api.authn import Authenticator
 from audit.api.cursor import CursorCodec
 from audit.api.jobs import JobRunner
 from audit.services.disclosures import DisclosureService
+from audit.services.event_search import EventSearchService
 from audit.services.incidents import IncidentService
 from audit.settings import Settings
-from audit.wiring.incidents import IncidentWiring, build_disclosures, build_incidents
+from audit.wiring.events import build_event_search
+from audit.wiring.incidents import IncidentWiring, build_disclosures, build_incidents, utcnow
 from audit.wiring.retention import RetentionWiring, build_retention
 from audit.wiring.trail import TrailWiring, build_trail
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["ApiServices", "utcnow"]
 
 
 class ApiServices:
@@ -33,13 +41,14 @@ class ApiServices:
         self.clock = clock
         self.metrics = PrometheusMetrics()
         self.authenticator = Authenticator(settings)  # reads key files: fails early
-        self.trail = AuditTrail(settings)
+        self.access_log = AccessLog(KafkaAccessEventSink(settings), settings.api_platform_org_id)
         secret = settings.api_cursor_secret
         self.cursors = CursorCodec(
             secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
         )
         self._lock = threading.Lock()
         self._es: Elasticsearch | None = None
+        self._events: EventSearchService | None = None
         self._incidents: IncidentWiring | None = None
         self._disclosures: DisclosureService | None = None
         self._retention: RetentionWiring | None = None
@@ -54,8 +63,13 @@ class ApiServices:
             return self._es
 
     @property
-    def events_index(self) -> str:
-        return self.settings.index_prefix
+    def events(self) -> EventSearchService:
+        """Searching the stored events (the ``index_prefix`` alias)."""
+        es = self.es
+        with self._lock:
+            if self._events is None:
+                self._events = build_event_search(self.settings, es).service
+            return self._events
 
     @property
     def incidents(self) -> IncidentService:
@@ -82,6 +96,10 @@ class ApiServices:
                 self._retention = build_retention(self.settings, es, self.metrics)
             return self._retention
 
+    def verification_keys(self) -> dict[str, Ed25519PublicKey]:
+        """The public keys bundles and digests of this deployment verify against."""
+        return load_verification_keys(self.settings)
+
     @property
     def integrity(self) -> TrailWiring:
         """The tamper-evident trail: exports and verification."""
@@ -92,7 +110,7 @@ class ApiServices:
             return self._trail
 
     def close(self) -> None:
-        self.trail.close()
+        self.access_log.close()
         with self._lock:
             if self._es is not None:
                 self._es.close()
