@@ -7,6 +7,7 @@ import functools
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -97,14 +98,25 @@ def build_incidents(settings: Settings, client: Elasticsearch | None = None) -> 
 
 
 def build_disclosures(settings: Settings, client: Elasticsearch) -> DisclosureService:
+    """The disclosure service with its holds (retention wiring) and, for production, the
+    signed export (trail wiring; keys are read when a production runs, not here)."""
+    from audit.wiring.retention import build_retention
+    from audit.wiring.trail import build_trail
+
     store = ElasticsearchDisclosureStore(client, settings.disclosure_index)
     store.ensure_index()
+    metrics = PrometheusMetrics()
+    holds = build_retention(settings, client, metrics).holds
+    trail = build_trail(settings, client, metrics)
     return DisclosureService(
         store,
         template(LAWFUL_REQUEST_TEMPLATE),
         load_attributes(settings.organizations_file),
         parse_principals(settings.legal_principals),
         max_attempts=settings.update_max_attempts,
+        holds=holds,
+        exporter=trail.exporter,
+        bundle_dir=Path(settings.api_export_dir) / "disclosures",
     )
 
 

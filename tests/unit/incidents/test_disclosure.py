@@ -21,6 +21,7 @@ from audit.domain.disclosure import (
     record_ndo,
     record_redirect,
     renew_preservation,
+    review,
     send_customer_notice,
     transparency_report,
     verify,
@@ -56,6 +57,7 @@ def ready(process="subpoena", categories=("authentication_security",), **kw):
         by="legal1",
         at=R0 + timedelta(hours=2),
     )
+    request = review(request, "accept", reason="valid process", by="legal1", at=R0 + D / 2)
     return map_data(
         request, data_categories=categories, organization_ids=["org_a"], by="eng", at=R0 + D
     )
@@ -89,7 +91,18 @@ def test_other_processes_request_no_hold() -> None:
         ("eu_production_order", {}, "response_due_at", R0 + 10 * D),
         ("eu_production_order", {"emergency": True}, "response_due_at", R0 + timedelta(hours=8)),
         ("eu_preservation_order", {}, "preservation_expires_at", R0 + 60 * D),
-        ("cloud_act", {"data_held_abroad": True}, "motion_to_quash_due_at", R0 + 14 * D),
+        # 18 U.S.C. 2703(h)(2)(A): a non-US person not residing in the US AND a
+        # material risk of violating a qualifying foreign government's law.
+        (
+            "cloud_act",
+            {"customer_non_us_person": True, "foreign_law_conflict": True},
+            "motion_to_quash_due_at",
+            R0 + 14 * D,
+        ),
+        ("cloud_act", {"customer_non_us_person": True}, "motion_to_quash_due_at", None),
+        ("cloud_act", {"foreign_law_conflict": True}, "motion_to_quash_due_at", None),
+        # where the data is stored is not the trigger
+        ("cloud_act", {"data_held_abroad": True}, "motion_to_quash_due_at", None),
         ("cloud_act", {}, "motion_to_quash_due_at", None),
     ],
 )
@@ -98,10 +111,19 @@ def test_process_clocks(process, kw, field, expected) -> None:
     assert getattr(clocks(request), field) == expected
 
 
-def test_eu_preservation_extends_once_by_30_days() -> None:
+def test_eu_preservation_ends_at_60_days_unless_a_production_order_is_confirmed() -> None:
+    # Reg. (EU) 2023/1543 Art. 11(1): 60 days, continued only on confirmation that a
+    # production order was issued; no extension otherwise.
     request, _ = receive(intake(), "eu_preservation_order", by="legal1", at=R0)
-    extended = renew_preservation(request, by="legal1", at=R0 + 50 * D, why="issuing authority")
-    assert clocks(extended).preservation_expires_at == R0 + 90 * D
+    assert clocks(request).preservation_expires_at == R0 + 60 * D
+    with pytest.raises(DisclosureRefused, match="production order"):
+        renew_preservation(request, by="legal1", at=R0 + 50 * D, why="asked")
+    confirmed = renew_preservation(
+        request, by="legal1", at=R0 + 50 * D, why="authority confirms", production_order="EPOC-7"
+    )
+    assert clocks(confirmed).preservation_expires_at is None
+    with pytest.raises(DisclosureRefused, match="lapsed"):
+        renew_preservation(request, by="legal1", at=R0 + 60 * D, why="late", production_order="x")
 
 
 def test_verification_must_use_an_independent_contact() -> None:
@@ -215,4 +237,10 @@ def test_closed_request_refuses_further_steps_and_disclosed_needs_production() -
     closed = close(request, "withdrawn", by="l", at=R0 + D)
     with pytest.raises(DisclosureRefused, match="closed"):
         approve(closed, principal="legal1", roles=["legal"], at=R0 + 2 * D)
-    assert [h.action for h in closed.history] == ["received", "verified", "data_mapped", "closed"]
+    assert [h.action for h in closed.history] == [
+        "received",
+        "verified",
+        "reviewed",
+        "data_mapped",
+        "closed",
+    ]
