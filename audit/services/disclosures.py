@@ -28,6 +28,7 @@ from audit.domain.checklists import (
     DataFileError,
     HoldRequest,
     ItemDecision,
+    refuse_late_without_reasons,
     validate_decision,
 )
 from audit.domain.data_files import describe_validation_error, parse_yaml
@@ -475,7 +476,19 @@ class DisclosureService:
             item_id=item_id, answer=answer, rationale=rationale, decided_by=by, decided_at=now
         )
         validate_decision(self._template, decision)
-        return self._update(request_id, lambda r: record_decision(r, decision))
+
+        def change(request: DisclosureRequest) -> DisclosureRequest:
+            states = evaluate_request_checklist(
+                self._template,
+                request,
+                now=now,
+                calendar=self._calendar,
+                notice_period=self._notice_period,
+            )
+            refuse_late_without_reasons(self._template, states, decision)
+            return record_decision(request, decision)
+
+        return self._update(request_id, change)
 
     def approve(self, request_id: str, *, by: str, now: datetime) -> DisclosureRequest:
         """One legal principal's approval (``AUDIT_LEGAL_PRINCIPALS`` says who is one)."""
