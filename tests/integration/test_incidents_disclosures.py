@@ -61,6 +61,15 @@ def test_preservation_request_hold_clock_approvals_and_report(
         service.decide(
             request.id, "legal_review_scope", answer="maybe", rationale="x", by="ana@legal", now=now
         )
+    with pytest.raises(DisclosureRefused, match="map the data first"):
+        service.approve(request.id, by="ana@legal", now=now)
+    service.map(
+        request.id,
+        data_categories=["authentication_security"],
+        organization_ids=["org_7f3a"],
+        by="eng@platform",
+        now=now,
+    )
     with pytest.raises(DisclosureRefused, match="not a legal principal"):
         service.approve(request.id, by="eve@eng", now=now)
     service.approve(request.id, by="ana@legal", now=now)
@@ -72,6 +81,7 @@ def test_preservation_request_hold_clock_approvals_and_report(
         "received",
         "hold_requested",
         "decision_recorded",
+        "data_mapped",
         "approved",
         "approved",
     ]
@@ -161,6 +171,9 @@ def test_cli_commands_print_json(
     created = json.loads(capsys.readouterr().out)
     assert created["hold_request"]["hold_id"] == created["request"]["hold_id"]
     request_id = created["request"]["id"]
+    mapped = ["disclosure", "map", request_id, "--by", "eng", "--categories", "account"]
+    assert run_cli(disclosure, [*mapped, "--orgs", "org_7f3a"]) == 0
+    assert json.loads(capsys.readouterr().out)["mapping"]["organization_ids"] == ["org_7f3a"]
     assert run_cli(disclosure, ["disclosure", "approve", request_id, "--by", "ana@legal"]) == 0
     assert len(json.loads(capsys.readouterr().out)["approvals"]) == 1
     with pytest.raises(AuditError, match="already approved"):
