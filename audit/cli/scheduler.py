@@ -67,6 +67,9 @@ def _scheduler(args: argparse.Namespace) -> int:
             DEADLINES_JOB: lambda: runner.run(DEADLINES_JOB, work)
         }
         jobs.update(retention_scheduler_jobs(settings, wiring.client, runner, wiring.metrics))
+        from audit.wiring.incidents import legal_scheduler_jobs
+
+        jobs.update(legal_scheduler_jobs(settings, wiring, runner.run))
         from audit.wiring.trail import digest_schedule
 
         jobs.update(digest_schedule(settings, wiring.client, runner.run, wiring.metrics, utcnow))

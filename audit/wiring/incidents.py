@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from audit.domain.checklists import ChecklistTemplate
 from audit.services.attributes import LAWFUL_REQUEST_TEMPLATE, load_attributes, load_template
 from audit.services.deadlines import DeadlineJob
 from audit.services.disclosures import DisclosureService, parse_principals
+from audit.services.holds import SYSTEM_ACTOR, IncidentHoldFollower
 from audit.services.incidents import IncidentService
 from audit.services.ports.incidents import Notifier
 from audit.services.ports.ingest import MetricsRecorder
@@ -118,6 +120,50 @@ def build_disclosures(settings: Settings, client: Elasticsearch) -> DisclosureSe
         exporter=trail.exporter,
         bundle_dir=Path(settings.api_export_dir) / "disclosures",
     )
+
+
+NOTIFICATIONS_JOB = "notifications"
+LEGAL_HOLDS_JOB = "legal_holds"
+
+
+def build_incident_holds(settings: Settings, wiring: IncidentWiring) -> IncidentHoldFollower:
+    """Holds follow incidents: critical ones and those whose checklist asks for one."""
+    from audit.wiring.retention import build_retention
+
+    retention = build_retention(settings, wiring.client, wiring.metrics)
+
+    def record(incident_id: str, text: str, now: datetime) -> object:
+        return wiring.service.comment(incident_id, text, by=SYSTEM_ACTOR, now=now)
+
+    return IncidentHoldFollower(wiring.store, retention.holds, retention.hold_store, record)
+
+
+def legal_scheduler_jobs(
+    settings: Settings,
+    wiring: IncidentWiring,
+    run: Callable[[str, Callable[[datetime], object]], str],
+) -> dict[str, Callable[[], object]]:
+    """The scheduler's legal jobs, each under the lease, every minute:
+
+    - ``notifications``: redrive webhook deliveries recorded and not delivered
+      (receiver down, or the process died between recording and sending);
+    - ``legal_holds``: holds follow incidents, and lapsed preservations of lawful
+      requests release their holds (recorded in the request's history).
+    """
+    jobs: dict[str, Callable[[], object]] = {}
+    notifier = wiring.notifier
+    if isinstance(notifier, WebhookNotifier):
+        webhook = notifier
+        jobs[NOTIFICATIONS_JOB] = lambda: run(NOTIFICATIONS_JOB, webhook.redrive)
+    follower = build_incident_holds(settings, wiring)
+    disclosures = build_disclosures(settings, wiring.client)
+
+    def holds(now: datetime) -> None:
+        follower.follow(now)
+        disclosures.expire_preservations(now)
+
+    jobs[LEGAL_HOLDS_JOB] = lambda: run(LEGAL_HOLDS_JOB, holds)
+    return jobs
 
 
 def aware_time(text: str) -> datetime:
