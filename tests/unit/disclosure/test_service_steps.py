@@ -121,8 +121,10 @@ def test_emergency_request_end_to_end_exports_exactly_the_approved_scope(parts) 
         ("customer_notified", "legal1"),
         ("closed", "legal1"),
     ]
-    assert service.report(2026).by_outcome == {"disclosed": 1}
-    assert service.report(2026).emergency == 1
+    report = service.report(2026)
+    assert (report.by_outcome, report.emergency, report.verified) == ({"disclosed": 1}, 1, 1)
+    assert (report.by_review_outcome, report.produced) == ({"accept": 1}, 1)
+    assert report.customer_notice_by_status == {"sent": 1}
 
 
 def test_unconfirmed_verification_blocks_an_emergency_production(parts) -> None:
@@ -151,6 +153,8 @@ def test_rejected_or_challenged_request_cannot_be_approved_or_produced(parts, ou
         service.approve(rid, by="legal1", now=R0 + 2 * H)
     assert exporter.requests == []
     assert service.close(rid, "rejected", by="legal1", now=R0 + D).outcome == "rejected"
+    report = service.report(2026)
+    assert (report.by_review_outcome, report.produced) == ({outcome: 1}, 0)
 
 
 def test_narrowing_changes_what_production_exports_and_needs_new_approvals(parts) -> None:
