@@ -398,17 +398,18 @@ class DisclosureService:
         never unprotected."""
         _need(by=by, why=why)
         before = self.get(request_id)
+        holder: list[HoldRequest] = []
 
         def change(r: DisclosureRequest) -> DisclosureRequest:
             renewed = renew_preservation(
                 r, by=by, at=now, why=why, production_order=production_order
             )
-            part = f"renewal:{len(r.hold_ids)}"
-            hold = preservation_hold(renewed, by=by, at=now, part=part)
-            return _hold_entry(renewed, hold, by, now, why)
+            hold = preservation_hold(renewed, by=by, at=now, part=f"renewal:{len(r.hold_ids)}")
+            holder[:] = [hold]
+            return with_hold(renewed, hold, by=by, at=now, why=why)
 
         updated = self._update(request_id, change)
-        hold = preservation_hold(updated, by=by, at=now, part=f"renewal:{len(before.hold_ids)}")
+        hold = holder[-1]  # the one recorded: placed before the old one is released
         self._place(hold, request_id)
         if before.hold_id is not None and not before.hold_released:
             self._release(before.hold_id, by, f"superseded by {hold.hold_id} (renewal)", now)
@@ -552,9 +553,3 @@ def _enum(kind: type[_E], value: _E | str, what: str) -> _E:
     except ValueError:
         known = ", ".join(v.value for v in kind)
         raise BadInput(f"unknown {what} {value!r}; one of: {known}") from None
-
-
-def _hold_entry(
-    request: DisclosureRequest, hold: HoldRequest, by: str, at: datetime, why: str
-) -> DisclosureRequest:
-    return with_hold(request, hold, by=by, at=at, why=why)

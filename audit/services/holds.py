@@ -137,11 +137,13 @@ class IncidentHoldFollower:
         self._record = record  # (incident id, text, now): a history entry by "audit"
 
     def follow(self, now: datetime) -> dict[str, int]:
-        existing = {hold.id: hold for hold in self._hold_store.all()}
+        # Found by reference, not by id: the reference names the incident whatever
+        # the id derivation.
+        existing = {hold.reference: hold for hold in self._hold_store.all()}
         placed = released = 0
         for incident in self._incidents.find():
-            request = legal_hold_request(incident, by=SYSTEM_ACTOR, at=incident.opened_at)
-            hold = existing.get(request.hold_id)
+            reference = f"incident:{incident.id}"
+            hold = existing.get(reference)
             if incident.status in TERMINAL_STATUSES:
                 if hold is not None and hold.released_at is None:
                     reason = f"incident {incident.id} {incident.status.value}"
@@ -151,10 +153,9 @@ class IncidentHoldFollower:
                 continue
             why = _hold_reason(incident)
             if why and hold is None:
-                self._holds.create_from_request(
-                    request.model_copy(update={"requested_at": now}), f"incident:{incident.id}"
-                )
-                self._record(incident.id, f"legal hold {request.hold_id} placed: {why}", now)
+                request = legal_hold_request(incident, by=SYSTEM_ACTOR, at=now)
+                placed_hold = self._holds.create_from_request(request, reference)
+                self._record(incident.id, f"legal hold {placed_hold.id} placed: {why}", now)
                 placed += 1
         return {"placed": placed, "released": released}
 
