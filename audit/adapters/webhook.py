@@ -120,6 +120,8 @@ class WebhookNotifier:
         payload: dict[str, Any] = body
         if self._config.format == "pagerduty":
             payload = build_pagerduty_event(incident, self._config.routing_key or "")
+            if item is not None:
+                payload = _item_alert(payload, incident, item, str(body["kind"]))
         data = body_bytes(payload)
         entry = {
             "id": key,
@@ -228,6 +230,32 @@ class WebhookNotifier:
         except (ApiError, TransportError) as err:
             # The send happened; a missing outcome only loses bookkeeping.
             log.warning("delivery log of %s not updated: %s", key, err)
+
+
+def _item_alert(
+    event: dict[str, Any], incident: Incident, item: ChecklistItemState, kind: str
+) -> dict[str, Any]:
+    """A checklist deadline as its own PagerDuty alert: ``dedup_key`` names the incident
+    and the item, so a resend is deduplicated and the incident's alert is not merged."""
+    due = item.due_at.isoformat() if item.due_at else "no deadline"
+    return {
+        "routing_key": event["routing_key"],
+        "event_action": "trigger",
+        "dedup_key": f"{incident.id}:{item.item_id}",
+        "payload": {
+            "summary": f"[{item.status.value}] {item.title} (due {due}; {incident.id})"[:1024],
+            "source": "elastra-audit",
+            "severity": "error" if item.status.value == "overdue" else "warning",
+            "component": "audit",
+            "class": kind,
+            "custom_details": {
+                "incident_id": incident.id,
+                "item_id": item.item_id,
+                "legal_basis": item.legal_basis,
+                "due_at": item.due_at.isoformat() if item.due_at else None,
+            },
+        },
+    }
 
 
 class DisabledNotifier:

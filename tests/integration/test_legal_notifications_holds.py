@@ -248,3 +248,33 @@ def test_holds_follow_incidents(incident_env: IncidentEnv) -> None:
     assert follower.follow(now + timedelta(minutes=1)) == {"placed": 0, "released": 1}
     released = wiring.service.get(high).history[-1].why
     assert "released: incident" in released and "false_positive" in released
+
+
+def test_pagerduty_deadline_alerts_carry_their_own_dedup_key(incident_env: IncidentEnv) -> None:
+    from .incident_support import Receiver
+
+    with Receiver(statuses=[503]) as receiver:
+        wiring = incident_env.wiring(
+            webhook_url=receiver.url,
+            webhook_secret=SECRET,
+            webhook_format="pagerduty",
+            pagerduty_routing_key="R0UTING",
+            webhook_backoff_seconds=0.01,
+        )
+        now = datetime.now(UTC)
+        incident_id = wiring.service.handle_detection(
+            attack_chain()[3], now - timedelta(hours=30)
+        ).incident_id
+        opened = len(receiver.requests)
+        assert opened == 2  # the 503, then the same trigger again: one dedup_key
+        first, again = receiver.bodies()
+        assert first == again and first["dedup_key"] == incident_id
+        wiring.deadline_job().run(now)
+        alerts = receiver.bodies()[opened:]
+        overdue = [a for a in alerts if a["payload"]["class"] == "checklist.item_overdue"]
+        assert overdue, alerts
+        for alert in alerts:
+            item = alert["payload"]["custom_details"]["item_id"]
+            assert alert["dedup_key"] == f"{incident_id}:{item}"
+            assert alert["event_action"] == "trigger"
+        assert len({a["dedup_key"] for a in alerts}) == len(alerts)
