@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from audit.api.schemas.common import Ident, Text, check_moment
+from audit.api.schemas.common import Ident, Moment, Text, check_moment
 from audit.domain.checklists import HoldRequest
 from audit.domain.disclosure import (
     DisclosureRequest,
@@ -86,8 +86,8 @@ class VerifyIn(_Step):
 class ScopeLimitsIn(_Step):
     organization_ids: list[Ident] = Field(default_factory=list, max_length=50)
     user_ids: list[Ident] = Field(default_factory=list, max_length=1000)
-    time_from: AwareDatetime | None = None
-    time_to: AwareDatetime | None = None
+    time_from: Moment | None = None
+    time_to: Moment | None = None
 
     def limits(self) -> ScopeLimits:
         return ScopeLimits(
@@ -109,8 +109,8 @@ class MapIn(_Step):
     data_categories: list[Ident] = Field(min_length=1, max_length=50)
     organization_ids: list[Ident] = Field(min_length=1, max_length=50)
     user_ids: list[Ident] = Field(default_factory=list, max_length=1000)
-    time_from: AwareDatetime | None = None
-    time_to: AwareDatetime | None = None
+    time_from: Moment | None = None
+    time_to: Moment | None = None
     note: Text = ""
 
 
@@ -120,7 +120,7 @@ class RedirectIn(_Step):
 
 
 class NdoIn(_Step):
-    expires_at: AwareDatetime | None = Field(description="None: no fixed expiry")
+    expires_at: Moment | None = Field(description="None: no fixed expiry")
     reference: Text = ""
     issuer: Text = ""
     scope: Text = ""
@@ -137,7 +137,7 @@ class ProduceIn(_Step):
 
 class PreserveIn(_Step):
     why: Text = Field(min_length=1)
-    expires_at: AwareDatetime | None = None
+    expires_at: Moment | None = None
 
 
 class RenewIn(_Step):
