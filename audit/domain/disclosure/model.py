@@ -347,10 +347,18 @@ class DisclosureRequest(BaseModel):
         )
 
     @property
+    def approval_key(self) -> str:
+        """What an approval approves: the export scope and the mapped data categories."""
+        scope = self.export_scope
+        if scope is None or self.mapping is None:
+            return ""
+        return f"{scope.key()}|{','.join(self.mapping.data_categories)}"
+
+    @property
     def approved(self) -> bool:
         """Two distinct principals approved the export scope as it is now."""
-        key = self.export_scope.key() if self.export_scope is not None else ""
-        return len({a.principal for a in self.approvals if a.scope_key == key}) >= 2
+        key = self.approval_key
+        return bool(key) and len({a.principal for a in self.approvals if a.scope_key == key}) >= 2
 
     @property
     def blocked(self) -> bool:

@@ -513,7 +513,7 @@ def approve(
         raise DisclosureRefused(
             f"request {request.id}: map the data first (approve what is mapped)"
         )
-    key = scope.key()
+    key = request.approval_key
     if any(a.principal == principal and a.scope_key == key for a in request.approvals):
         raise DisclosureRefused(
             f"{principal} has already approved request {request.id}; a second, distinct "

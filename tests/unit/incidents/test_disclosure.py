@@ -244,3 +244,65 @@ def test_closed_request_refuses_further_steps_and_disclosed_needs_production() -
         "data_mapped",
         "closed",
     ]
+
+
+def test_narrowing_cannot_add_organizations_and_approvals_bind_to_the_scope() -> None:
+    from audit.domain.disclosure import ScopeLimits
+
+    request = ready()
+    with pytest.raises(DisclosureRefused, match="cannot add organizations"):
+        review(
+            request,
+            "narrow",
+            reason="x",
+            limits=ScopeLimits(organization_ids=("org_zzz",)),
+            by="legal1",
+            at=R0 + D,
+        )
+    approved = approve(request, principal="legal1", roles=["legal"], at=R0 + D)
+    approved = approve(approved, principal="legal2", roles=["legal"], at=R0 + D)
+    assert approved.approved
+    remapped = map_data(
+        approved, data_categories=["account"], organization_ids=["org_a"], by="e", at=R0 + 2 * D
+    )
+    assert not remapped.approved  # the account data was not what they approved
+    # the same principal may approve the new scope
+    again = approve(remapped, principal="legal1", roles=["legal"], at=R0 + 2 * D)
+    assert not again.approved
+
+
+def test_disjoint_user_limits_export_nothing_rather_than_everyone() -> None:
+    from audit.domain.disclosure import ScopeLimits
+
+    request = ready()
+    request = map_data(
+        request,
+        data_categories=["authentication_security"],
+        organization_ids=["org_a"],
+        user_ids=["usr_1"],
+        by="e",
+        at=R0 + D,
+    )
+    narrowed = review(
+        request,
+        "narrow",
+        reason="other user",
+        limits=ScopeLimits(user_ids=("usr_9",)),
+        by="legal1",
+        at=R0 + D,
+    )
+    assert narrowed.export_scope is not None
+    assert narrowed.export_scope.organization_ids == ()
+
+
+def test_emergency_notice_may_be_deferred_and_not_required_needs_a_reason() -> None:
+    from audit.domain.disclosure import record_notice
+
+    emergency = ready("emergency")
+    deferred = record_notice(emergency, "deferred", reason="emergency", by="l", at=R0 + D)
+    assert deferred.customer_notice.status == "deferred"
+    assert deferred.customer_notice.deferred_until is None
+    with pytest.raises(DisclosureRefused, match="deferred only"):
+        record_notice(ready(), "deferred", reason="rather not", by="l", at=R0 + D)
+    with pytest.raises(DisclosureRefused, match="records its reason"):
+        record_notice(ready(), "not_required", reason="", by="l", at=R0 + D)
