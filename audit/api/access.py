@@ -16,6 +16,18 @@ from audit.errors import ConfigurationError
 
 _O, _C, _L, _A, _R = Role.ONCALL, Role.COMPLIANCE, Role.LEGAL, Role.ADMIN, Role.AUDITOR
 READERS = frozenset({_O, _C, _L, _A, _R})
+DISCLOSURE_STEPS = (
+    "verify",
+    "review",
+    "map",
+    "redirect",
+    "ndo",
+    "notice",
+    "produce",
+    "preserve",
+    "renew",
+    "close",
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,15 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("POST", "/v1/disclosures/{request_id}/approvals"): _rule(
         {_L}, "disclosure.approve", "disclosure_request"
     ),
+    # every step of a request: legal; compliance reads and reviews; production needs
+    # the two distinct legal approvals above (enforced by the workflow). Recorded as
+    # decisions on the request (the route names the step).
+    **{
+        ("POST", f"/v1/disclosures/{{request_id}}/{step}"): _rule(
+            {_L, _C} if step == "review" else {_L}, "disclosure.decide", "disclosure_request"
+        )
+        for step in DISCLOSURE_STEPS
+    },
     # legal holds
     ("POST", "/v1/legal-holds"): _rule({_L}, "legal_hold.create", "legal_hold"),
     ("GET", "/v1/legal-holds"): _rule({_L, _A}, "audit.access", "legal_hold"),

@@ -1,11 +1,19 @@
-"""``audit disclosure new|show|decide|approve|report``: lawful disclosure requests (JSON out)."""
+"""``audit disclosure new|show|decide|approve|report`` and one command per step of a
+request (``verify|review|map|redirect|ndo|notice|produce|preserve|renew|close``):
+lawful disclosure requests, JSON out. A refused step exits 1 with the reason."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from audit.domain.disclosure import ScopeLimits
 from audit.settings import load_settings
+
+if TYPE_CHECKING:
+    from audit.services.disclosures import DisclosureService
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,16 +44,171 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = actions.add_parser("report", help="transparency counts of one year")
     report.add_argument("--year", required=True, type=int, metavar="YYYY")
     report.set_defaults(handler=_report)
+    _register_steps(actions)
+
+
+def _step(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+) -> argparse.ArgumentParser:
+    parser = actions.add_parser(name, help=text)
+    parser.add_argument("request_id", metavar="ID")
+    parser.add_argument("--by", required=True, metavar="WHO")
+    parser.set_defaults(handler=_print)
+    return parser
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _register_steps(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from audit.wiring.incidents import aware_time
+
+    verify = _step(actions, "verify", "record the out-of-band verification of the requester")
+    verify.add_argument("--contact", required=True, help="the contact called back")
+    verify.add_argument("--source", required=True, help="where that contact was found")
+    verify.add_argument("--method", default="callback")
+    verify.add_argument("--not-confirmed", action="store_true", help="the call did not confirm")
+
+    review = _step(actions, "review", "legal review: accept, narrow, reject or challenge")
+    review.add_argument(
+        "--outcome", required=True, choices=["accept", "narrow", "reject", "challenge"]
+    )
+    review.add_argument("--reason", required=True)
+    review.add_argument("--scope", default="", help="narrow: the narrowed scope text")
+    review.add_argument(
+        "--orgs", type=_csv, default=[], help="narrow: organizations, comma-separated"
+    )
+    review.add_argument("--users", type=_csv, default=[], help="narrow: user ids, comma-separated")
+    review.add_argument("--from", dest="time_from", type=aware_time, help="narrow: from (ISO)")
+    review.add_argument("--to", dest="time_to", type=aware_time, help="narrow: until (ISO)")
+
+    mapping = _step(actions, "map", "map the data the request reaches")
+    mapping.add_argument("--categories", required=True, type=_csv)
+    mapping.add_argument("--orgs", required=True, type=_csv)
+    mapping.add_argument("--users", type=_csv, default=[])
+    mapping.add_argument("--from", dest="time_from", type=aware_time)
+    mapping.add_argument("--to", dest="time_to", type=aware_time)
+    mapping.add_argument("--note", default="")
+
+    redirect = _step(actions, "redirect", "record the redirect to the customer (content)")
+    redirect.add_argument(
+        "--outcome",
+        required=True,
+        choices=[
+            "customer_will_respond",
+            "requester_withdrew",
+            "customer_unavailable",
+            "requester_insists",
+        ],
+    )
+    redirect.add_argument("--note", default="")
+
+    ndo = _step(actions, "ndo", "record a non-disclosure order")
+    ndo.add_argument("--expires", type=aware_time, help="its expiry (omit: no fixed expiry)")
+    ndo.add_argument("--reference", default="")
+    ndo.add_argument("--issuer", default="")
+    ndo.add_argument("--scope", default="")
+
+    notice = _step(actions, "notice", "record the customer notice")
+    notice.add_argument("--status", required=True, choices=["sent", "deferred", "not_required"])
+    notice.add_argument("--reason", default="")
+
+    produce = _step(actions, "produce", "export the approved scope as signed bundles")
+    produce.add_argument("--purpose", default="")
+
+    preserve = _step(actions, "preserve", "place a legal hold on the request's data")
+    preserve.add_argument("--why", required=True)
+    preserve.add_argument("--expires", type=aware_time)
+
+    renew = _step(actions, "renew", "renew the preservation (EU: a confirmed production order)")
+    renew.add_argument("--why", required=True)
+    renew.add_argument("--production-order", default="")
+
+    close = _step(actions, "close", "close the request with its outcome (releases its hold)")
+    close.add_argument(
+        "--outcome",
+        required=True,
+        choices=[
+            "disclosed",
+            "partially_disclosed",
+            "preserved_only",
+            "redirected",
+            "no_data",
+            "rejected",
+            "withdrawn",
+        ],
+    )
+    close.add_argument("--why", default="")
+
+
+def _run_step(service: DisclosureService, args: argparse.Namespace, now: datetime) -> object:
+    action, rid, by = args.disclosure_action, args.request_id, args.by
+    if action == "verify":
+        request = service.verify(
+            rid,
+            contact_used=args.contact,
+            contact_source=args.source,
+            confirmed=not args.not_confirmed,
+            method=args.method,
+            by=by,
+            now=now,
+        )
+    elif action == "review":
+        limits = None
+        if args.orgs or args.users or args.time_from or args.time_to:
+            limits = ScopeLimits(
+                organization_ids=tuple(args.orgs),
+                user_ids=tuple(args.users),
+                time_from=args.time_from,
+                time_to=args.time_to,
+            )
+        request = service.review(
+            rid, args.outcome, reason=args.reason, scope=args.scope, limits=limits, by=by, now=now
+        )
+    elif action == "map":
+        request = service.map(
+            rid,
+            data_categories=args.categories,
+            organization_ids=args.orgs,
+            user_ids=args.users,
+            time_from=args.time_from,
+            time_to=args.time_to,
+            note=args.note,
+            by=by,
+            now=now,
+        )
+    elif action == "redirect":
+        request = service.redirect(rid, args.outcome, note=args.note, by=by, now=now)
+    elif action == "ndo":
+        request = service.ndo(
+            rid,
+            expires_at=args.expires,
+            reference=args.reference,
+            issuer=args.issuer,
+            scope=args.scope,
+            by=by,
+            now=now,
+        )
+    elif action == "notice":
+        request = service.notice(rid, args.status, reason=args.reason, by=by, now=now)
+    elif action == "produce":
+        request = service.produce(rid, purpose=args.purpose, by=by, now=now)
+    elif action == "preserve":
+        request = service.preserve(rid, why=args.why, expires_at=args.expires, by=by, now=now)
+    elif action == "renew":
+        request = service.renew(
+            rid, why=args.why, production_order=args.production_order, by=by, now=now
+        )
+    else:
+        request = service.close(rid, args.outcome, why=args.why, by=by, now=now)
+    return request.model_dump(mode="json")
 
 
 def _run(args: argparse.Namespace) -> object:
-    from audit.adapters.elasticsearch.client import build_client
-    from audit.wiring.incidents import build_disclosures, utcnow
+    from audit.wiring.incidents import open_disclosures, utcnow
 
-    settings = load_settings()
-    client = build_client(settings)
-    try:
-        service = build_disclosures(settings, client)
+    with open_disclosures(load_settings()) as service:
         now = utcnow()
         action = args.disclosure_action
         if action == "new":
@@ -67,9 +230,9 @@ def _run(args: argparse.Namespace) -> object:
             ).model_dump(mode="json")
         if action == "approve":
             return service.approve(args.request_id, by=args.by, now=now).model_dump(mode="json")
-        return service.report(args.year).model_dump(mode="json")
-    finally:
-        client.close()
+        if action == "report":
+            return service.report(args.year).model_dump(mode="json")
+        return _run_step(service, args, now)
 
 
 def _print(args: argparse.Namespace) -> int:

@@ -83,7 +83,6 @@ def _register_others(sub: Sub) -> None:
     d_list.set_defaults(handler=_detections)
 
 
-
 def _list(args: argparse.Namespace) -> int:
     from audit.wiring.incidents import build_incidents, print_json
 

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "incidents",
     "scheduler",
     "disclosure",
+    "notifications",
     "integrity",
     "retention",
     "trail",

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from audit.domain.incidents import Incident, legal_hold_request
+from audit.domain.incidents.model import TERMINAL_STATUSES
 from audit.domain.legal.hold_requests import HoldRequest
 from audit.domain.retention import HoldScope, LegalHold
 from audit.errors import AuditError
+from audit.services.ports.incidents import IncidentStore
 from audit.services.ports.retention import HoldStore
 
 log = logging.getLogger(__name__)
+HOLD_ITEM = "t0_and_legal_hold"  # the incident checklist item asking for preservation
 
 
 class InvalidHold(AuditError):
@@ -106,3 +110,62 @@ def _first_error(err: ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "hold"
     return f"{where}: {first['msg']}"
+
+
+class IncidentHoldFollower:
+    """Holds follow incidents (the scheduler runs :meth:`follow` every minute).
+
+    An incident of critical severity, or one whose checklist decision asks for
+    preservation (item ``t0_and_legal_hold``), gets the legal hold it asks for
+    (:func:`audit.domain.incidents.legal_hold_request`: its organizations,
+    entities and data categories) placed automatically; when the incident is
+    closed (or a false positive) the hold is released with that reason. Both are
+    recorded in the hold's log and as a comment in the incident's history.
+    Placing twice is a no-op (the hold id derives from the incident).
+    """
+
+    def __init__(
+        self,
+        incidents: IncidentStore,
+        holds: HoldService,
+        hold_store: HoldStore,
+        record: Callable[[str, str, datetime], object],
+    ) -> None:
+        self._incidents = incidents
+        self._holds = holds
+        self._hold_store = hold_store
+        self._record = record  # (incident id, text, now): a history entry by "audit"
+
+    def follow(self, now: datetime) -> dict[str, int]:
+        # Found by reference, not by id: the reference names the incident whatever
+        # the id derivation.
+        existing = {hold.reference: hold for hold in self._hold_store.all()}
+        placed = released = 0
+        for incident in self._incidents.find():
+            reference = f"incident:{incident.id}"
+            hold = existing.get(reference)
+            if incident.status in TERMINAL_STATUSES:
+                if hold is not None and hold.released_at is None:
+                    reason = f"incident {incident.id} {incident.status.value}"
+                    self._holds.release(hold.id, SYSTEM_ACTOR, reason, now)
+                    self._record(incident.id, f"legal hold {hold.id} released: {reason}", now)
+                    released += 1
+                continue
+            why = _hold_reason(incident)
+            if why and hold is None:
+                request = legal_hold_request(incident, by=SYSTEM_ACTOR, at=now)
+                placed_hold = self._holds.create_from_request(request, reference)
+                self._record(incident.id, f"legal hold {placed_hold.id} placed: {why}", now)
+                placed += 1
+        return {"placed": placed, "released": released}
+
+
+SYSTEM_ACTOR = "audit"
+
+
+def _hold_reason(incident: Incident) -> str:
+    if incident.severity.value == "critical":
+        return "critical severity"
+    if any(d.item_id == HOLD_ITEM for d in incident.decisions):
+        return f"checklist decision {HOLD_ITEM} asks for preservation"
+    return ""

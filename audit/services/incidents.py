@@ -21,6 +21,7 @@ from audit.domain.checklists import (
     ChecklistTemplate,
     ItemDecision,
     evaluate_checklist,
+    refuse_late_without_reasons,
 )
 from audit.domain.detection.record import Detection
 from audit.domain.incidents import (
@@ -195,7 +196,10 @@ class IncidentService:
                 late_reasons=late_reasons,
                 details=details,
             )
-            return record_decision(incident, decision, self._template_of(incident))
+            # GDPR Art. 33(1): a late notification carries its reasons when recorded.
+            template = self._template_of(incident)
+            refuse_late_without_reasons(template, self.checklist(incident, now), decision)
+            return record_decision(incident, decision, template)
 
         return self._update(incident_id, change)[1]
 

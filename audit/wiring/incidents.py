@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from audit.adapters.webhook import DisabledNotifier, WebhookConfig, WebhookNotif
 from audit.domain.checklists import ChecklistTemplate
 from audit.services.deadlines import DeadlineJob
 from audit.services.disclosures import DisclosureService, parse_principals
+from audit.services.holds import SYSTEM_ACTOR, IncidentHoldFollower
 from audit.services.incidents import IncidentService
 from audit.services.ports.incidents import Notifier
 from audit.services.ports.ingest import MetricsRecorder
@@ -112,15 +114,85 @@ def open_detections(settings: Settings) -> Iterator[ElasticsearchDetectionStore]
 
 
 def build_disclosures(settings: Settings, client: Elasticsearch) -> DisclosureService:
+    """The disclosure service with its holds (retention wiring) and, for production, the
+    signed export (trail wiring; keys are read when a production runs, not here)."""
+    from audit.wiring.retention import build_retention
+    from audit.wiring.trail import build_trail
+
     store = ElasticsearchDisclosureStore(client, settings.disclosure_index)
     store.ensure_index()
+    metrics = PrometheusMetrics()
+    holds = build_retention(settings, client, metrics).holds
+    trail = build_trail(settings, client, metrics)
     return DisclosureService(
         store,
         template(LAWFUL_REQUEST_TEMPLATE),
         load_attributes(settings.organizations_file),
         parse_principals(settings.legal_principals),
         max_attempts=settings.update_max_attempts,
+        holds=holds,
+        exporter=trail.exporter,
+        bundle_dir=Path(settings.api_export_dir) / "disclosures",
     )
+
+
+NOTIFICATIONS_JOB = "notifications"
+LEGAL_HOLDS_JOB = "legal_holds"
+
+
+def build_incident_holds(settings: Settings, wiring: IncidentWiring) -> IncidentHoldFollower:
+    """Holds follow incidents: critical ones and those whose checklist asks for one."""
+    from audit.wiring.retention import build_retention
+
+    retention = build_retention(settings, wiring.client, wiring.metrics)
+
+    def record(incident_id: str, text: str, now: datetime) -> object:
+        return wiring.service.comment(incident_id, text, by=SYSTEM_ACTOR, now=now)
+
+    return IncidentHoldFollower(wiring.store, retention.holds, retention.hold_store, record)
+
+
+def delivery_log(wiring: IncidentWiring) -> WebhookNotifier | None:
+    """The webhook notifier with its delivery log, or None while no webhook is configured."""
+    return wiring.notifier if isinstance(wiring.notifier, WebhookNotifier) else None
+
+
+@contextmanager
+def open_disclosures(settings: Settings) -> Iterator[DisclosureService]:
+    """The disclosure service over a client of its own, closed on exit."""
+    client = build_client(settings)
+    try:
+        yield build_disclosures(settings, client)
+    finally:
+        client.close()
+
+
+def legal_scheduler_jobs(
+    settings: Settings,
+    wiring: IncidentWiring,
+    run: Callable[[str, Callable[[datetime], object]], str],
+) -> dict[str, Callable[[], object]]:
+    """The scheduler's legal jobs, each under the lease, every minute:
+
+    - ``notifications``: redrive webhook deliveries recorded and not delivered
+      (receiver down, or the process died between recording and sending);
+    - ``legal_holds``: holds follow incidents, and lapsed preservations of lawful
+      requests release their holds (recorded in the request's history).
+    """
+    jobs: dict[str, Callable[[], object]] = {}
+    notifier = wiring.notifier
+    if isinstance(notifier, WebhookNotifier):
+        webhook = notifier
+        jobs[NOTIFICATIONS_JOB] = lambda: run(NOTIFICATIONS_JOB, webhook.redrive)
+    follower = build_incident_holds(settings, wiring)
+    disclosures = build_disclosures(settings, wiring.client)
+
+    def holds(now: datetime) -> None:
+        follower.follow(now)
+        disclosures.expire_preservations(now)
+
+    jobs[LEGAL_HOLDS_JOB] = lambda: run(LEGAL_HOLDS_JOB, holds)
+    return jobs
 
 
 def aware_time(text: str) -> datetime:

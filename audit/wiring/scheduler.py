@@ -1,7 +1,8 @@
 """The scheduler process's object graph: its lease runner and its timed jobs.
 
 Every minute, under a lease (one run per minute slot across replicas):
-checklist deadlines and notifications; every ``digest_every_minutes``:
+checklist deadlines and notifications, the redrive of failed notifications and
+the holds that follow legal cases; every ``digest_every_minutes``:
 signed integrity digests; once a day at ``retention_daily_minute``:
 retention. ``audit scheduler`` parses its arguments and calls
 :meth:`SchedulerWiring.run_forever` or :meth:`SchedulerWiring.run_deadlines_once`.
@@ -21,7 +22,7 @@ from audit.adapters.scheduler import run_every_minute
 from audit.services.deadlines import DEADLINES_JOB, DeadlineSummary
 from audit.services.guarded_runner import GuardedRunner
 from audit.settings import Settings
-from audit.wiring.incidents import IncidentWiring, build_incidents, utcnow
+from audit.wiring.incidents import IncidentWiring, build_incidents, legal_scheduler_jobs, utcnow
 from audit.wiring.retention import retention_scheduler_jobs
 from audit.wiring.trail import digest_schedule
 
@@ -61,6 +62,7 @@ class SchedulerWiring:
             DEADLINES_JOB: lambda: self.runner.run(DEADLINES_JOB, self._deadlines)
         }
         jobs.update(retention_scheduler_jobs(self.settings, client, self.runner, metrics))
+        jobs.update(legal_scheduler_jobs(self.settings, self.incidents, self.runner.run))
         jobs.update(digest_schedule(self.settings, client, self.runner.run, metrics, self.clock))
         return jobs
 

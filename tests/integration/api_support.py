@@ -406,8 +406,35 @@ class Fresh:
         assert outcome.action == "opened" and outcome.incident_id
         return outcome.incident_id
 
-    def request(self) -> str:
-        return self.disclosures.record(request_spec(ORG_A, f"REF-{uuid.uuid4().hex}"), NOW)[0].id
+    def request(self, process: ProcessType = ProcessType.SUBPOENA) -> str:
+        spec = request_spec(ORG_A, f"REF-{uuid.uuid4().hex}")
+        spec = spec.model_copy(update={"process_type": process})
+        return self.disclosures.record(spec, NOW)[0].id
+
+    def mapped(self, category: str = "authentication_security") -> str:
+        """A request verified, reviewed (accepted) and mapped to organization A."""
+        rid = self.request()
+        self.disclosures.verify(
+            rid,
+            contact_used="+1 555",
+            contact_source="court directory",
+            confirmed=True,
+            by=LEGAL[0],
+            now=NOW,
+        )
+        self.disclosures.review(rid, "accept", reason="valid", by=LEGAL[0], now=NOW)
+        self.disclosures.map(
+            rid, data_categories=[category], organization_ids=[ORG_A], by=LEGAL[0], now=NOW
+        )
+        return rid
+
+    def producible(self) -> str:
+        """Mapped, approved by both legal principals, the customer told 7 days before."""
+        rid = self.mapped()
+        for principal in LEGAL:
+            self.disclosures.approve(rid, by=principal, now=NOW)
+        self.disclosures.notice(rid, "sent", reason="", by=LEGAL[0], now=NOW - timedelta(days=8))
+        return rid
 
 
 @pytest.fixture(name="fresh", scope="module")
@@ -430,6 +457,46 @@ def send(env: ApiEnv, request: Request, headers: dict[str, str]) -> Any:
     if isinstance(body, bytes):
         return env.client.request(method, url, content=body, headers=headers)
     return env.client.request(method, url, json=body, headers=headers)
+
+
+def disclosure_steps(method: str, fresh: Fresh) -> dict[str, Callable[[], Request]]:
+    """A request of the right state for each step, and a body the step accepts."""
+    later = (NOW + timedelta(days=30)).isoformat()
+    steps: dict[str, tuple[Callable[[], str], dict[str, Any]]] = {
+        "verify": (
+            fresh.request,
+            {"contact_used": "+1 555", "contact_source": "court directory", "confirmed": True},
+        ),
+        "review": (fresh.request, {"outcome": "accept", "reason": "valid process"}),
+        "map": (
+            fresh.request,
+            {"data_categories": ["authentication_security"], "organization_ids": [ORG_A]},
+        ),
+        "redirect": (
+            lambda: fresh.mapped("customer_content"),
+            {"outcome": "customer_will_respond"},
+        ),
+        "ndo": (fresh.request, {"expires_at": later, "reference": "2705(b)"}),
+        "notice": (fresh.request, {"status": "not_required", "reason": "no customer data"}),
+        "produce": (fresh.producible, {"purpose": "subpoena REF"}),
+        "preserve": (fresh.request, {"why": "preservation letter"}),
+        "renew": (
+            lambda: fresh.request(ProcessType.PRESERVATION),
+            {"why": "renewed request"},
+        ),
+        "close": (fresh.request, {"outcome": "withdrawn"}),
+    }
+    return {
+        f"/v1/disclosures/{{request_id}}/{name}": (
+            lambda make=make, body=body, name=name: (
+                method,
+                f"/v1/disclosures/{make()}/{name}",
+                body,
+                200,
+            )
+        )
+        for name, (make, body) in steps.items()
+    }
 
 
 def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
@@ -498,10 +565,11 @@ def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
         ),
         "/v1/disclosures/{request_id}/approvals": lambda: (
             method,
-            f"/v1/disclosures/{fresh.request()}/approvals",
+            f"/v1/disclosures/{fresh.mapped()}/approvals",
             None,
             200,
         ),
+        **disclosure_steps(method, fresh),
         "/v1/legal-holds": lambda: (
             method,
             "/v1/legal-holds",

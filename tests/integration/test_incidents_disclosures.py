@@ -61,6 +61,15 @@ def test_preservation_request_hold_clock_approvals_and_report(
         service.decide(
             request.id, "legal_review_scope", answer="maybe", rationale="x", by="ana@legal", now=now
         )
+    with pytest.raises(DisclosureRefused, match="map the data first"):
+        service.approve(request.id, by="ana@legal", now=now)
+    service.map(
+        request.id,
+        data_categories=["authentication_security"],
+        organization_ids=["org_7f3a"],
+        by="eng@platform",
+        now=now,
+    )
     with pytest.raises(DisclosureRefused, match="not a legal principal"):
         service.approve(request.id, by="eve@eng", now=now)
     service.approve(request.id, by="ana@legal", now=now)
@@ -72,6 +81,7 @@ def test_preservation_request_hold_clock_approvals_and_report(
         "received",
         "hold_requested",
         "decision_recorded",
+        "data_mapped",
         "approved",
         "approved",
     ]
@@ -161,9 +171,76 @@ def test_cli_commands_print_json(
     created = json.loads(capsys.readouterr().out)
     assert created["hold_request"]["hold_id"] == created["request"]["hold_id"]
     request_id = created["request"]["id"]
+    mapped = ["disclosure", "map", request_id, "--by", "eng", "--categories", "account"]
+    assert run_cli(disclosure, [*mapped, "--orgs", "org_7f3a"]) == 0
+    assert json.loads(capsys.readouterr().out)["mapping"]["organization_ids"] == ["org_7f3a"]
     assert run_cli(disclosure, ["disclosure", "approve", request_id, "--by", "ana@legal"]) == 0
     assert len(json.loads(capsys.readouterr().out)["approvals"]) == 1
     with pytest.raises(AuditError, match="already approved"):
         run_cli(disclosure, ["disclosure", "approve", request_id, "--by", "ana@legal"])
     assert run_cli(disclosure, ["disclosure", "report", "--year", "2026"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 1
+
+
+def test_every_disclosure_step_through_the_cli(
+    incident_env: IncidentEnv,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    tag = incident_env.tag
+    for key, value in {
+        **incident_env.env(),
+        "AUDIT_LEGAL_PRINCIPALS": "ana@legal,ben@legal",
+        "AUDIT_INDEX_PREFIX": f"t{tag}-events",
+        "AUDIT_DIGEST_INDEX": f"t{tag}-digests",
+        "AUDIT_DIGEST_KEY_DIR": str(tmp_path / "keys"),
+        "AUDIT_HOLD_INDEX": f"t{tag}-legal-holds",
+        "AUDIT_HOLD_COPY_PREFIX": f"t{tag}-holds",
+        "AUDIT_ORG_SETTINGS_INDEX": f"t{tag}-org-settings",
+        "AUDIT_API_EXPORT_DIR": str(tmp_path / "exports"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    received = datetime.now(UTC).replace(microsecond=0).isoformat()
+
+    def new(process: str, ref: str) -> str:
+        path = tmp_path / f"{ref}.yaml"
+        path.write_text(
+            REQUEST.replace("2026-05-04T14:00:00Z", received)
+            .replace("preservation", process)
+            .replace("2026-CR-114", ref)
+        )
+        assert run_cli(disclosure, ["disclosure", "new", "--file", str(path)]) == 0
+        return str(json.loads(capsys.readouterr().out)["request"]["id"])
+
+    def step(*argv: str) -> dict[str, object]:
+        assert run_cli(disclosure, ["disclosure", *argv]) == 0
+        result: dict[str, object] = json.loads(capsys.readouterr().out)
+        return result
+
+    rid = new("emergency", "EM-CLI")
+    with pytest.raises(DisclosureRefused, match="emergency request is produced only after"):
+        run_cli(disclosure, ["disclosure", "produce", rid, "--by", "ana@legal"])
+    step("verify", rid, "--by", "ana@legal", "--contact", "+1 555", "--source", "sheriff site")
+    step("review", rid, "--by", "ana@legal", "--outcome", "accept", "--reason", "imminent")
+    step("map", rid, "--by", "eng", "--categories", "account", "--orgs", "org_7f3a")
+    step("approve", rid, "--by", "ana@legal")
+    step("approve", rid, "--by", "ben@legal")
+    produced = step("produce", rid, "--by", "ben@legal", "--purpose", "emergency EM-CLI")
+    bundles = produced["production"]["bundles"]  # type: ignore[index]
+    assert [b["organization_id"] for b in bundles] == ["org_7f3a"]
+    expiry = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    step("ndo", rid, "--by", "ana@legal", "--expires", expiry, "--issuer", "court")
+    step("notice", rid, "--by", "ana@legal", "--status", "deferred", "--reason", "NDO")
+    step("preserve", rid, "--by", "ana@legal", "--why", "follow-up expected")
+    closed = step("close", rid, "--by", "ana@legal", "--outcome", "disclosed")
+    actions = [h["action"] for h in closed["history"]]  # type: ignore[union-attr]
+    assert actions[-3:] == ["hold_requested", "closed", "hold_released"]
+
+    pid = new("preservation", "PRES-CLI")
+    step("map", pid, "--by", "eng", "--categories", "customer_content", "--orgs", "org_7f3a")
+    step("redirect", pid, "--by", "ana@legal", "--outcome", "requester_insists")
+    renewed = step("renew", pid, "--by", "ana@legal", "--why", "renewed letter")
+    assert renewed["preservation_renewals"] == 1
+    report = step("report", "--year", str(datetime.now(UTC).year))
+    assert report["produced"] == 1 and report["preserved"] == 2

@@ -6,9 +6,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from audit.api.schemas.common import Ident, Text, check_moment
+from audit.api.schemas.common import Ident, Moment, Text, check_moment
 from audit.domain.checklists import HoldRequest
-from audit.domain.disclosure import DisclosureRequest, Intake, ProcessType
+from audit.domain.disclosure import (
+    DisclosureRequest,
+    Intake,
+    NoticeStatus,
+    Outcome,
+    ProcessType,
+    RedirectOutcome,
+    ReviewOutcome,
+    ScopeLimits,
+)
 
 _FORBID = ConfigDict(extra="forbid")
 
@@ -59,3 +68,85 @@ class DisclosureDecisionIn(BaseModel):
 
     answer: Ident
     rationale: Text = Field(min_length=1)
+
+
+class _Step(BaseModel):
+    model_config = _FORBID
+
+
+class VerifyIn(_Step):
+    """The out-of-band call-back: through which contact, found where, and how."""
+
+    contact_used: Text = Field(min_length=1)
+    contact_source: Text = Field(min_length=1, description="where the contact was found")
+    confirmed: bool
+    method: Ident = "callback"
+
+
+class ScopeLimitsIn(_Step):
+    organization_ids: list[Ident] = Field(default_factory=list, max_length=50)
+    user_ids: list[Ident] = Field(default_factory=list, max_length=1000)
+    time_from: Moment | None = None
+    time_to: Moment | None = None
+
+    def limits(self) -> ScopeLimits:
+        return ScopeLimits(
+            organization_ids=tuple(self.organization_ids),
+            user_ids=tuple(self.user_ids),
+            time_from=self.time_from,
+            time_to=self.time_to,
+        )
+
+
+class ReviewIn(_Step):
+    outcome: ReviewOutcome
+    reason: Text = Field(min_length=1)
+    scope: Text = ""
+    limits: ScopeLimitsIn | None = None
+
+
+class MapIn(_Step):
+    data_categories: list[Ident] = Field(min_length=1, max_length=50)
+    organization_ids: list[Ident] = Field(min_length=1, max_length=50)
+    user_ids: list[Ident] = Field(default_factory=list, max_length=1000)
+    time_from: Moment | None = None
+    time_to: Moment | None = None
+    note: Text = ""
+
+
+class RedirectIn(_Step):
+    outcome: RedirectOutcome
+    note: Text = ""
+
+
+class NdoIn(_Step):
+    expires_at: Moment | None = Field(description="None: no fixed expiry")
+    reference: Text = ""
+    issuer: Text = ""
+    scope: Text = ""
+
+
+class NoticeIn(_Step):
+    status: NoticeStatus
+    reason: Text = ""
+
+
+class ProduceIn(_Step):
+    purpose: Text = ""
+
+
+class PreserveIn(_Step):
+    why: Text = Field(min_length=1)
+    expires_at: Moment | None = None
+
+
+class RenewIn(_Step):
+    why: Text = Field(min_length=1)
+    production_order: Text = Field(
+        default="", description="EU preservation order: the confirmed production order"
+    )
+
+
+class CloseIn(_Step):
+    outcome: Outcome
+    why: Text = ""

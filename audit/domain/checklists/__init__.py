@@ -18,6 +18,7 @@ from audit.domain.checklists.evaluation import (
     ItemStatus,
     evaluate_checklist,
     evaluate_items,
+    refuse_late_without_reasons,
     validate_decision,
 )
 from audit.domain.checklists.facts import FactValue, IncidentFacts, incident_fact_map
@@ -55,6 +56,7 @@ __all__ = [
     "latest_decisions",
     "parse_attributes",
     "parse_template",
+    "refuse_late_without_reasons",
     "to_utc",
     "validate_decision",
 ]

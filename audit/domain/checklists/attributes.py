@@ -54,6 +54,9 @@ class PlatformAttributes(BaseModel):
 
     nis2_entity: bool = False
     sec_registrant: bool = False
+    nydfs_covered: bool = Field(
+        default=False, description="a DFS covered entity (N.Y. GBL 899-aa(8)(a), 23 NYCRR 500)"
+    )
     processor_notice_hours: int = Field(default=24, ge=1, le=72)
     customer_notice_days: int = Field(default=7, ge=0, le=90)
     sec_calendar: BusinessCalendar = Field(default_factory=BusinessCalendar)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -138,7 +138,8 @@ def _clock_due(clock: Clock, ctx: _Context, template: ChecklistTemplate) -> date
     if clock.months:
         due = add_months(due, clock.months)
     if clock.business_days:
-        due = ctx.calendar.add_business_days(due, clock.business_days)
+        cutoff = time.fromisoformat(clock.cutoff) if clock.cutoff else None
+        due = ctx.calendar.add_business_days(due, clock.business_days, cutoff)
     return due
 
 
@@ -148,8 +149,26 @@ def _due_at(item: ItemTemplate, ctx: _Context, template: ChecklistTemplate) -> d
     if due is not None and item.deferred_by is not None:
         delay = ctx.latest(item.deferred_by)
         if delay is not None and delay.expires_at is not None and delay.expires_at > due:
-            due = delay.expires_at
+            due = min(delay.expires_at, _delay_cap(item, delay, due, template))
     return due
+
+
+def _delay_cap(
+    item: ItemTemplate, delay: ItemDecision, due: datetime, template: ChecklistTemplate
+) -> datetime:
+    """The latest a delay may move ``item``'s deadline to (no cap: its expiry)."""
+    assert delay.expires_at is not None
+    try:
+        caps = template.item(item.deferred_by or "").delay_caps
+    except KeyError:
+        return delay.expires_at
+    limit = delay.expires_at
+    for cap in caps:
+        if cap.answer != delay.answer or (cap.items and item.id not in cap.items):
+            continue
+        start = due if cap.from_ == "deadline" else delay.anchor
+        limit = min(limit, start + timedelta(days=cap.days))
+    return limit
 
 
 def _state(
@@ -194,7 +213,9 @@ def _state(
         )
     late = False
     if done and due is not None:
-        finished = decision.anchor if decision is not None else now
+        # Judged from when the decision was recorded, not from a time the decider
+        # says it took effect (GDPR Art. 33(1): a late notification gives reasons).
+        finished = decision.decided_at if decision is not None else now
         late = finished > due
         if late and item.late_requires_reasons and not (decision and decision.late_reasons):
             problems.append(
@@ -303,8 +324,30 @@ def evaluate_checklist(
     )
 
 
+def refuse_late_without_reasons(
+    template: ChecklistTemplate, states: Sequence[ChecklistItemState], decision: ItemDecision
+) -> None:
+    """At recording time: a decision on an item that requires reasons when late
+    (``late_requires_reasons``, GDPR Art. 33(1)) recorded after the item's deadline
+    must carry ``late_reasons``. ``states``: the checklist evaluated before it."""
+    try:
+        item = template.item(decision.item_id)
+    except KeyError:
+        return
+    if not item.late_requires_reasons or (decision.late_reasons or "").strip():
+        return
+    for state in states:
+        due = state.due_at
+        if state.item_id == decision.item_id and due is not None and decision.decided_at > due:
+            raise DecisionRefused(
+                f"{decision.item_id!r} is recorded after its deadline {due.isoformat()}; "
+                f"give the reasons for the delay (late_reasons; {item.legal_basis})"
+            )
+
+
 def validate_decision(template: ChecklistTemplate, decision: ItemDecision) -> None:
-    """Refuse a decision on an unknown item or with an answer the item does not allow."""
+    """Refuse a decision on an unknown item, with an answer the item does not allow,
+    or taking effect after it was recorded."""
     try:
         item = template.item(decision.item_id)
     except KeyError:
@@ -320,4 +363,9 @@ def validate_decision(template: ChecklistTemplate, decision: ItemDecision) -> No
         raise DecisionRefused(
             f"answer {decision.answer!r} is not allowed for {item.id!r}; "
             f"allowed: {', '.join(item.answers)}"
+        )
+    if decision.effective_at is not None and decision.effective_at > decision.decided_at:
+        raise DecisionRefused(
+            f"effective_at {decision.effective_at.isoformat()} is after the decision was "
+            f"recorded ({decision.decided_at.isoformat()}); a decision cannot take effect later"
         )

@@ -48,7 +48,7 @@ def incident_fact_map(
 ) -> dict[str, FactValue]:
     """Flat facts: ``t0``, ``data_categories``, ``controller_data``, ``processor_data``,
     ``affected_organization_ids``, ``affected_jurisdictions``, ``severity``,
-    ``platform.nis2_entity``, ``platform.sec_registrant``."""
+    ``platform.nis2_entity``, ``platform.sec_registrant``, ``platform.nydfs_covered``."""
     jurisdictions = sorted(
         {
             code
@@ -69,4 +69,5 @@ def incident_fact_map(
         "affected_jurisdictions": tuple(jurisdictions),
         "platform.nis2_entity": platform.nis2_entity,
         "platform.sec_registrant": platform.sec_registrant,
+        "platform.nydfs_covered": platform.nydfs_covered,
     }

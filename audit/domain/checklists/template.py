@@ -15,6 +15,12 @@ conditions
 clock anchors (``from``)
   ``t0``, ``fact:NAME`` (a datetime fact), ``decision:ITEM`` (its effective
   or decision time), ``decision_expiry:ITEM`` (its ``expires_at``).
+  ``business_days`` end at ``cutoff`` (local ``HH:MM``) when given, else 23:59:59.
+delays (``delay_caps`` on the item named by another item's ``deferred_by``)
+  an answer of the delay item postpones the deferred deadline to the delay's
+  ``expires_at``, but never beyond ``days`` after the original deadline
+  (``from: deadline``) or after the delay decision (``from: decision``);
+  ``items`` limits a cap to some deferred items.
 """
 
 from __future__ import annotations
@@ -111,6 +117,7 @@ class Clock(BaseModel):
     business_days: int = Field(default=0, ge=0)
     months: int = Field(default=0, ge=0)
     policy_hours: str | None = None
+    cutoff: str | None = Field(default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     when: Condition | None = None
 
     @model_validator(mode="after")
@@ -128,6 +135,18 @@ class Clock(BaseModel):
             yield ref
         if self.when is not None:
             yield from self.when.references()
+
+
+class DelayCap(BaseModel):
+    """The longest a delay answer may postpone a deadline (see the module docstring)."""
+
+    model_config = _STRICT
+
+    answer: str
+    days: int = Field(ge=1)
+    from_: Literal["deadline", "decision"] = Field(alias="from")
+    items: tuple[str, ...] = ()
+    basis: str = Field(min_length=1)
 
 
 class ItemTemplate(BaseModel):
@@ -149,12 +168,16 @@ class ItemTemplate(BaseModel):
         description="item whose decision's expires_at postpones this deadline (a "
         "law-enforcement delay)",
     )
+    delay_caps: tuple[DelayCap, ...] = ()
 
     @model_validator(mode="after")
     def _answers(self) -> ItemTemplate:
         unknown = set(self.done_answers or ()) - set(self.answers)
         if self.answers and unknown:
             raise ValueError(f"done_answers {sorted(unknown)} are not among answers")
+        named = {cap.answer for cap in self.delay_caps}
+        if self.answers and named - set(self.answers):
+            raise ValueError(f"answers {sorted(named - set(self.answers))} are not among answers")
         return self
 
     def references(self) -> Iterator[str]:

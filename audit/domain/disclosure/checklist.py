@@ -1,6 +1,7 @@
 """The lawful-request checklist: the request's state as facts for a template.
 
 Facts: ``t0`` (received_at), ``process_type``, ``emergency``, ``verified``,
+``reviewed``, ``review_outcome``, ``blocked``,
 ``customer_content``, ``redirect_recorded``, ``hold_requested``, ``ndo``,
 ``notice_mode``, ``notice_sent``, ``deferred_notice_at``, ``approved``,
 ``produced``, ``closed``, ``data_held_abroad`` and the clocks
@@ -31,12 +32,15 @@ def request_fact_map(
         "process_type": request.process_type.value,
         "emergency": request.emergency,
         "verified": request.verified,
+        "reviewed": request.review is not None,
+        "review_outcome": request.review.outcome.value if request.review else None,
+        "blocked": request.blocked,
         "customer_content": request.needs_redirect,
         "redirect_recorded": request.redirect is not None,
         "hold_requested": request.hold_id is not None,
         "ndo": request.ndo is not None,
         "notice_mode": plan.mode.value,
-        "notice_sent": request.customer_notice is not None,
+        "notice_sent": request.customer_notice is not None and request.customer_notice.sent,
         "deferred_notice_at": plan.scheduled_at if plan.mode.value == "deferred" else None,
         "approved": request.approved,
         "produced": request.production is not None,

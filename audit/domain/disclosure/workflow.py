@@ -29,11 +29,16 @@ from audit.domain.disclosure.model import (
     DisclosureRequest,
     Intake,
     NonDisclosureOrder,
+    NoticeStatus,
     Outcome,
     ProcessType,
+    ProducedBundle,
     Production,
     Redirect,
     RedirectOutcome,
+    Review,
+    ReviewOutcome,
+    ScopeLimits,
     Verification,
 )
 from audit.domain.incidents.model import HistoryEntry
@@ -81,25 +86,89 @@ def receive(
     if process not in PRESERVING_PROCESSES:
         return request, None
     hold = preservation_hold(request, by=by, at=at)
-    request = request.changed(
-        _entry(by, at, "hold_requested", hold_id=hold.hold_id), hold_id=hold.hold_id
+    return with_hold(request, hold, by=by, at=at), hold
+
+
+def with_hold(
+    request: DisclosureRequest, hold: HoldRequest, *, by: str, at: datetime, why: str = ""
+) -> DisclosureRequest:
+    expiry = hold.expires_at.isoformat() if hold.expires_at else "none"
+    entry = _entry(by, at, "hold_requested", why, hold_id=hold.hold_id, expires_at=expiry)
+    return request.changed(
+        entry,
+        hold_id=hold.hold_id,
+        hold_ids=(*request.hold_ids, hold.hold_id),
+        hold_released=False,
     )
-    return request, hold
 
 
-def preservation_hold(request: DisclosureRequest, *, by: str, at: datetime) -> HoldRequest:
-    """The legal hold a preservation request asks for, until its preservation expiry."""
-    source = f"disclosure:{request.id}"
+def preservation_hold(
+    request: DisclosureRequest,
+    *,
+    by: str,
+    at: datetime,
+    part: str = "",
+    expires_at: datetime | None = None,
+) -> HoldRequest:
+    """The legal hold a request asks for: its organizations (and mapped users), until its
+    preservation expiry. ``part`` tells apart later holds of the same request (a renewal)."""
+    source = f"disclosure:{request.id}" + (f":{part}" if part else "")
+    entities: dict[str, tuple[str, ...]] = {}
+    orgs = request.intake.organization_ids
+    if request.mapping is not None:
+        orgs = request.mapping.organization_ids or orgs
+        if request.mapping.user_ids:
+            entities["user.id"] = request.mapping.user_ids
+    expiry = expires_at if expires_at is not None else preservation_expiry(request)
     return HoldRequest(
         hold_id=hold_id_for(source),
         source=source,
         reason=f"{request.process_type.value} from {request.intake.authority} "
         f"({request.intake.reference or 'no reference'}): {request.scope}",
-        organization_ids=request.intake.organization_ids,
+        organization_ids=orgs,
+        entities=entities,
         requested_at=at,
         requested_by=by,
-        expires_at=preservation_expiry(request),
+        expires_at=expiry,
     )
+
+
+def preserve(
+    request: DisclosureRequest, *, by: str, at: datetime, expires_at: datetime | None, why: str
+) -> tuple[DisclosureRequest, HoldRequest]:
+    """Preserve the data of a request that is not itself a preservation (a subpoena with a
+    preservation letter): ask for a hold until ``expires_at`` (None: until closure)."""
+    _open(request, "preservation")
+    if request.hold_id is not None and not request.hold_released:
+        raise DisclosureRefused(
+            f"request {request.id} already holds {request.hold_id}; renew it instead"
+        )
+    if expires_at is not None and expires_at <= at:
+        raise DisclosureRefused("a preservation must expire after it is placed")
+    hold = preservation_hold(
+        request, by=by, at=at, part=f"preserve:{len(request.hold_ids)}", expires_at=expires_at
+    )
+    if expires_at is None:
+        hold = hold.model_copy(update={"expires_at": None})
+    return with_hold(request, hold, by=by, at=at, why=why), hold
+
+
+def record_hold_released(
+    request: DisclosureRequest, *, by: str, at: datetime, why: str
+) -> DisclosureRequest:
+    """Record that the request's hold was released (at closure, or at its expiry)."""
+    if request.hold_id is None or request.hold_released:
+        raise DisclosureRefused(f"request {request.id} has no hold in force to release")
+    entry = _entry(by, at, "hold_released", why, hold_id=request.hold_id)
+    return request.changed(entry, hold_released=True)
+
+
+def preservation_lapsed(request: DisclosureRequest, at: datetime) -> bool:
+    """A preservation whose period ended by ``at`` and whose hold is not yet released."""
+    if request.process_type not in PRESERVING_PROCESSES or request.hold_released:
+        return False
+    expiry = preservation_expiry(request)
+    return request.hold_id is not None and expiry is not None and expiry <= at
 
 
 def verify(
@@ -110,6 +179,7 @@ def verify(
     confirmed: bool,
     by: str,
     at: datetime,
+    method: str = "callback",
 ) -> DisclosureRequest:
     """Record the call-back through a contact found independently of the request."""
     _open(request, "verification")
@@ -124,8 +194,17 @@ def verify(
         confirmed=confirmed,
         verified_by=by,
         verified_at=at,
+        method=method,
     )
-    entry = _entry(by, at, "verified", confirmed=str(confirmed).lower(), source=contact_source)
+    entry = _entry(
+        by,
+        at,
+        "verified",
+        confirmed=str(confirmed).lower(),
+        source=contact_source,
+        contact=contact_used,
+        method=method,
+    )
     return request.changed(entry, verification=verification)
 
 
@@ -137,20 +216,40 @@ def map_data(
     by: str,
     at: datetime,
     note: str = "",
+    user_ids: Sequence[str] = (),
+    time_from: datetime | None = None,
+    time_to: datetime | None = None,
 ) -> DisclosureRequest:
-    """Record which data categories and customers the request reaches.
+    """Record which data categories, customers, users and time range the request reaches.
 
     Customer content makes the redirect to the customer the next step.
     """
     _open(request, "data mapping")
+    if not organization_ids:
+        raise DisclosureRefused("a mapping names at least one organization")
+    if time_from is not None and time_to is not None and time_to <= time_from:
+        raise DisclosureRefused("the mapped time range ends before it starts")
     mapping = DataMapping(
         data_categories=tuple(sorted(set(data_categories))),
         organization_ids=tuple(sorted(set(organization_ids))),
         mapped_by=by,
         mapped_at=at,
         note=note,
+        user_ids=tuple(sorted(set(user_ids))),
+        time_from=time_from,
+        time_to=time_to,
     )
-    entry = _entry(by, at, "data_mapped", note, categories=",".join(mapping.data_categories))
+    entry = _entry(
+        by,
+        at,
+        "data_mapped",
+        note,
+        categories=",".join(mapping.data_categories),
+        organizations=",".join(mapping.organization_ids),
+        users=",".join(mapping.user_ids),
+        time_from=time_from.isoformat() if time_from else "",
+        time_to=time_to.isoformat() if time_to else "",
+    )
     return request.changed(entry, mapping=mapping)
 
 
@@ -161,6 +260,10 @@ def next_steps(request: DisclosureRequest) -> tuple[str, ...]:
     steps: list[str] = []
     if not request.verified:
         steps.append("verify")
+    if request.review is None:
+        steps.append("review")
+    elif request.blocked:
+        return (*steps, "close")
     if request.mapping is None:
         steps.append("map_data")
     elif request.needs_redirect and request.redirect is None:
@@ -203,6 +306,49 @@ def narrow_scope(
     return request.changed(entry, scope=scope)
 
 
+def review(
+    request: DisclosureRequest,
+    outcome: ReviewOutcome | str,
+    *,
+    reason: str,
+    by: str,
+    at: datetime,
+    scope: str = "",
+    limits: ScopeLimits | None = None,
+) -> DisclosureRequest:
+    """Legal review of the scope: accept, narrow (a new scope text and/or limits on
+    organizations, users and time that production may export), reject or challenge
+    (both block production). A later review amends an earlier one."""
+    _open(request, "a review")
+    result = ReviewOutcome(outcome)
+    if not reason.strip():
+        raise DisclosureRefused("a review records its reason")
+    if result is ReviewOutcome.NARROW and not scope.strip() and limits is None:
+        raise DisclosureRefused(
+            "narrow: give the narrowed scope text or limits (orgs, users, time)"
+        )
+    if result is not ReviewOutcome.NARROW and limits is not None:
+        raise DisclosureRefused("limits are given only when narrowing")
+    if request.production is not None:
+        raise DisclosureRefused(f"request {request.id} was produced; its review is final")
+    if limits is not None and limits.organization_ids:
+        outside = set(limits.organization_ids) - set(request.intake.organization_ids)
+        if outside:
+            raise DisclosureRefused(
+                f"narrowing cannot add organizations the request does not name: {sorted(outside)}"
+            )
+    record = Review(outcome=result, reason=reason, limits=limits, reviewed_by=by, reviewed_at=at)
+    changes = {"outcome": result.value}
+    if limits is not None:
+        changes["limits"] = limits.key()
+    new_scope = scope.strip() or request.scope
+    if new_scope != request.scope:
+        changes.update(before=request.scope, after=new_scope)
+    return request.changed(
+        _entry(by, at, "reviewed", reason, **changes), review=record, scope=new_scope
+    )
+
+
 def record_ndo(
     request: DisclosureRequest,
     *,
@@ -210,14 +356,25 @@ def record_ndo(
     by: str,
     at: datetime,
     reference: str = "",
+    issuer: str = "",
+    scope: str = "",
 ) -> DisclosureRequest:
-    """Record a non-disclosure order (``expires_at`` None: no fixed expiry)."""
+    """Record a non-disclosure order (``expires_at`` None: no fixed expiry), e.g. under
+    18 U.S.C. 2705(b); the customer notice waits until it expires."""
     _open(request, "recording an NDO")
+    if request.customer_notice is not None and request.customer_notice.sent:
+        raise DisclosureRefused(f"request {request.id}: the customer was notified already")
     ndo = NonDisclosureOrder(
-        reference=reference, expires_at=expires_at, recorded_by=by, recorded_at=at
+        reference=reference,
+        issuer=issuer,
+        scope=scope,
+        expires_at=expires_at,
+        recorded_by=by,
+        recorded_at=at,
     )
     expiry = expires_at.isoformat() if expires_at else "none"
-    return request.changed(_entry(by, at, "ndo_recorded", reference, expires_at=expiry), ndo=ndo)
+    entry = _entry(by, at, "ndo_recorded", reference, expires_at=expiry, issuer=issuer, scope=scope)
+    return request.changed(entry, ndo=ndo)
 
 
 class NoticeMode(StrEnum):
@@ -288,37 +445,117 @@ def send_customer_notice(request: DisclosureRequest, *, by: str, at: datetime) -
     return request.changed(entry, customer_notice=notice)
 
 
+def record_notice(
+    request: DisclosureRequest,
+    status: NoticeStatus | str,
+    *,
+    reason: str,
+    by: str,
+    at: datetime,
+) -> DisclosureRequest:
+    """The customer notice: ``sent`` (refused while an NDO bars it: it may be sent from
+    the order's expiry on, not a minute later than due), ``deferred`` (only while an NDO
+    bars it, or in an emergency until production) or ``not_required`` (with the reason)."""
+    result = NoticeStatus(status)
+    if result is NoticeStatus.SENT:
+        sent = send_customer_notice(request, by=by, at=at)
+        if not reason:
+            return sent
+        assert sent.customer_notice is not None
+        notice = sent.customer_notice.model_copy(update={"reason": reason})
+        return sent.model_copy(update={"customer_notice": notice})
+    _open(request, "a customer notice")
+    if not reason.strip():
+        raise DisclosureRefused(f"a {result.value} customer notice records its reason")
+    if request.customer_notice is not None and request.customer_notice.sent:
+        raise DisclosureRefused(f"request {request.id}: the customer was notified already")
+    until = None
+    if result is NoticeStatus.DEFERRED:
+        if request.ndo is not None and request.ndo.bars_notice_at(at):
+            until = request.ndo.expires_at
+        elif not request.emergency:
+            raise DisclosureRefused(
+                f"request {request.id}: a notice is deferred only under a non-disclosure "
+                "order in force or after an emergency disclosure"
+            )
+    customers = (
+        request.mapping.organization_ids if request.mapping else request.intake.organization_ids
+    )
+    notice = CustomerNotice(
+        sent_at=at,
+        sent_by=by,
+        organization_ids=customers,
+        status=result,
+        reason=reason,
+        deferred_until=until,
+    )
+    changes = {"status": result.value, "until": until.isoformat() if until else ""}
+    return request.changed(
+        _entry(by, at, "customer_notice", reason, **changes), customer_notice=notice
+    )
+
+
 def approve(
     request: DisclosureRequest, *, principal: str, roles: Sequence[str], at: datetime
 ) -> DisclosureRequest:
-    """One legal principal's approval; the same principal cannot approve twice."""
+    """One legal principal's approval of the export scope as it is now; the same principal
+    cannot approve it twice. A later change of mapping or review needs new approvals."""
     _open(request, "approval")
     if LEGAL_ROLE not in roles:
         raise DisclosureRefused(f"{principal} is not a legal principal (role {LEGAL_ROLE!r})")
-    if any(a.principal == principal for a in request.approvals):
+    if request.blocked:
+        raise DisclosureRefused(
+            f"request {request.id}: legal review answered {request.review.outcome.value}"  # type: ignore[union-attr]
+            "; nothing can be approved for production"
+        )
+    scope = request.export_scope
+    if scope is None:
+        raise DisclosureRefused(
+            f"request {request.id}: map the data first (approve what is mapped)"
+        )
+    key = request.approval_key
+    if any(a.principal == principal and a.scope_key == key for a in request.approvals):
         raise DisclosureRefused(
             f"{principal} has already approved request {request.id}; a second, distinct "
             "legal principal must approve"
         )
-    approvals = (*request.approvals, Approval(principal=principal, approved_at=at))
-    entry = _entry(principal, at, "approved", count=str(len(approvals)))
+    approval = Approval(principal=principal, approved_at=at, scope_key=key)
+    approvals = (*request.approvals, approval)
+    count = len({a.principal for a in approvals if a.scope_key == key})
+    entry = _entry(principal, at, "approved", count=str(count), scope=key)
     return request.changed(entry, approvals=approvals)
 
 
-def produce(
-    request: DisclosureRequest,
-    *,
-    bundle_id: str,
-    manifest_sha256: str,
-    by: str,
-    at: datetime,
-    notice_period: timedelta = DEFAULT_NOTICE_PERIOD,
-) -> DisclosureRequest:
-    """Record the production by reference to an export bundle and its manifest hash."""
+def check_producible(
+    request: DisclosureRequest, at: datetime, notice_period: timedelta = DEFAULT_NOTICE_PERIOD
+) -> ScopeLimits:
+    """The approved export scope, or :class:`DisclosureRefused` saying what is missing.
+
+    Called before anything is exported, so that a refused production exports nothing.
+    """
     _open(request, "production")
-    missing = [s for s in next_steps(request) if s not in ("produce", "close")]
     if request.production is not None:
         raise DisclosureRefused(f"request {request.id} was already produced")
+    if request.emergency and not request.verified:
+        raise DisclosureRefused(
+            f"request {request.id}: an emergency request is produced only after the requester "
+            "was verified through an independently sourced contact (forged emergency "
+            "requests from compromised police mailboxes are a known attack)"
+        )
+    if request.blocked:
+        raise DisclosureRefused(
+            f"request {request.id}: legal review answered "
+            f"{request.review.outcome.value}; it cannot be produced"  # type: ignore[union-attr]
+        )
+    if request.redirect is not None and request.redirect.outcome in (
+        RedirectOutcome.CUSTOMER_WILL_RESPOND,
+        RedirectOutcome.REQUESTER_WITHDREW,
+    ):
+        raise DisclosureRefused(
+            f"request {request.id}: redirected to the customer "
+            f"({request.redirect.outcome.value}); close it as redirected"
+        )
+    missing = [s for s in next_steps(request) if s not in ("produce", "close")]
     if missing:
         raise DisclosureRefused(f"request {request.id}: first {', then '.join(missing)}")
     plan = notice_plan(request, notice_period)
@@ -332,20 +569,92 @@ def produce(
                 f"request {request.id}: the customer notice period runs until "
                 f"{plan.earliest_disclosure_at.isoformat()}"
             )
+    scope = request.export_scope
+    if scope is None or not scope.organization_ids:
+        raise DisclosureRefused(f"request {request.id}: the approved scope reaches no data")
+    return scope
+
+
+def combined_digest(bundles: Sequence[ProducedBundle]) -> str:
+    """One SHA-256 over the production's bundles (organization and manifest digest)."""
+    lines = sorted(f"{b.organization_id}:{b.manifest_sha256}" for b in bundles)
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def produce(
+    request: DisclosureRequest,
+    *,
+    bundle_id: str = "",
+    manifest_sha256: str = "",
+    by: str,
+    at: datetime,
+    bundles: Sequence[ProducedBundle] = (),
+    notice_period: timedelta = DEFAULT_NOTICE_PERIOD,
+) -> DisclosureRequest:
+    """Record the production by reference to its signed export bundles and their
+    manifest digests (one bundle per organization of the approved scope)."""
+    scope = check_producible(request, at, notice_period)
+    if bundles:
+        exported = {b.organization_id for b in bundles}
+        if exported != set(scope.organization_ids):
+            raise DisclosureRefused(
+                f"request {request.id}: bundles cover {sorted(exported)}, the approved scope "
+                f"is {sorted(scope.organization_ids)}"
+            )
+        bundle_id = bundle_id or ",".join(b.bundle_id for b in bundles)
+        manifest_sha256 = manifest_sha256 or (
+            bundles[0].manifest_sha256 if len(bundles) == 1 else combined_digest(bundles)
+        )
     production = Production(
-        bundle_id=bundle_id, manifest_sha256=manifest_sha256, produced_by=by, produced_at=at
+        bundle_id=bundle_id,
+        manifest_sha256=manifest_sha256,
+        produced_by=by,
+        produced_at=at,
+        bundles=tuple(bundles),
+        scope=scope,
     )
-    entry = _entry(by, at, "produced", bundle_id=bundle_id, manifest_sha256=manifest_sha256)
+    entry = _entry(
+        by,
+        at,
+        "produced",
+        bundle_id=bundle_id,
+        manifest_sha256=manifest_sha256,
+        scope=scope.key(),
+    )
     return request.changed(entry, production=production)
 
 
 def renew_preservation(
-    request: DisclosureRequest, *, by: str, at: datetime, why: str
+    request: DisclosureRequest,
+    *,
+    by: str,
+    at: datetime,
+    why: str,
+    production_order: str = "",
 ) -> DisclosureRequest:
-    """Extend the preservation period, at most once."""
+    """Extend the preservation: a US preservation (18 U.S.C. 2703(f)(2)) once, for 90
+    more days; an EU preservation order (Reg. 2023/1543 Art. 11(1)) continues only when
+    the issuing authority confirms, within its 60 days, that a production order was
+    issued (``production_order``: its reference) and then lasts until production."""
     _open(request, "renewing preservation")
     if request.process_type not in PRESERVING_PROCESSES:
         raise DisclosureRefused(f"request {request.id} is not a preservation request")
+    expiry = preservation_expiry(request)
+    if expiry is not None and at >= expiry:
+        raise DisclosureRefused(
+            f"request {request.id}: the preservation ended at {expiry.isoformat()}; "
+            "a lapsed preservation cannot be renewed"
+        )
+    if request.process_type is ProcessType.EU_PRESERVATION_ORDER:
+        if request.production_order_confirmed_at is not None:
+            raise DisclosureRefused(f"request {request.id}: the production order is confirmed")
+        if not production_order.strip():
+            raise DisclosureRefused(
+                "an EU preservation order continues only on the authority's confirmation of "
+                "a production order (Reg. 2023/1543 Art. 11(1)); give its reference"
+            )
+        entry = _entry(by, at, "production_order_confirmed", why, production_order=production_order)
+        return request.changed(entry, production_order_confirmed_at=at)
     if request.preservation_renewals >= MAX_PRESERVATION_RENEWALS:
         raise DisclosureRefused(
             f"request {request.id}: preservation was already renewed; it can be renewed once"
@@ -353,9 +662,9 @@ def renew_preservation(
     renewed = request.model_copy(
         update={"preservation_renewals": request.preservation_renewals + 1}
     )
-    expiry = preservation_expiry(renewed)
+    new_expiry = preservation_expiry(renewed)
     entry = _entry(
-        by, at, "preservation_renewed", why, expires_at=expiry.isoformat() if expiry else ""
+        by, at, "preservation_renewed", why, expires_at=new_expiry.isoformat() if new_expiry else ""
     )
     return request.changed(entry, preservation_renewals=renewed.preservation_renewals)
 
@@ -368,7 +677,8 @@ def close(
     disclosed = result in (Outcome.DISCLOSED, Outcome.PARTIALLY_DISCLOSED)
     if disclosed and request.production is None:
         raise DisclosureRefused(f"request {request.id}: outcome {result.value} needs a production")
-    if request.needs_redirect and request.redirect is None and result is not Outcome.WITHDRAWN:
+    unanswered = request.needs_redirect and request.redirect is None
+    if unanswered and result not in (Outcome.WITHDRAWN, Outcome.REJECTED):
         raise DisclosureRefused(f"request {request.id}: record the redirect to the customer first")
     entry = _entry(by, at, "closed", why, outcome=result.value)
     return request.changed(entry, outcome=result, closed_at=at)

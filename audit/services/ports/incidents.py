@@ -101,9 +101,10 @@ class Notifier(Protocol):
         item: ChecklistItemState | None = None,
         discriminator: str = "",
     ) -> str:
-        """Send one notification at most once; answers the outcome
-        (``delivered``, ``failed``, ``duplicate`` or ``disabled``). Never raises for a
-        receiver's failure: that is logged and counted."""
+        """Record, then send one notification (at least once: what is recorded and not
+        delivered is sent again by the redrive; receivers dedup by its id); answers the
+        outcome (``delivered``, ``failed``, ``rejected``, ``duplicate`` or ``disabled``).
+        Never raises for a receiver's failure: that is logged and counted."""
         ...
 
 

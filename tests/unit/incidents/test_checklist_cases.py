@@ -1,13 +1,12 @@
 """Worked cases of the incident disclosure checklist (template v1 as shipped)."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from audit.adapters.bundled_data import load_checklist_template
 from audit.domain.checklists import (
-    BusinessCalendar,
     DecisionRefused,
     IncidentFacts,
     ItemStatus,
@@ -23,6 +22,7 @@ from .helpers import T0, decision
 TEMPLATE = load_checklist_template("incident_disclosure.v1")
 H = timedelta(hours=1)
 ALWAYS = {"t0_and_legal_hold", "personal_data_involved", "law_enforcement_delay"}
+# (see tests/unit/incidents/test_legal_clocks.py for the worked cases per clock)
 
 
 def facts(categories, affected=("org_a",), opened_at=T0):
@@ -252,27 +252,6 @@ def test_dora_initial_is_4h_from_classification_capped_at_24h(
 
 NY = ZoneInfo("America/New_York")
 SEC = PlatformAttributes(sec_registrant=True)
-CHRISTMAS = BusinessCalendar(holidays=frozenset({date(2026, 12, 25)}))
-
-
-@pytest.mark.parametrize(
-    ("calendar", "due_local"),
-    [
-        # Thu 24 Dec, Fri 25 holiday: Mon 28, Tue 29, Wed 30, Thu 31
-        (CHRISTMAS, datetime(2026, 12, 31, 23, 59, 59, tzinfo=NY)),
-        # without the holiday: Fri 25, Mon 28, Tue 29, Wed 30
-        (BusinessCalendar(), datetime(2026, 12, 30, 23, 59, 59, tzinfo=NY)),
-    ],
-)
-def test_sec_materiality_on_a_thursday_before_a_holiday(calendar, due_local) -> None:
-    thursday = datetime(2026, 12, 24, 15, 0, tzinfo=NY)
-    assert thursday.weekday() == 3
-    undecided = evaluate(facts(CONTROLLER), now=thursday, platform=SEC, calendar=calendar)
-    assert undecided["sec_materiality"].applicable
-    assert undecided["sec_8k"].applicable is False
-    material = decision("sec_materiality", "material", thursday + timedelta(hours=3))
-    states = evaluate(facts(CONTROLLER), [material], now=thursday, platform=SEC, calendar=calendar)
-    assert states["sec_8k"].due_at == due_local.astimezone(UTC)
 
 
 def test_sec_not_material_means_no_8k() -> None:
@@ -303,14 +282,6 @@ def test_hours_are_elapsed_time_across_the_eu_dst_switch() -> None:
     due = states["nis2_notification"].due_at
     assert due == datetime(2026, 3, 30, 10, 0, tzinfo=UTC)
     assert due.astimezone(paris).hour == 12
-
-
-def test_business_days_end_at_local_midnight_across_dst() -> None:
-    decided = datetime(2026, 3, 6, 10, 0, tzinfo=NY)  # Friday, EST
-    material = decision("sec_materiality", "material", decided)
-    states = evaluate(facts(CONTROLLER), [material], now=decided, platform=SEC)
-    # Mon 9, Tue 10, Wed 11, Thu 12 March, end of day in EDT (UTC-4)
-    assert states["sec_8k"].due_at == datetime(2026, 3, 13, 3, 59, 59, tzinfo=UTC)
 
 
 # --- US states, HIPAA, law-enforcement delay ----------------------------------

@@ -22,6 +22,7 @@ from audit.domain.disclosure import (
     record_ndo,
     record_redirect,
     renew_preservation,
+    review,
     send_customer_notice,
     transparency_report,
     verify,
@@ -57,6 +58,7 @@ def ready(process="subpoena", categories=("authentication_security",), **kw):
         by="legal1",
         at=R0 + timedelta(hours=2),
     )
+    request = review(request, "accept", reason="valid process", by="legal1", at=R0 + D / 2)
     return map_data(
         request, data_categories=categories, organization_ids=["org_a"], by="eng", at=R0 + D
     )
@@ -90,7 +92,18 @@ def test_other_processes_request_no_hold() -> None:
         ("eu_production_order", {}, "response_due_at", R0 + 10 * D),
         ("eu_production_order", {"emergency": True}, "response_due_at", R0 + timedelta(hours=8)),
         ("eu_preservation_order", {}, "preservation_expires_at", R0 + 60 * D),
-        ("cloud_act", {"data_held_abroad": True}, "motion_to_quash_due_at", R0 + 14 * D),
+        # 18 U.S.C. 2703(h)(2)(A): a non-US person not residing in the US AND a
+        # material risk of violating a qualifying foreign government's law.
+        (
+            "cloud_act",
+            {"customer_non_us_person": True, "foreign_law_conflict": True},
+            "motion_to_quash_due_at",
+            R0 + 14 * D,
+        ),
+        ("cloud_act", {"customer_non_us_person": True}, "motion_to_quash_due_at", None),
+        ("cloud_act", {"foreign_law_conflict": True}, "motion_to_quash_due_at", None),
+        # where the data is stored is not the trigger
+        ("cloud_act", {"data_held_abroad": True}, "motion_to_quash_due_at", None),
         ("cloud_act", {}, "motion_to_quash_due_at", None),
     ],
 )
@@ -99,10 +112,19 @@ def test_process_clocks(process, kw, field, expected) -> None:
     assert getattr(clocks(request), field) == expected
 
 
-def test_eu_preservation_extends_once_by_30_days() -> None:
+def test_eu_preservation_ends_at_60_days_unless_a_production_order_is_confirmed() -> None:
+    # Reg. (EU) 2023/1543 Art. 11(1): 60 days, continued only on confirmation that a
+    # production order was issued; no extension otherwise.
     request, _ = receive(intake(), "eu_preservation_order", by="legal1", at=R0)
-    extended = renew_preservation(request, by="legal1", at=R0 + 50 * D, why="issuing authority")
-    assert clocks(extended).preservation_expires_at == R0 + 90 * D
+    assert clocks(request).preservation_expires_at == R0 + 60 * D
+    with pytest.raises(DisclosureRefused, match="production order"):
+        renew_preservation(request, by="legal1", at=R0 + 50 * D, why="asked")
+    confirmed = renew_preservation(
+        request, by="legal1", at=R0 + 50 * D, why="authority confirms", production_order="EPOC-7"
+    )
+    assert clocks(confirmed).preservation_expires_at is None
+    with pytest.raises(DisclosureRefused, match="lapsed"):
+        renew_preservation(request, by="legal1", at=R0 + 60 * D, why="late", production_order="x")
 
 
 def test_verification_must_use_an_independent_contact() -> None:
@@ -216,4 +238,72 @@ def test_closed_request_refuses_further_steps_and_disclosed_needs_production() -
     closed = close(request, "withdrawn", by="l", at=R0 + D)
     with pytest.raises(DisclosureRefused, match="closed"):
         approve(closed, principal="legal1", roles=["legal"], at=R0 + 2 * D)
-    assert [h.action for h in closed.history] == ["received", "verified", "data_mapped", "closed"]
+    assert [h.action for h in closed.history] == [
+        "received",
+        "verified",
+        "reviewed",
+        "data_mapped",
+        "closed",
+    ]
+
+
+def test_narrowing_cannot_add_organizations_and_approvals_bind_to_the_scope() -> None:
+    from audit.domain.disclosure import ScopeLimits
+
+    request = ready()
+    with pytest.raises(DisclosureRefused, match="cannot add organizations"):
+        review(
+            request,
+            "narrow",
+            reason="x",
+            limits=ScopeLimits(organization_ids=("org_zzz",)),
+            by="legal1",
+            at=R0 + D,
+        )
+    approved = approve(request, principal="legal1", roles=["legal"], at=R0 + D)
+    approved = approve(approved, principal="legal2", roles=["legal"], at=R0 + D)
+    assert approved.approved
+    remapped = map_data(
+        approved, data_categories=["account"], organization_ids=["org_a"], by="e", at=R0 + 2 * D
+    )
+    assert not remapped.approved  # the account data was not what they approved
+    # the same principal may approve the new scope
+    again = approve(remapped, principal="legal1", roles=["legal"], at=R0 + 2 * D)
+    assert not again.approved
+
+
+def test_disjoint_user_limits_export_nothing_rather_than_everyone() -> None:
+    from audit.domain.disclosure import ScopeLimits
+
+    request = ready()
+    request = map_data(
+        request,
+        data_categories=["authentication_security"],
+        organization_ids=["org_a"],
+        user_ids=["usr_1"],
+        by="e",
+        at=R0 + D,
+    )
+    narrowed = review(
+        request,
+        "narrow",
+        reason="other user",
+        limits=ScopeLimits(user_ids=("usr_9",)),
+        by="legal1",
+        at=R0 + D,
+    )
+    assert narrowed.export_scope is not None
+    assert narrowed.export_scope.organization_ids == ()
+
+
+def test_emergency_notice_may_be_deferred_and_not_required_needs_a_reason() -> None:
+    from audit.domain.disclosure import record_notice
+
+    emergency = ready("emergency")
+    deferred = record_notice(emergency, "deferred", reason="emergency", by="l", at=R0 + D)
+    assert deferred.customer_notice.status == "deferred"
+    assert deferred.customer_notice.deferred_until is None
+    with pytest.raises(DisclosureRefused, match="deferred only"):
+        record_notice(ready(), "deferred", reason="rather not", by="l", at=R0 + D)
+    with pytest.raises(DisclosureRefused, match="records its reason"):
+        record_notice(ready(), "not_required", reason="", by="l", at=R0 + D)
