@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from kafka.errors import KafkaTimeoutError
 
 from audit.adapters.metrics import METRICS
 from audit.domain.detection.routing import RoutedEvent
@@ -160,9 +161,12 @@ class FakeDeadLetterSink:
     def send(self, message: InboundMessage, error_type: str, error_message: str) -> None:
         self.queued.append(DeadLetter(message, error_type, error_message))
 
+    def broker_down(self, flushes: int = 1) -> None:
+        """The next ``flushes`` flushes time out (kafka-python's ``KafkaTimeoutError``)."""
+        self.outages.down(flushes, KafkaTimeoutError("Failed to flush buffered records"))
+
     def flush(self) -> None:
-        # kafka-python's flush raises KafkaTimeoutError when the broker does not answer;
-        # the fake raises what ``outages`` holds and keeps the queue for the next flush.
+        # The queue is kept for the next flush, as the producer keeps its buffer.
         self.outages.check("dead-letter flush")
         self.delivered.extend(self.queued)
         self.queued.clear()
@@ -183,6 +187,9 @@ class FakeDetectionFeed:
     def publish_progress(self, progress: Mapping[str, int]) -> None:
         if progress:
             self.progress.append(dict(progress))
+
+    def broker_down(self, flushes: int = 1) -> None:
+        self.outages.down(flushes, KafkaTimeoutError("Failed to flush buffered records"))
 
     def flush(self) -> None:
         self.outages.check("detection feed flush")
