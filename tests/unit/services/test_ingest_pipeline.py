@@ -188,9 +188,11 @@ def test_a_partial_bulk_failure_dead_letters_the_refused_and_retries_the_overloa
 def test_a_refusal_reason_reaches_the_dead_letter_topic() -> None:
     world = World()
     world.store.refuse(
-        lambda doc: "illegal_argument_exception: limit of total fields exceeded"
-        if doc.doc_id == "e2"
-        else None
+        lambda doc: (
+            "illegal_argument_exception: limit of total fields exceeded"
+            if doc.doc_id == "e2"
+            else None
+        )
     )
     report = world.pipeline.process([msg(0, event("e1")), msg(1, event("e2"))])
     assert (report.stored, report.rejected) == (1, 1)
