@@ -34,11 +34,13 @@ class Outages:
     """Calls that fail: ``down(n)`` makes the next ``n`` calls raise StoreUnavailable."""
 
     def __init__(self) -> None:
-        self._queued: deque[Exception] = deque()
+        self._queued: deque[Exception | None] = deque()
         self.down_forever = False
         self.failed_calls = 0
 
-    def down(self, calls: int = 1, error: Exception | None = None) -> None:
+    def down(self, calls: int = 1, error: Exception | None = None, *, after: int = 0) -> None:
+        """Fail ``calls`` calls, starting after ``after`` more calls succeed."""
+        self._queued.extend([None] * after)
         for _ in range(calls):
             self._queued.append(error or StoreUnavailable("fake: 503 service unavailable"))
 
@@ -52,8 +54,10 @@ class Outages:
             self.failed_calls += 1
             raise StoreUnavailable(f"{what}: fake: connection refused")
         if self._queued:
-            self.failed_calls += 1
             error = self._queued.popleft()
+            if error is None:
+                return
+            self.failed_calls += 1
             if isinstance(error, StoreUnavailable):
                 raise StoreUnavailable(f"{what}: {error}")
             raise error

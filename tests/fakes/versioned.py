@@ -31,6 +31,7 @@ class FakeVersionedIndex:
         self.outages = Outages()
         self.writes = 0
         self.conflicts = 0
+        self._races: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
 
     def _next_seq(self) -> int:
         self._seq_no += 1
@@ -59,6 +60,9 @@ class FakeVersionedIndex:
 
     def replace(self, doc_id: str, source: dict[str, Any], version: Version) -> None:
         self.outages.check(f"cannot write {self.kind} {doc_id}")
+        races = self._races.get(doc_id)
+        if races:
+            self.concurrent_write(doc_id, races.pop(0))
         current = self.docs.get(doc_id)
         if current is None or current[1] != version.seq_no or version.primary_term != PRIMARY_TERM:
             self.conflicts += 1
@@ -81,3 +85,8 @@ class FakeVersionedIndex:
         changed = orjson.loads(orjson.dumps(source))
         change(changed)
         self.docs[doc_id] = (changed, self._next_seq())
+
+    def race(self, doc_id: str, change: Callable[[dict[str, Any]], None], times: int = 1) -> None:
+        """The next ``times`` versioned writes of ``doc_id`` each lose a race: another
+        writer applies ``change`` between their read and their write."""
+        self._races.setdefault(doc_id, []).extend([change] * times)
