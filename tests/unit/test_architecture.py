@@ -113,11 +113,18 @@ def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -
 
 
 @cache
+def trees() -> dict[str, ast.Module]:
+    return {
+        module: ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for module, path in source_files().items()
+    }
+
+
+@cache
 def imports() -> tuple[Import, ...]:
     found: set[Import] = set()
-    for module, path in source_files().items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        is_package = path.name == "__init__.py"
+    for module, tree in trees().items():
+        is_package = source_files()[module].name == "__init__.py"
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 for target in _targets(node, module, is_package):
@@ -145,7 +152,8 @@ def is_entry_point(module: str) -> bool:
     )
 
 
-def violations() -> set[str]:
+@cache
+def violations() -> frozenset[str]:
     """Each as ``importer -> imported (rule)``, rule one of ``entry-point``,
     ``domain-io``, ``upward`` (the module docstring's three rules). The line is
     left out so that edits elsewhere in a file do not disturb the allow-list."""
@@ -162,10 +170,10 @@ def violations() -> set[str]:
         low, high = rank(importer), rank(imported)
         if low is not None and high is not None and high > low:
             found.add(f"{importer} -> {imported} (upward)")
-    for module, path in source_files().items():
+    for module, tree in trees().items():
         if not _within(module, "audit.domain"):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(tree):
             if isinstance(node, ast.Name) and node.id == "__file__":
                 found.add(f"{module} -> __file__ (domain-io)")
             if isinstance(node, ast.Call):
@@ -173,7 +181,7 @@ def violations() -> set[str]:
                 name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
                 if name in FILE_READ_CALLS:
                     found.add(f"{module} -> {name}() (domain-io)")
-    return found
+    return frozenset(found)
 
 
 # Today's violations (computed when this test was written, before the issue-10
