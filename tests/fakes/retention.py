@@ -8,9 +8,10 @@ error types ``ElasticsearchRetentionCluster`` raises for it:
 * under ``read_only``: force-merge, settings updates (replicas, tier) and
   deleting the index are refused (403 -> ``RetentionStepFailed``);
   document writes and deletes are refused under either block;
-* a step on a missing index: 404 -> ``RetentionStepFailed`` (deleting one is
-  a no-op); ``count``/``delete_matching`` on a missing index let the client's
-  ``NotFoundError`` through, as the adapter does;
+* a step, ``set_block`` or ``force_merge`` on a missing index: 404 ->
+  ``RetentionStepFailed`` (deleting one is a no-op); ``count`` and
+  ``delete_matching`` on a missing index let the client's ``NotFoundError``
+  through, as the adapter does;
 * ``outages``: ``StoreUnavailable``;
 * ``copy_held`` copies by ``_id`` with ``create`` and verifies: a copy that
   is not complete raises ``HoldCopyNotVerified`` and the source stays.
@@ -215,8 +216,11 @@ class FakeRetentionCluster:
     def set_block(self, index: str, block: str, present: bool) -> None:
         if block not in ("read_only", "write"):
             raise ValueError(f"unknown block {block!r}")
-        self.outages.check(f"set {block} block on {index}")
-        target = self._get(index)
+        what = f"{'add' if present else 'remove'} {block} on {index}"
+        self.outages.check(what)
+        if index not in self.indices:
+            raise RetentionStepFailed(f"{what}: index_not_found_exception")
+        target = self.indices[index]
         if block == "read_only":
             target.read_only = present
         else:
@@ -224,10 +228,12 @@ class FakeRetentionCluster:
         self.steps.append((index, f"{'add' if present else 'remove'}_{block}"))
 
     def force_merge(self, index: str, segments: int) -> None:
-        self.outages.check(f"force merge {index}")
-        target = self._get(index)
-        if target.read_only:
-            raise api_error(403, "cluster_block_exception", _BLOCKED.format(index))
+        what = f"force_merge on {index}"
+        self.outages.check(what)
+        if index not in self.indices:
+            raise RetentionStepFailed(f"{what}: index_not_found_exception")
+        target = self.indices[index]
+        self._unless_read_only(target, index, what)
         target.segments = min(target.segments, segments)
         self.steps.append((index, "force_merge"))
 

@@ -18,15 +18,20 @@ from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
 from audit.adapters.elasticsearch.incident_store import ElasticsearchIncidentStore
 from audit.adapters.elasticsearch.lease_store import ElasticsearchLease
+from audit.adapters.elasticsearch.retention_executor import (
+    ElasticsearchRetentionCluster,
+    IndexNames,
+)
 from audit.domain.incidents import open_incident
 from audit.domain.integrity.chain import ChainHead, extend
-from audit.domain.retention import LegalHold
+from audit.domain.retention import LegalHold, bundled_policy_path, parse_policy
 from audit.errors import ConflictError, InvalidTransition, NotFound
 from audit.services.ports.incidents import Version
 from audit.services.ports.ingest import StoredDocument
+from audit.services.ports.retention import RetentionStepFailed
 from tests.fakes.incidents import FakeIncidentStore, FakeLease
 from tests.fakes.ingest import FakeEventStore
-from tests.fakes.retention import FakeHoldStore
+from tests.fakes.retention import FakeHoldStore, FakeRetentionCluster
 from tests.unit.incidents.helpers import T0, detection
 
 from .conftest import Isolated
@@ -259,3 +264,72 @@ def test_a_slot_is_claimed_by_one_holder_only(lease: Any) -> None:
     lease.release("job", "a", T0 + timedelta(minutes=2))
     nxt = slot + timedelta(minutes=2)
     assert lease.acquire("job", "b", nxt, T0 + timedelta(minutes=2)) is True
+
+
+@dataclass
+class ClusterUnderTest:
+    cluster: Any
+    add_index: Callable[[str, dict[str, dict[str, Any]]], None]
+
+
+@pytest.fixture(params=["real", "fake"])
+def retention_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterUnderTest]:
+    path = bundled_policy_path()
+    policy = parse_policy(path.read_text(encoding="utf-8"), str(path))
+    if request.param == "fake":
+        fake = FakeRetentionCluster(policy)
+        yield ClusterUnderTest(fake, fake.add_index)
+        return
+    isolated: Isolated = request.getfixturevalue("isolated")
+    prefix = isolated.settings.index_prefix
+    names = IndexNames(events_prefix=prefix, holds_prefix=f"{prefix}-holds")
+    real = ElasticsearchRetentionCluster(isolated.es, names, policy)
+
+    def add(name: str, docs: dict[str, dict[str, Any]]) -> None:
+        index = names.to_real(name)
+        isolated.es.indices.create(index=index)
+        for doc_id, source in docs.items():
+            isolated.es.index(index=index, id=doc_id, document=source)
+        isolated.es.indices.refresh(index=index)
+
+    try:
+        yield ClusterUnderTest(real, add)
+    finally:
+        for name in isolated.es.indices.get(index=f"{prefix}-*", allow_no_indices=True):
+            isolated.es.indices.put_settings(
+                index=name, settings={"index.blocks.read_only": False}
+            )
+
+
+def test_blocks_refuse_merges_and_deletions_as_the_node_does(
+    retention_cluster: ClusterUnderTest,
+) -> None:
+    cluster = retention_cluster.cluster
+    name = f"audit-events-standard-{DAY}"
+    retention_cluster.add_index(
+        name, {"a1": event("a1"), "a2": event("a2"), "b1": event("b1", org="org_b")}
+    )
+    org_a = {"bool": {"filter": [{"term": {"organization.id": "org_a"}}]}}
+    assert cluster.count(name, org_a) == 2
+
+    cluster.set_block(name, "read_only", present=True)
+    (state,) = [s for s in cluster.observe() if s.name == name]
+    assert state.read_only and not state.write_block
+    with pytest.raises(RetentionStepFailed):
+        cluster.force_merge(name, 1)
+    with pytest.raises(RetentionStepFailed):
+        cluster.delete_matching(name, org_a)
+    assert cluster.count(name, org_a) == 2
+
+    cluster.set_block(name, "read_only", present=False)
+    cluster.set_block(name, "write", present=True)
+    cluster.force_merge(name, 1)  # allowed under a write block
+    with pytest.raises(RetentionStepFailed):
+        cluster.delete_matching(name, org_a)
+    cluster.set_block(name, "write", present=False)
+    assert cluster.delete_matching(name, org_a) == 2
+    assert cluster.count(name, org_a) == 0
+    assert cluster.count(name, {"match_all": {}}) == 1
+
+    with pytest.raises(RetentionStepFailed):
+        cluster.set_block("audit-events-standard-2001.01.01", "write", present=True)
