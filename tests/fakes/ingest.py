@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from kafka.errors import KafkaTimeoutError
 
+from audit.adapters.kafka.delivery import UndeliveredRecords
 from audit.adapters.metrics import METRICS
 from audit.domain.detection.routing import RoutedEvent
 from audit.domain.integrity.chain import ChainHead, head_of
@@ -143,6 +143,12 @@ class FakeEventStore:
         return sum(len(docs) for docs in self.indices.values())
 
 
+def _undelivered(topic: str) -> UndeliveredRecords:
+    return UndeliveredRecords(
+        f"1 of 1 records to {topic} were not acknowledged: KafkaTimeoutError()"
+    )
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     message: InboundMessage
@@ -162,8 +168,9 @@ class FakeDeadLetterSink:
         self.queued.append(DeadLetter(message, error_type, error_message))
 
     def broker_down(self, flushes: int = 1) -> None:
-        """The next ``flushes`` flushes time out (kafka-python's ``KafkaTimeoutError``)."""
-        self.outages.down(flushes, KafkaTimeoutError("Failed to flush buffered records"))
+        """The next ``flushes`` flushes find sends not acknowledged (``UndeliveredRecords``,
+        as ``KafkaDeadLetterSink.flush`` raises for a failed send)."""
+        self.outages.down(flushes, _undelivered("dead-letter"))
 
     def flush(self) -> None:
         # The queue is kept for the next flush, as the producer keeps its buffer.
@@ -189,7 +196,7 @@ class FakeDetectionFeed:
             self.progress.append(dict(progress))
 
     def broker_down(self, flushes: int = 1) -> None:
-        self.outages.down(flushes, KafkaTimeoutError("Failed to flush buffered records"))
+        self.outages.down(flushes, _undelivered("routed"))
 
     def flush(self) -> None:
         self.outages.check("detection feed flush")

@@ -22,15 +22,18 @@ from audit.adapters.elasticsearch.retention_executor import (
     ElasticsearchRetentionCluster,
     IndexNames,
 )
+from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
+from audit.adapters.kafka.delivery import UndeliveredRecords
+from audit.adapters.kafka.topics import ensure_topics
 from audit.domain.incidents import open_incident
 from audit.domain.integrity.chain import ChainHead, extend
 from audit.domain.retention import LegalHold, bundled_policy_path, parse_policy
 from audit.errors import ConflictError, InvalidTransition, NotFound
 from audit.services.ports.incidents import Version
-from audit.services.ports.ingest import StoredDocument
+from audit.services.ports.ingest import InboundMessage, StoredDocument
 from audit.services.ports.retention import RetentionStepFailed
 from tests.fakes.incidents import FakeIncidentStore, FakeLease
-from tests.fakes.ingest import FakeEventStore
+from tests.fakes.ingest import FakeDeadLetterSink, FakeEventStore
 from tests.fakes.retention import FakeHoldStore, FakeRetentionCluster
 from tests.unit.incidents.helpers import T0, detection
 
@@ -333,3 +336,30 @@ def test_blocks_refuse_merges_and_deletions_as_the_node_does(
 
     with pytest.raises(RetentionStepFailed):
         cluster.set_block("audit-events-standard-2001.01.01", "write", present=True)
+
+
+@pytest.fixture(params=["real", "fake"])
+def refusing_dead_letters(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A dead-letter sink whose next flush finds a send the broker refused."""
+    if request.param == "fake":
+        fake = FakeDeadLetterSink()
+        fake.broker_down()
+        yield fake
+        return
+    isolated: Isolated = request.getfixturevalue("isolated")
+    settings = isolated.settings
+    # A topic that refuses records over 2,000 bytes: the broker answers
+    # MESSAGE_TOO_LARGE, a failure kafka-python's flush() does not raise itself.
+    ensure_topics(settings, {settings.topic_dlq: {"max.message.bytes": "2000"}}, partitions=1)
+    sink = KafkaDeadLetterSink(settings)
+    try:
+        yield sink
+    finally:
+        sink.close()
+
+
+def test_a_dead_letter_the_broker_refused_fails_the_flush(refusing_dead_letters: Any) -> None:
+    message = InboundMessage("src", 0, 7, b"k", b"x" * 5000)
+    refusing_dead_letters.send(message, "oversize", "the message is 5000 bytes")
+    with pytest.raises(UndeliveredRecords):
+        refusing_dead_letters.flush()

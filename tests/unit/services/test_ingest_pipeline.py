@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka.errors import KafkaTimeoutError
 
+from audit.adapters.kafka.delivery import UndeliveredRecords
 from audit.domain.detection.routing import Router
 from audit.domain.retention import index_name
 from audit.errors import StoreUnavailable
@@ -216,11 +216,19 @@ def test_partitions_lost_while_waiting_are_neither_stored_nor_committed() -> Non
 def test_dead_letters_are_flushed_before_offsets_are_returned() -> None:
     world = World()
     world.dead.broker_down()
-    with pytest.raises(KafkaTimeoutError):
+    with pytest.raises(UndeliveredRecords):
         world.pipeline.process([msg(0, b"[]")])
     # The flush failed: the batch is not reported done (the caller commits nothing).
     assert world.dead.delivered == []
     assert len(world.dead.queued) == 1
+
+
+def test_routed_records_not_acknowledged_fail_the_batch_before_its_offsets() -> None:
+    world = World(routed=True)
+    world.feed.broker_down()
+    with pytest.raises(UndeliveredRecords):
+        world.pipeline.process([msg(0, event("e1"))])
+    assert world.feed.delivered == []
 
 
 def test_the_chain_is_extended_once_per_event_even_across_outages_and_redelivery() -> None:
