@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from audit.adapters.elasticsearch.chain_store import ElasticsearchChainStore
 from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
 from audit.adapters.elasticsearch.incident_store import ElasticsearchIncidentStore
@@ -31,9 +32,11 @@ from audit.domain.retention import LegalHold, bundled_policy_path, parse_policy
 from audit.errors import ConflictError, InvalidTransition, NotFound
 from audit.services.ports.incidents import Version
 from audit.services.ports.ingest import InboundMessage, StoredDocument
+from audit.services.ports.integrity import ChainQuery
 from audit.services.ports.retention import RetentionStepFailed
 from tests.fakes.incidents import FakeIncidentStore, FakeLease
 from tests.fakes.ingest import FakeDeadLetterSink, FakeEventStore
+from tests.fakes.integrity import FakeChainStore
 from tests.fakes.retention import FakeHoldStore, FakeRetentionCluster
 from tests.unit.incidents.helpers import T0, detection
 
@@ -363,3 +366,49 @@ def test_a_dead_letter_the_broker_refused_fails_the_flush(refusing_dead_letters:
     refusing_dead_letters.send(message, "oversize", "the message is 5000 bytes")
     with pytest.raises(UndeliveredRecords):
         refusing_dead_letters.flush()
+
+
+@pytest.fixture(params=["real", "fake"])
+def chain_store(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, str]]:
+    """(event store, chain store reading it, index prefix)."""
+    if request.param == "fake":
+        events = FakeEventStore()
+        yield events, FakeChainStore(events), "audit-events"
+        return
+    isolated: Isolated = request.getfixturevalue("isolated")
+    prefix = isolated.settings.index_prefix
+    real_events = ElasticsearchEventStore(isolated.es, prefix)
+    real_events.ensure_templates()
+    try:
+        yield real_events, ElasticsearchChainStore(isolated.es, prefix, page_size=2), prefix
+    finally:
+        isolated.es.indices.delete_index_template(name=prefix)
+
+
+def test_the_chain_is_read_in_seq_order_from_a_point_in_time(
+    chain_store: tuple[Any, Any, str],
+) -> None:
+    events, chains, prefix = chain_store
+    index = f"{prefix}-standard-{DAY}"
+    heads = {"org_a": ChainHead.genesis("org_a"), "org_b": ChainHead.genesis("org_b")}
+    documents = []
+    for event_id, org in (("a1", "org_a"), ("b1", "org_b"), ("a2", "org_a"), ("a3", "org_a")):
+        source = event(event_id, org=org)
+        fields, heads[org] = extend(heads[org], source)
+        source["integrity"] = fields.as_dict()
+        documents.append(StoredDocument(index, event_id, source))
+    documents.insert(0, StoredDocument(index, "bare", event("bare")))  # no integrity: malformed
+    events.bulk_create(documents)
+    events.refresh()
+
+    with chains.snapshot() as snapshot:
+        events.bulk_create([StoredDocument(index, "late", event("late"))])
+        events.refresh()
+        everything = list(snapshot.documents(ChainQuery("org_a")))
+        assert [d["event"]["id"] for d in everything] == ["a1", "a2", "a3", "bare"]
+        assert snapshot.count(ChainQuery("org_a")) == 4
+        assert snapshot.seq_bounds(ChainQuery("org_a")) == (1, 3)
+        tail = snapshot.documents(ChainQuery("org_a", from_seq=2), fields=["integrity.seq"])
+        assert list(tail) == [{"integrity": {"seq": 2}}, {"integrity": {"seq": 3}}]
+        assert snapshot.seq_bounds(ChainQuery("org_c")) is None
+    assert chains.heads() == {"org_a": 3, "org_b": 1}
