@@ -162,6 +162,7 @@ class FakeDeadLetterSink:
     def __init__(self) -> None:
         self.queued: list[DeadLetter] = []
         self.delivered: list[DeadLetter] = []
+        self.failed: list[DeadLetter] = []
         self.outages = Outages()
 
     def send(self, message: InboundMessage, error_type: str, error_message: str) -> None:
@@ -173,8 +174,14 @@ class FakeDeadLetterSink:
         self.outages.down(flushes, _undelivered("dead-letter"))
 
     def flush(self) -> None:
-        # The queue is kept for the next flush, as the producer keeps its buffer.
-        self.outages.check("dead-letter flush")
+        # A failed send is not retried by a later flush (the producer gave up on
+        # it): the caller must not commit, and the batch is read again.
+        try:
+            self.outages.check("dead-letter flush")
+        except Exception:
+            self.failed.extend(self.queued)
+            self.queued.clear()
+            raise
         self.delivered.extend(self.queued)
         self.queued.clear()
 
@@ -185,6 +192,7 @@ class FakeDetectionFeed:
 
     queued: list[RoutedEvent] = field(default_factory=list)
     delivered: list[RoutedEvent] = field(default_factory=list)
+    failed: list[RoutedEvent] = field(default_factory=list)
     progress: list[dict[str, int]] = field(default_factory=list)
     outages: Outages = field(default_factory=Outages)
 
@@ -199,7 +207,12 @@ class FakeDetectionFeed:
         self.outages.down(flushes, _undelivered("routed"))
 
     def flush(self) -> None:
-        self.outages.check("detection feed flush")
+        try:
+            self.outages.check("detection feed flush")
+        except Exception:
+            self.failed.extend(self.queued)
+            self.queued.clear()
+            raise
         self.delivered.extend(self.queued)
         self.queued.clear()
 

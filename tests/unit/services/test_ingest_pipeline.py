@@ -220,7 +220,7 @@ def test_dead_letters_are_flushed_before_offsets_are_returned() -> None:
         world.pipeline.process([msg(0, b"[]")])
     # The flush failed: the batch is not reported done (the caller commits nothing).
     assert world.dead.delivered == []
-    assert len(world.dead.queued) == 1
+    assert len(world.dead.failed) == 1
 
 
 def test_routed_records_not_acknowledged_fail_the_batch_before_its_offsets() -> None:
@@ -229,6 +229,7 @@ def test_routed_records_not_acknowledged_fail_the_batch_before_its_offsets() -> 
     with pytest.raises(UndeliveredRecords):
         world.pipeline.process([msg(0, event("e1"))])
     assert world.feed.delivered == []
+    assert world.feed.failed
 
 
 def test_the_chain_is_extended_once_per_event_even_across_outages_and_redelivery() -> None:
