@@ -91,6 +91,13 @@ class IndexNames:
         return f"{self.events_prefix}-*,{self.holds_prefix}-*"
 
 
+def _step_error(err: Exception, what: str) -> Exception:
+    """StoreUnavailable when worth retrying, else the refusal as RetentionStepFailed."""
+    if is_unavailable(err):
+        return StoreUnavailable(f"{what}: {err}")
+    return RetentionStepFailed(f"{what}: {err}")
+
+
 def _flag(settings: dict[str, Any], key: str) -> bool:
     return str(settings.get(key, "false")).lower() == "true"
 
@@ -215,15 +222,24 @@ class ElasticsearchRetentionCluster:
         real = self.names.to_real(index)
         if block not in ("read_only", "write"):
             raise ValueError(f"unknown block {block!r}")
-        if present:
-            self._client.indices.add_block(index=real, block=block)
-        else:
-            self._put(real, {f"index.blocks.{block}": False})
+        try:
+            if present:
+                self._client.indices.add_block(index=real, block=block)
+            else:
+                self._put(real, {f"index.blocks.{block}": False})
+        except (ApiError, TransportError) as err:
+            # Called directly by the erasure service too: answer the port's errors,
+            # not the client's, so its failures are counted and explained.
+            raise _step_error(err, f"{'add' if present else 'remove'} {block} on {real}") from err
 
     def force_merge(self, index: str, segments: int) -> None:
-        self._client.options(request_timeout=MERGE_TIMEOUT_SECONDS).indices.forcemerge(
-            index=self.names.to_real(index), max_num_segments=segments
-        )
+        real = self.names.to_real(index)
+        try:
+            self._client.options(request_timeout=MERGE_TIMEOUT_SECONDS).indices.forcemerge(
+                index=real, max_num_segments=segments
+            )
+        except (ApiError, TransportError) as err:
+            raise _step_error(err, f"force_merge on {real}") from err
 
     # --- copies and deletions by query ---------------------------------------
 

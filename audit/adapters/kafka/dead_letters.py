@@ -5,6 +5,7 @@ from __future__ import annotations
 from kafka import KafkaProducer
 
 from audit.adapters.kafka.config import connection_options
+from audit.adapters.kafka.delivery import Deliveries
 from audit.services.ports.ingest import InboundMessage
 from audit.settings import Settings
 
@@ -31,6 +32,7 @@ class KafkaDeadLetterSink:
             max_request_size=2 * 1024 * 1024,
             **connection_options(settings),
         )
+        self._deliveries = Deliveries(self._topic)
 
     def send(self, message: InboundMessage, error_type: str, error_message: str) -> None:
         headers = [
@@ -43,10 +45,15 @@ class KafkaDeadLetterSink:
             (HEADER_SOURCE_PARTITION, str(message.partition).encode()),
             (HEADER_SOURCE_OFFSET, str(message.offset).encode()),
         ]
-        self._producer.send(self._topic, key=message.key, value=message.value, headers=headers)
+        self._deliveries.track(
+            self._producer.send(self._topic, key=message.key, value=message.value, headers=headers)
+        )
 
     def flush(self) -> None:
+        """Raises UndeliveredRecords if the broker refused a dead letter: the batch
+        must not be committed, or the refused message would be lost."""
         self._producer.flush()
+        self._deliveries.check()
 
     def close(self) -> None:
         self._producer.close()

@@ -9,6 +9,7 @@ import orjson
 from kafka import KafkaProducer
 
 from audit.adapters.kafka.config import connection_options
+from audit.adapters.kafka.delivery import Deliveries
 from audit.domain.detection.routing import RoutedEvent
 from audit.settings import Settings
 
@@ -38,6 +39,7 @@ class KafkaDetectionFeed:
             **connection_options(settings),
         )
         self._partitions: list[int] | None = None
+        self._deliveries = Deliveries(self._topic)
 
     def publish(self, routed: Sequence[RoutedEvent]) -> None:
         # One message per partition and batch, holding many records: the
@@ -57,7 +59,11 @@ class KafkaDetectionFeed:
         for partition, items in chunks.items():
             for start in range(0, len(items), _RECORDS_PER_MESSAGE):
                 value = b"[" + b",".join(items[start : start + _RECORDS_PER_MESSAGE]) + b"]"
-                self._producer.send(self._topic, value=value, partition=partition, headers=headers)
+                self._deliveries.track(
+                    self._producer.send(
+                        self._topic, value=value, partition=partition, headers=headers
+                    )
+                )
 
     def _partition_list(self) -> list[int]:
         if self._partitions is None:
@@ -70,16 +76,21 @@ class KafkaDetectionFeed:
         partitions = self._partition_list()
         value = orjson.dumps({"sources": dict(progress)})
         for partition in partitions:
-            self._producer.send(
-                self._topic,
-                key=PROGRESS_KEY,
-                value=value,
-                partition=partition,
-                headers=[(KIND_HEADER, KIND_PROGRESS)],
+            self._deliveries.track(
+                self._producer.send(
+                    self._topic,
+                    key=PROGRESS_KEY,
+                    value=value,
+                    partition=partition,
+                    headers=[(KIND_HEADER, KIND_PROGRESS)],
+                )
             )
 
     def flush(self) -> None:
+        """Raises UndeliveredRecords if a routed record or marker was refused: the
+        ingest batch must not be committed, or detection would miss its events."""
         self._producer.flush()
+        self._deliveries.check()
 
     def close(self) -> None:
         self._producer.close()

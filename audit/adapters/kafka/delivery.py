@@ -1,0 +1,51 @@
+"""Knowing that what a producer sent was acknowledged.
+
+kafka-python's ``flush()`` waits for every send to complete but does not
+raise when the broker refused one (a record too large for the topic, an
+authorization error, retries exhausted): the failure stays in the send's
+future. A sink whose ``flush`` promises acknowledgement keeps those futures
+and raises :class:`UndeliveredRecords` for any that failed, so that the
+caller commits nothing and the batch is read again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.errors import AuditError
+
+_PRUNE_AT = 10_000
+
+
+class UndeliveredRecords(AuditError):
+    """The broker did not acknowledge records this process sent (refused or timed out).
+
+    Nothing was committed: the batch is read again after a restart. The
+    message names the topic and the broker's error; a refusal such as
+    ``MessageSizeTooLargeError`` needs the topic's ``max.message.bytes`` raised.
+    """
+
+
+class Deliveries:
+    """The futures of the sends since the last check."""
+
+    def __init__(self, topic: str) -> None:
+        self._topic = topic
+        self._futures: list[Any] = []
+
+    def track(self, future: Any) -> None:
+        self._futures.append(future)
+        if len(self._futures) >= _PRUNE_AT:
+            # A caller that rarely flushes must not grow this without bound:
+            # only failures and sends still in flight matter to ``check``.
+            self._futures = [f for f in self._futures if not f.is_done or f.failed()]
+
+    def check(self) -> None:
+        """After ``flush()``: raise if any tracked send failed (then forget them all)."""
+        futures, self._futures = self._futures, []
+        failed = [f.exception for f in futures if f.is_done and f.failed()]
+        if failed:
+            raise UndeliveredRecords(
+                f"{len(failed)} of {len(futures)} records to {self._topic} were not "
+                f"acknowledged: {failed[0]!r}"
+            )
