@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from audit.adapters.bundled_data import load_retention_policy
 from audit.adapters.elasticsearch.chain_store import ElasticsearchChainStore
 from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
@@ -28,7 +29,7 @@ from audit.adapters.kafka.delivery import UndeliveredRecords
 from audit.adapters.kafka.topics import ensure_topics
 from audit.domain.incidents import open_incident
 from audit.domain.integrity.chain import ChainHead, extend
-from audit.domain.retention import LegalHold, bundled_policy_path, parse_policy
+from audit.domain.retention import LegalHold
 from audit.errors import ConflictError, InvalidTransition, NotFound
 from audit.services.ports.incidents import Version
 from audit.services.ports.ingest import InboundMessage, StoredDocument
@@ -280,8 +281,7 @@ class ClusterUnderTest:
 
 @pytest.fixture(params=["real", "fake"])
 def retention_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterUnderTest]:
-    path = bundled_policy_path()
-    policy = parse_policy(path.read_text(encoding="utf-8"), str(path))
+    policy = load_retention_policy()
     if request.param == "fake":
         fake = FakeRetentionCluster(policy)
         yield ClusterUnderTest(fake, fake.add_index)

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
+from audit.adapters.bundled_data import load_retention_policy
 from audit.domain.retention import (
     RetentionPolicy,
-    bundled_policy_path,
     index_name,
-    parse_policy,
 )
 from audit.errors import StoreUnavailable
 from audit.services.erasure import ERASE_ACTION, ErasureRefused, ErasureService
@@ -30,8 +29,7 @@ COLD = date(2026, 10, 1)
 
 @pytest.fixture(scope="module")
 def policy() -> RetentionPolicy:
-    path = bundled_policy_path()
-    return parse_policy(path.read_text(encoding="utf-8"), str(path))
+    return load_retention_policy()
 
 
 def docs(day: date) -> dict[str, dict[str, Any]]:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from audit.adapters.bundled_data import load_attributes, load_checklist_template
 from audit.domain.checklists import ChecklistTemplate
 from audit.domain.incidents import incident_id_for
 from audit.domain.notifications import EventKind
 from audit.errors import ConflictError, StoreUnavailable
-from audit.services.attributes import load_attributes, load_template
 from audit.services.incidents import IncidentService
 from tests.fakes.incidents import FakeDetectionStore, FakeIncidentStore, FakeNotifier
 from tests.unit.incidents.helpers import T0, detection
@@ -21,7 +21,7 @@ from tests.unit.incidents.helpers import T0, detection
 
 @functools.cache
 def template(name: str) -> ChecklistTemplate:
-    return load_template(name)
+    return load_checklist_template(name)
 
 
 class World:

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
+from audit.adapters.bundled_data import load_retention_policy
 from audit.domain.retention import (
     LegalHold,
     RetentionPolicy,
     StepKind,
-    bundled_policy_path,
     index_name,
-    parse_policy,
 )
 from audit.errors import StoreUnavailable
 from audit.services.holds import HoldService
@@ -34,8 +33,7 @@ FRESH = TODAY - timedelta(days=1)
 
 @pytest.fixture(scope="module")
 def policy() -> RetentionPolicy:
-    path = bundled_policy_path()
-    return parse_policy(path.read_text(encoding="utf-8"), str(path))
+    return load_retention_policy()
 
 
 def docs(day: date, *orgs: str) -> dict[str, dict[str, Any]]:

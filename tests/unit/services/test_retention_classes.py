@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from audit.domain.retention import RetentionPolicy, bundled_policy_path, parse_policy
+from audit.adapters.bundled_data import load_retention_policy
+from audit.domain.retention import RetentionPolicy
 from audit.errors import ConflictError, StoreUnavailable
 from audit.services.retention_classes import RetentionClassRefused, RetentionClassResolver
 from tests.fakes.retention import FakeOrgSettingsStore
@@ -18,8 +19,7 @@ AT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def policy() -> RetentionPolicy:
-    path = bundled_policy_path()
-    return parse_policy(path.read_text(encoding="utf-8"), str(path))
+    return load_retention_policy()
 
 
 class Ticks:
