@@ -31,6 +31,8 @@ from audit.api.routers import (
 )
 from audit.api.wiring import ApiServices, utcnow
 from audit.settings import Settings
+from audit.ui import install as console
+from audit.ui.routes import ROUTERS as CONSOLE_ROUTERS
 
 log = logging.getLogger("audit.api")
 _READS = frozenset({"GET", "HEAD"})
@@ -51,6 +53,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 
     app = _assemble(lifespan)
     app.state.services = services
+    console.install(app, settings)
 
     @app.middleware("http")
     async def record(
@@ -96,12 +99,15 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     served = (events, detections, incidents, disclosures, holds, exports, retention, verify)
     for module in served:
         app.include_router(module.router, dependencies=protected)
+    for console_router in CONSOLE_ROUTERS:  # the web console: its own sign-in (audit/ui)
+        app.include_router(console_router)
+    console.mount_static(app)
     # Routers carry their full paths (no prefixes), so that a request's
     # scope["route"].path is the template the table and the metrics use.
     check_table(
         (method, route.path)
-        for module in (health, *served)
-        for route in module.router.routes
+        for router in (*(module.router for module in (health, *served)), *CONSOLE_ROUTERS)
+        for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     )
