@@ -83,9 +83,9 @@ def _html_errors(app: FastAPI, state: ConsoleState) -> None:
             app.url_path_for("sign_in_page") + "?" + _query(next=target), status_code=303
         )
 
-    app.add_exception_handler(SignInRequired, sign_in)
     for key, original in list(app.exception_handlers.items()):
         app.add_exception_handler(key, _wrapped(original, state))
+    app.add_exception_handler(SignInRequired, sign_in)
 
 
 def _query(**values: str) -> str:
@@ -100,9 +100,9 @@ def _wrapped(
     async def handler(request: Request, exc: Any) -> Response:
         result = original(request, exc)
         response: Response = await result if hasattr(result, "__await__") else result
-        if not request.url.path.startswith(PREFIX) or request.url.path.startswith(
-            f"{PREFIX}/static"
-        ):
+        path = request.url.path
+        problem_json = "problem+json" in response.headers.get("content-type", "")
+        if not path.startswith(PREFIX) or path.startswith(f"{PREFIX}/static") or not problem_json:
             return response
         try:
             problem = json.loads(bytes(response.body))
