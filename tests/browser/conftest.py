@@ -149,10 +149,10 @@ def sign_in(page: Page, console: Console) -> SignIn:
     return go
 
 
-def shot(page: Page, name: str) -> Path:
+def shot(page: Page, name: str, *, full: bool = True) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full)
     return path
 
 

@@ -30,6 +30,7 @@ def test_oncall_triages_the_highest_severity_incident(
     expect(page.locator("#incident-status")).to_have_text("open")
     expect(page.locator(".chart canvas").first).to_be_attached()  # uPlot drew the timeline
     shot(page, "incident")
+    shot(page, "incident-top", full=False)
 
     page.get_by_role("link", name=IP_AB).click()
     expect(page.get_by_role("heading", name=f"Timeline of ip {IP_AB}")).to_be_visible()
