@@ -77,3 +77,29 @@ def test_the_development_sign_in_is_refused_in_production(console: Console) -> N
     )
     assert answer.status_code == 403
     assert "development sign-in is off" in answer.text
+
+
+def test_page_views_and_actions_leave_the_api_audit_events(
+    page: Page, console: Console, sign_in: SignIn
+) -> None:
+    from tests.integration.api_support import security_events
+
+    sign_in("audrey", "oncall")
+    incident = console.data["incidents"]["b"]
+    page.goto(f"{console.url}/ui/incidents/{incident}")
+    page.get_by_label("Comment").fill("checked the revoked token's uses")
+    page.get_by_role("button", name="Add comment").click()
+    page.goto(f"{console.url}/ui/orgs/org_7f3a")  # not an admin: refused, and recorded
+
+    mine = [e for e in security_events(console.settings) if e["user"]["id"] == "dev:audrey"]
+    by_route = {(e["elastra"]["api"]["route"], e["event"]["outcome"]): e for e in mine}
+    view = by_route[("/ui/incidents/{incident_id}", "success")]
+    assert view["event"]["action"] == "audit.access"
+    assert view["elastra"]["resource"] == {"type": "incident", "id": incident}
+    assert view["elastra"]["api"]["roles"] == ["oncall"]
+    comment = by_route[("/ui/incidents/{incident_id}/comments", "success")]
+    assert comment["elastra"]["api"]["method"] == "POST"
+    assert comment["elastra"]["api"]["params"]["body_fields"] == ["text"]
+    refused = by_route[("/ui/orgs/{organization_id}", "failure")]
+    assert refused["event"]["reason"] == "forbidden"
+    assert refused["elastra"]["api"]["status"] == 403
