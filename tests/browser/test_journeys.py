@@ -48,6 +48,11 @@ def test_oncall_triages_the_highest_severity_incident(
         page.get_by_role("button", name="Change status").click()
         expect(page.locator("#incident-status")).to_have_text(status)
     expect(page.locator(".history")).to_contain_text("sam")
+    # The queue's live refresh (the rows partial the page polls) drops it from the active list.
+    active = page.request.get(f"{console.url}/ui/incidents/rows").text()
+    assert "<html" not in active and "<tr>" in active and incident not in active
+    resolved = page.request.get(f"{console.url}/ui/incidents/rows?status=resolved").text()
+    assert incident in resolved
 
 
 def test_oncall_follows_an_entity_to_its_events(
