@@ -55,7 +55,14 @@ def install(app: FastAPI, settings: Settings) -> None:
         if not request.url.path.startswith(f"{PREFIX}/static"):
             response.headers["cache-control"] = "no-store"
         session = getattr(request.state, "ui_session", None)
-        if session is not None and COOKIE not in response.headers.get("set-cookie", ""):
+        # A page's own polling (htmx: the queue, an export's progress) is not
+        # the viewer's activity: it must not keep an idle session alive.
+        polled = request.headers.get("hx-request") == "true"
+        if (
+            session is not None
+            and not polled
+            and COOKIE not in response.headers.get("set-cookie", "")
+        ):
             set_session_cookie(response, state, state.sessions.dump(session))
         return response
 
