@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -56,6 +57,16 @@ def due(value: Any, now: datetime) -> str:
     return "due-soon" if left < 86_400 else ""
 
 
+def around(value: Any, days: int = 1) -> str:
+    """``since=...&until=...`` (URL-encoded) for the days around a time: an entity
+    link from an event shows that event's neighbourhood, not the last 24 hours."""
+    moment = _moment(value)
+    if moment is None:
+        return ""
+    span = timedelta(days=days)
+    return urlencode({"since": (moment - span).isoformat(), "until": (moment + span).isoformat()})
+
+
 def duration(seconds: float) -> str:
     minutes = int(abs(seconds) // 60)
     hours, minutes = divmod(minutes, 60)
@@ -71,7 +82,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(when=when, count=count, due=due, duration=duration)
+        self.env.filters.update(when=when, count=count, due=due, duration=duration, around=around)
 
     def render(
         self, request: Request, template: str, status: int = 200, **context: Any
