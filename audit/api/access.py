@@ -148,6 +148,11 @@ CONSOLE_ROUTES |= {
     ("GET", "/ui/disclosures"): ROUTES[("GET", "/v1/disclosures/{request_id}")],
     ("GET", "/ui/disclosures/report"): ROUTES[("GET", "/v1/disclosures/{request_id}")],
     ("GET", "/ui/exports"): _rule({_C, _L}, "audit.access", "export"),
+    # A workflow step of a request, through the API route that serves it
+    # (audit/ui/routes/steps.py): that route's own rule is checked as well.
+    ("POST", "/ui/disclosures/{request_id}/steps/{step}"): _rule(
+        {_L, _C}, "disclosure.decide", "disclosure_request"
+    ),
     # An organization's own page: its administrators (and platform admins).
     ("GET", "/ui/orgs/{organization_id}"): _rule({_A}, "audit.access", "organization"),
 }

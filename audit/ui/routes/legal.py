@@ -4,6 +4,7 @@ does not serve yet is shown as pending, not offered as a button."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from audit.api.problems import ApiProblem, forbidden
 from audit.api.routers import disclosures as disclosures_api
 from audit.api.schemas.disclosures import DisclosureDecisionIn
 from audit.domain.disclosure.clocks import clocks
@@ -19,10 +21,9 @@ from audit.domain.disclosure.report import transparency_report
 from audit.services.disclosures import DisclosureService
 from audit.ui.guard import Console, Form, Record, Viewer, text
 from audit.ui.routes.common import after_post, build, services_of
+from audit.ui.routes.steps import body_from, find_step, may_take
 
 router = APIRouter(include_in_schema=False)
-# The steps the console can take itself (a form each); the others are listed.
-FORMS = frozenset({"approve"})
 
 
 _FAR = datetime.max.replace(tzinfo=UTC)
@@ -79,9 +80,16 @@ def request_page(
     services = services_of(request)
     now = services.clock()
     detail = disclosures_api.get_disclosure(request_id, principal, services, record, now)
-    steps: list[dict[str, Any]] = [
-        {"name": step, "form": step in FORMS} for step in detail.next_steps
-    ]
+    steps: list[dict[str, Any]] = []
+    for name in detail.next_steps:
+        found = None if name == "approve" else find_step(request.app, name)
+        steps.append(
+            {
+                "name": name,
+                "form": found if found and may_take(principal, found) else None,
+                "served": name == "approve" or found is not None,
+            }
+        )
     return state.pages.render(
         request,
         "disclosure.html",
@@ -100,6 +108,36 @@ def approve(
     services = services_of(request)
     disclosures_api.approve_disclosure(request_id, principal, services, record, services.clock())
     return after_post(f"/ui/disclosures/{request_id}", done="approval recorded")
+
+
+@router.post("/ui/disclosures/{request_id}/steps/{step}")
+def take_step(
+    request_id: str,
+    step: str,
+    request: Request,
+    form: Form,
+    principal: Viewer,
+    record: Record,
+) -> Response:
+    """One workflow step through the API route that serves it (its rule, its function)."""
+    services = services_of(request)
+    found = find_step(request.app, step)
+    if found is None:
+        raise ApiProblem(404, "not-found", "Not found", f"no step {step!r} is served")
+    if not may_take(principal, found):
+        raise forbidden()
+    body = build(found.model, body_from(found, form))
+    arguments = {
+        "request_id": request_id,
+        "body": body,
+        "principal": principal,
+        "services": services,
+        "record": record,
+        "now": services.clock(),
+    }
+    wanted = inspect.signature(found.route.endpoint).parameters
+    found.route.endpoint(**{k: v for k, v in arguments.items() if k in wanted})
+    return after_post(f"/ui/disclosures/{request_id}", done=f"{step.replace('_', ' ')} recorded")
 
 
 @router.post("/ui/disclosures/{request_id}/checklist/{item_id}/decisions")
