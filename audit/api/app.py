@@ -31,8 +31,6 @@ from audit.api.routers import (
 )
 from audit.api.wiring import ApiServices, utcnow
 from audit.settings import Settings
-from audit.ui import install as console
-from audit.ui.routes import ROUTERS as CONSOLE_ROUTERS
 
 log = logging.getLogger("audit.api")
 _READS = frozenset({"GET", "HEAD"})
@@ -53,7 +51,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 
     app = _assemble(lifespan)
     app.state.services = services
-    console.install(app, settings)
+    from audit.ui.install import install as install_console  # the console imports the API
+
+    install_console(app, settings)
 
     @app.middleware("http")
     async def record(
@@ -95,13 +95,16 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     )
     problems.install(app)
     app.include_router(health.router)
+    from audit.ui.install import mount_static
+    from audit.ui.routes import ROUTERS as CONSOLE_ROUTERS  # the console imports the API
+
     protected = [Depends(authorize)]
     served = (events, detections, incidents, disclosures, holds, exports, retention, verify)
     for module in served:
         app.include_router(module.router, dependencies=protected)
     for console_router in CONSOLE_ROUTERS:  # the web console: its own sign-in (audit/ui)
         app.include_router(console_router)
-    console.mount_static(app)
+    mount_static(app)
     # Routers carry their full paths (no prefixes), so that a request's
     # scope["route"].path is the template the table and the metrics use.
     check_table(

@@ -82,7 +82,7 @@ def request_page(
     detail = disclosures_api.get_disclosure(request_id, principal, services, record, now)
     steps: list[dict[str, Any]] = []
     for name in detail.next_steps:
-        found = None if name == "approve" else find_step(request.app, name)
+        found = None if name == "approve" else find_step(name)
         steps.append(
             {
                 "name": name,
@@ -121,7 +121,7 @@ def take_step(
 ) -> Response:
     """One workflow step through the API route that serves it (its rule, its function)."""
     services = services_of(request)
-    found = find_step(request.app, step)
+    found = find_step(step)
     if found is None:
         raise ApiProblem(404, "not-found", "Not found", f"no step {step!r} is served")
     if not may_take(principal, found):

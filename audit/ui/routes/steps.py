@@ -1,11 +1,11 @@
 """Lawful-request steps as forms, built from whatever step routes the API serves.
 
 A step named by the workflow (``next_steps``: ``verify``, ``map_data``, ...)
-is offered when the API has a route ``POST /v1/disclosures/{request_id}/<step>``
-(or the step's first word). The form's fields come from the route's body
-model; the console calls the same route function, after the API's own rule
-for that route allowed the principal. A step whose body needs a nested
-object is left to the API.
+is offered when the API's disclosures router has a route
+``POST /v1/disclosures/{request_id}/<step>`` (or the step's first word).
+The form's fields come from the route's body model; the console calls the
+same route function, after the API's own rule for that route allowed the
+principal. A step whose body needs a nested object is left to the API.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
 
-from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.datastructures import FormData
 
 from audit.api.access import allowed, rule_for
 from audit.api.principal import Principal
+from audit.api.routers import disclosures as disclosures_api
 from audit.ui.guard import text
 
 PREFIX = "/v1/disclosures/{request_id}/"
@@ -97,10 +97,10 @@ def _body_model(route: APIRoute) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def find_step(app: FastAPI, name: str) -> Step | None:
+def find_step(name: str) -> Step | None:
     for candidate in dict.fromkeys((name, name.split("_", maxsplit=1)[0])):
         path = PREFIX + candidate
-        for route in app.routes:
+        for route in disclosures_api.router.routes:
             if not (isinstance(route, APIRoute) and route.path == path):
                 continue
             if "POST" not in (route.methods or ()):
