@@ -162,6 +162,30 @@ class Settings(BaseSettings):
         default=100_000, ge=1, description="a verification of more events runs as a job"
     )
 
+    # Web console (audit/ui, docs/console.md): OpenID Connect sign-in
+    # (authorization code + PKCE) and signed session cookies.
+    ui_oidc_issuer: str | None = Field(
+        default=None, description="the identity provider's issuer URL (discovery document base)"
+    )
+    ui_oidc_client_id: str | None = None
+    ui_oidc_client_secret_file: str | None = Field(
+        default=None, description="file holding the client secret (a reference, never the value)"
+    )
+    ui_oidc_scopes: str = "openid profile email"
+    ui_oidc_roles_claim: str = Field(default="roles", description="ID-token claim: role list")
+    ui_oidc_orgs_claim: str = Field(default="orgs", description="ID-token claim: org ids or *")
+    ui_public_url: str | None = Field(
+        default=None, description="the console's external base URL (OIDC redirect); None: request"
+    )
+    ui_session_secret: SecretStr | None = Field(
+        default=None, description="signs session cookies; None: a random key per process"
+    )
+    ui_session_idle_seconds: int = Field(default=1800, ge=60, le=86_400)
+    ui_session_max_seconds: int = Field(default=43_200, ge=300, le=7 * 86_400)
+    ui_dev_sign_in: bool = Field(
+        default=True, description="role/scope picker for the local stack; refused in production"
+    )
+
     @property
     def audit_topics(self) -> tuple[str, str]:
         return (self.topic_auth, self.topic_security)
@@ -181,6 +205,8 @@ class Settings(BaseSettings):
             self.kafka_sasl_username and self.kafka_sasl_password and self.kafka_sasl_mechanism
         ):
             problems.append("SASL needs AUDIT_KAFKA_SASL_MECHANISM, _USERNAME and _PASSWORD")
+        if self.ui_oidc_issuer and self.ui_session_secret is None:
+            problems.append("AUDIT_UI_SESSION_SECRET must be set with the console's OIDC sign-in")
         if problems:
             raise ValueError("; ".join(problems))
         return self

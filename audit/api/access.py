@@ -116,12 +116,74 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("GET", "/v1/verify/{job_id}"): _rule({_C, _R, _A}, "audit.access", "audit_trail"),
 }
 
+# The web console (audit/ui): a page or form is allowed to the roles of the
+# API route whose work it does, and recorded under the same audit action, so
+# the API's rows decide for both. Pages with no API twin have rows of their
+# own. Kept apart from ROUTES (which lists the API's routes) and consulted
+# by rule_for and check_table alike.
+_SAME = {
+    ("GET", "/ui/incidents"): ("GET", "/v1/incidents"),
+    ("GET", "/ui/incidents/rows"): ("GET", "/v1/incidents"),
+    ("GET", "/ui/incidents/{incident_id}"): ("GET", "/v1/incidents/{incident_id}"),
+    **{
+        ("POST", f"/ui/incidents/{{incident_id}}/{step}"): (
+            "POST",
+            f"/v1/incidents/{{incident_id}}/{step}",
+        )
+        for step in ("transitions", "assignments", "comments", "checklist/{item_id}/decisions")
+    },
+    ("GET", "/ui/detections"): ("GET", "/v1/detections"),
+    ("GET", "/ui/events"): ("GET", "/v1/events"),
+    ("GET", "/ui/timeline"): ("GET", "/v1/events/timeline"),
+    ("GET", "/ui/disclosures/{request_id}"): ("GET", "/v1/disclosures/{request_id}"),
+    ("POST", "/ui/disclosures/{request_id}/approvals"): (
+        "POST",
+        "/v1/disclosures/{request_id}/approvals",
+    ),
+    ("POST", "/ui/disclosures/{request_id}/checklist/{item_id}/decisions"): (
+        "POST",
+        "/v1/disclosures/{request_id}/checklist/{item_id}/decisions",
+    ),
+    ("GET", "/ui/holds"): ("GET", "/v1/legal-holds"),
+    ("POST", "/ui/exports"): ("POST", "/v1/exports"),
+    ("GET", "/ui/exports/{job_id}"): ("GET", "/v1/exports/{job_id}"),
+    ("GET", "/ui/exports/{job_id}/progress"): ("GET", "/v1/exports/{job_id}"),
+    ("GET", "/ui/exports/{job_id}/bundle"): ("GET", "/v1/exports/{job_id}/bundle"),
+    ("POST", "/ui/exports/verify"): ("POST", "/v1/exports/verify"),
+    ("GET", "/ui/verify"): ("GET", "/v1/verify"),
+    ("POST", "/ui/orgs/{organization_id}/retention"): (
+        "PUT",
+        "/v1/retention/classes/{organization_id}",
+    ),
+}
+CONSOLE_ROUTES: dict[tuple[str, str], RouteRule] = {ui: ROUTES[api] for ui, api in _SAME.items()}
+CONSOLE_ROUTES |= {
+    # Signing in and out, the landing redirect: before (or without) a principal.
+    ("GET", "/ui"): PUBLIC,
+    ("GET", "/ui/sign-in"): PUBLIC,
+    ("POST", "/ui/sign-in/dev"): PUBLIC,
+    ("GET", "/ui/sign-in/oidc"): PUBLIC,
+    ("GET", "/ui/sign-in/callback"): PUBLIC,
+    ("POST", "/ui/sign-out"): PUBLIC,
+    # Lists the API has no route for (yet): the readers of one request.
+    ("GET", "/ui/disclosures"): ROUTES[("GET", "/v1/disclosures/{request_id}")],
+    ("GET", "/ui/disclosures/report"): ROUTES[("GET", "/v1/disclosures/{request_id}")],
+    ("GET", "/ui/exports"): _rule({_C, _L}, "audit.access", "export"),
+    # A workflow step of a request, through the API route that serves it
+    # (audit/ui/routes/steps.py): that route's own rule is checked as well.
+    ("POST", "/ui/disclosures/{request_id}/steps/{step}"): _rule(
+        {_L, _C}, "disclosure.decide", "disclosure_request"
+    ),
+    # An organization's own page: its administrators (and platform admins).
+    ("GET", "/ui/orgs/{organization_id}"): _rule({_A}, "audit.access", "organization"),
+}
+
 DENY = RouteRule(frozenset())
 
 
 def rule_for(method: str, path: str) -> RouteRule:
     """The route's rule; a route not in the table is denied to every role."""
-    return ROUTES.get((method, path), DENY)
+    return ROUTES.get((method, path)) or CONSOLE_ROUTES.get((method, path), DENY)
 
 
 def allowed(rule: RouteRule, roles: Iterable[Role]) -> bool:
@@ -131,8 +193,9 @@ def allowed(rule: RouteRule, roles: Iterable[Role]) -> bool:
 def check_table(routes: Iterable[tuple[str, str]]) -> None:
     """Every served (method, path) has a rule and every rule a route."""
     served = set(routes)
-    missing = sorted(served - ROUTES.keys())
-    stale = sorted(ROUTES.keys() - served)
+    known = ROUTES.keys() | CONSOLE_ROUTES.keys()
+    missing = sorted(served - known)
+    stale = sorted(known - served)
     if missing or stale:
         raise ConfigurationError(
             f"route table out of date: no rule for {missing}; rules without route {stale}"

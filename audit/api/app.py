@@ -51,6 +51,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 
     app = _assemble(lifespan)
     app.state.services = services
+    from audit.ui.install import install as install_console  # the console imports the API
+
+    install_console(app, settings)
 
     @app.middleware("http")
     async def record(
@@ -92,16 +95,22 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     )
     problems.install(app)
     app.include_router(health.router)
+    from audit.ui.install import mount_static
+    from audit.ui.routes import ROUTERS as CONSOLE_ROUTERS  # the console imports the API
+
     protected = [Depends(authorize)]
     served = (events, detections, incidents, disclosures, holds, exports, retention, verify)
     for module in served:
         app.include_router(module.router, dependencies=protected)
+    for console_router in CONSOLE_ROUTERS:  # the web console: its own sign-in (audit/ui)
+        app.include_router(console_router)
+    mount_static(app)
     # Routers carry their full paths (no prefixes), so that a request's
     # scope["route"].path is the template the table and the metrics use.
     check_table(
         (method, route.path)
-        for module in (health, *served)
-        for route in module.router.routes
+        for router in (*(module.router for module in (health, *served)), *CONSOLE_ROUTERS)
+        for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     )

@@ -1,0 +1,66 @@
+"""axe-core (served by the app, pinned from npm at setup) on every page of the console:
+no serious or critical violation. Also keyboard reachability and visible focus."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.integration.api_support import ORG_A, USER_A
+
+from .conftest import Console, SignIn, axe, shot
+
+pytestmark = pytest.mark.integration
+
+
+def _pages(console: Console) -> list[tuple[str, str, str, str]]:
+    """(role, scope, path, screenshot name) for every page of the console."""
+    data = console.data
+    return [
+        ("oncall", "*", "/ui/incidents", "a11y-incidents"),
+        ("oncall", "*", f"/ui/incidents/{data['incidents']['a']}", "a11y-incident"),
+        ("oncall", "*", "/ui/detections", "detections"),
+        ("oncall", "*", f"/ui/events?user_id={USER_A}", "a11y-events"),
+        ("oncall", "*", f"/ui/timeline?entity=user&value={USER_A}", "a11y-timeline"),
+        ("legal", "*", "/ui/disclosures", "lawful-requests"),
+        ("legal", "*", f"/ui/disclosures/{data['disclosures'][ORG_A]}", "a11y-request"),
+        ("legal", "*", "/ui/disclosures/report", "transparency-report"),
+        ("legal", "*", "/ui/holds", "legal-holds"),
+        ("compliance", ORG_A, "/ui/exports", "exports"),
+        ("compliance", ORG_A, f"/ui/verify?organization_id={ORG_A}", "verify-trail"),
+        ("admin", ORG_A, f"/ui/orgs/{ORG_A}", "a11y-organization"),
+        ("admin", ORG_A, f"/ui/orgs/{ORG_A}x", "a11y-refused"),
+    ]
+
+
+def test_every_page_passes_axe(page: Page, console: Console, sign_in: SignIn) -> None:
+    found = {}
+    signed_as = None
+    for role, scope, path, name in _pages(console):
+        if signed_as != (role, scope):
+            sign_in(f"a11y-{role}", role, scope)
+            signed_as = (role, scope)
+        page.goto(console.url + path)
+        assert page.locator("main h1").count() == 1, path
+        shot(page, name)
+        violations = axe(page)
+        if violations:
+            found[path] = violations
+    assert found == {}
+
+
+def test_keyboard_reaches_the_forms_with_a_visible_focus(
+    page: Page, console: Console, sign_in: SignIn
+) -> None:
+    sign_in("kim", "oncall")
+    page.goto(f"{console.url}/ui/incidents/{console.data['incidents']['b']}")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "a-assignee":
+            break
+    else:
+        pytest.fail("the assignee field is not reachable with the keyboard")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
