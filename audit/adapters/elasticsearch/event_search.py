@@ -15,6 +15,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from audit.adapters.elasticsearch.client import is_unavailable
+from audit.adapters.elasticsearch.scope import scope_clause
 from audit.errors import AuditError, StoreUnavailable
 
 # The fields free text is matched against (simple_query_string): fixed here,
@@ -75,8 +76,9 @@ class EventQuery:
         ):
             if value is not None:
                 filters.append({"term": {field: value}})
-        if self.organization_ids is not None:
-            filters.append({"terms": {"organization.id": list(self.organization_ids)}})
+        scope = scope_clause(self.organization_ids, "organization.id")
+        if scope is not None:
+            filters.append(scope)
         if self.credential_id is not None:
             filters.append(
                 {

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from audit.api.principal import ORG_ID_PATTERN, valid_org_id
 from audit.api.schemas.common import Ident, Text, check_moment
 from audit.domain.checklists import HoldRequest
 from audit.domain.disclosure import DisclosureRequest, Intake, ProcessType
@@ -36,9 +37,9 @@ class DisclosureIn(BaseModel):
             if isinstance(orgs, list) and not 1 <= len(orgs) <= 50:
                 raise ValueError("intake.organization_ids: 1 to 50 organization ids")
             if isinstance(orgs, list) and not all(
-                isinstance(o, str) and 0 < len(o) <= 128 for o in orgs
+                isinstance(o, str) and valid_org_id(o) for o in orgs
             ):
-                raise ValueError("intake.organization_ids: ids of 1 to 128 characters")
+                raise ValueError(f"intake.organization_ids: ids matching {ORG_ID_PATTERN}")
         return data
 
 
