@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from audit.api import problems
-from audit.api.access import check_table, rule_for
+from audit.api.access import ROUTES, check_table, rule_for
 from audit.api.access_log import AccessFacts, RequestRecord
 from audit.api.deps import authorize
 from audit.api.guard import Guard
@@ -55,7 +55,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     # Inner: credentials and the body limit before anything reads the body.
     app.add_middleware(
         Guard,
-        routes=lambda: app,
+        routes=ROUTES.keys(),
         authenticator=lambda: services.authenticator,
         body_max=settings.api_body_max_bytes,
         upload_max=settings.api_upload_max_bytes,

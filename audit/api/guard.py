@@ -11,11 +11,12 @@ and only then hands the request, with its principal, to the application.
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+import re
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.routing import Match, Route
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audit.api.access import allowed, rule_for
@@ -27,13 +28,23 @@ from audit.api.problems import problem_response
 UPLOADS = frozenset({("POST", "/v1/exports/verify")})
 
 
-def route_of(app: Any, scope: Scope) -> tuple[str | None, dict[str, Any]]:
-    """The route template a request matches (None: no route) and its path params."""
-    for route in app.router.routes:
-        if isinstance(route, Route):
-            match, child = route.matches(scope)
-            if match == Match.FULL:
-                return route.path, child.get("path_params", {})
+def _compiled(templates: Iterable[tuple[str, str]]) -> list[tuple[str, str, re.Pattern[str]]]:
+    return [(method, path, compile_path(path)[0]) for method, path in templates]
+
+
+def route_of(
+    compiled: list[tuple[str, str, re.Pattern[str]]], method: str, path: str
+) -> tuple[str | None, dict[str, Any]]:
+    """The route template of the table a request matches (None: none) and its path params.
+
+    Matched against the route table itself (audit/api/access.py), which
+    ``check_table`` keeps equal to the served routes: no router internals.
+    """
+    for rule_method, template, regex in compiled:
+        if rule_method == method:
+            found = regex.match(path)
+            if found is not None:
+                return template, found.groupdict()
     return None, {}
 
 
@@ -42,13 +53,13 @@ class Guard:
         self,
         app: ASGIApp,
         *,
-        routes: Callable[[], Any],
+        routes: Iterable[tuple[str, str]],
         authenticator: Callable[[], Authenticator],
         body_max: int,
         upload_max: int,
     ) -> None:
         self._app = app
-        self._routes = routes
+        self._routes = _compiled(routes)
         self._authenticator = authenticator
         self._body_max = body_max
         self._upload_max = upload_max
@@ -58,7 +69,7 @@ class Guard:
             await self._app(scope, receive, send)
             return
         method = scope["method"]
-        template, params = route_of(self._routes(), scope)
+        template, params = route_of(self._routes, method, scope["path"])
         rule = rule_for(method, template) if template else None
         state: MutableMapping[str, Any] = scope.setdefault("state", {})
         # For the audit of an answer given here, before the router has run.

@@ -80,6 +80,16 @@ def _actor(principal: Principal, name: str | None) -> str | None:
     return STAFF
 
 
+# History changes that name a person: an assignment's "from" and "to".
+_PERSON_CHANGES = {("assigned", "from"), ("assigned", "to")}
+
+
+def _changed(principal: Principal, action: str, key: str, value: str) -> str:
+    if (action, key) in _PERSON_CHANGES and value:
+        return _actor(principal, value) or ""
+    return value
+
+
 def detection_view(principal: Principal, detection: Detection) -> DetectionOut:
     data = detection.model_dump()
     if principal.sees_all(organizations_of(detection)):
@@ -102,10 +112,7 @@ def _incident_data(principal: Principal, incident: Incident) -> dict[str, Any]:
         {
             **h.model_dump(),
             "by": _actor(principal, h.by),
-            "changes": {
-                k: (_actor(principal, v) or "") if k == "assignee" else v
-                for k, v in h.changes.items()
-            },
+            "changes": {k: _changed(principal, h.action, k, v) for k, v in h.changes.items()},
         }
         for h in incident.history
     )

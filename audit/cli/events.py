@@ -47,10 +47,13 @@ def _search(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    client = build_client(load_settings())
+    settings = load_settings()
+    client = build_client(settings)
     out = sys.stdout.buffer
     try:
-        for document in search_events(client, query, limit=args.limit):
+        # The events alias is AUDIT_INDEX_PREFIX, as everywhere else.
+        events = search_events(client, query, index=settings.index_prefix, limit=args.limit)
+        for document in events:
             out.write(orjson.dumps(document) + b"\n")
     finally:
         client.close()

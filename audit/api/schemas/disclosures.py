@@ -12,6 +12,8 @@ from audit.domain.checklists import HoldRequest
 from audit.domain.disclosure import DisclosureRequest, Intake, ProcessType
 
 _FORBID = ConfigDict(extra="forbid")
+# The intake is the domain's model, unbounded: bound its strings at the door.
+INTAKE_TEXT_MAX = 4000
 
 
 class DisclosureIn(BaseModel):
@@ -40,6 +42,9 @@ class DisclosureIn(BaseModel):
                 isinstance(o, str) and valid_org_id(o) for o in orgs
             ):
                 raise ValueError(f"intake.organization_ids: ids matching {ORG_ID_PATTERN}")
+            for name, value in intake.items():
+                if isinstance(value, str) and len(value) > INTAKE_TEXT_MAX:
+                    raise ValueError(f"intake.{name}: at most {INTAKE_TEXT_MAX} characters")
         return data
 
 
