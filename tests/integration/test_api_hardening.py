@@ -6,8 +6,12 @@ their own X-Request-Id and are looked for in the security topic.
 
 from __future__ import annotations
 
+import io
+import json
+import tarfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -18,6 +22,7 @@ from hypothesis import strategies as st
 
 from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
 from audit.api.principal import Role
+from audit.domain.export import MANIFEST_FILE, PUBLIC_KEY_FILE
 from audit.wiring.incidents import build_incidents
 
 from .api_support import (  # noqa: F401 - api_env is a fixture
@@ -429,3 +434,64 @@ def test_property_no_response_names_an_organization_outside_scope(
             assert response.status_code == 401, (url, orgs)
         for org in outside:
             assert org not in response.text, (url, roles, orgs, response.text[:500])
+
+
+# --- item 11: bundle verification names members only; unreadable manifests refused ----------
+
+
+def _members(archive: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+        return {
+            Path(m.name).name: tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar
+            if m.isfile()
+        }
+
+
+def _archive(members: dict[str, bytes], folder: str = "bundle/") -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(f"{folder}{name}")
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return out.getvalue()
+
+
+def test_item11_verify_findings_name_members_only(api_env: ApiEnv) -> None:
+    staff = api_env.auth("cat", ["compliance"], [ORG_A])
+    members = _members(api_env.data["bundle_tar"])
+    assert MANIFEST_FILE in members
+    intact = api_env.client.post("/v1/exports/verify", content=_archive(members), headers=staff)
+    assert intact.status_code == 200 and intact.json()["ok"] is True, intact.text
+    # A member the manifest lists is unreadable (gone): its finding names it, no path.
+    broken = {n: c for n, c in members.items() if n != PUBLIC_KEY_FILE}
+    answer = api_env.client.post("/v1/exports/verify", content=_archive(broken), headers=staff)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["ok"] is False
+    assert "/tmp" not in answer.text and "audit-bundle-" not in answer.text
+    assert "Errno" not in answer.text
+
+
+def test_item11_an_unreadable_manifest_is_refused(api_env: ApiEnv) -> None:
+    staff = api_env.auth("cat", ["compliance"], [ORG_A])
+    members = _members(api_env.data["bundle_tar"])
+    members[MANIFEST_FILE] = b'{"organization_id": "' + ORG_B.encode() + b'", "oops'
+    answer = api_env.client.post("/v1/exports/verify", content=_archive(members), headers=staff)
+    assert answer.status_code == 400, answer.text
+    assert ORG_B not in answer.text and "/tmp" not in answer.text
+
+
+@pytest.mark.parametrize("folder", ["/bundle/", "/", "C:/bundle/"])
+def test_item11_absolute_member_paths_are_refused(api_env: ApiEnv, folder: str) -> None:
+    staff = api_env.auth("cat", ["compliance"], [ORG_A])
+    members = _members(api_env.data["bundle_tar"])
+    absolute = _archive(members, folder)
+    answer = api_env.client.post("/v1/exports/verify", content=absolute, headers=staff)
+    assert answer.status_code == 400, answer.text
+    assert "absolute path" in answer.json()["detail"]
+    manifest = json.loads(members[MANIFEST_FILE])
+    manifest["files"][0]["name"] = "/etc/hostname"  # in the manifest: refused as well
+    members[MANIFEST_FILE] = json.dumps(manifest).encode()
+    answer = api_env.client.post("/v1/exports/verify", content=_archive(members), headers=staff)
+    assert answer.status_code == 400, answer.text
