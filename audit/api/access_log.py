@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -139,6 +140,17 @@ def build_event(facts: AccessFacts, platform_org: str, now: datetime) -> dict[st
     return document
 
 
+def _any_broker_listening(bootstrap: str, timeout: float = 2.0) -> bool:
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 class AuditTrail:
     """Publishes access events to the security topic and waits for the broker's ack."""
 
@@ -179,7 +191,9 @@ class AuditTrail:
             partitions = self._get().partitions_for(self._settings.topic_security)
         except Exception:  # any client failure means "not reachable"
             return False
-        return bool(partitions)
+        # partitions_for answers from cached metadata even with the broker gone:
+        # a broker must also accept a connection now.
+        return bool(partitions) and _any_broker_listening(self._settings.kafka_bootstrap)
 
     def close(self) -> None:
         with self._lock:

@@ -41,7 +41,12 @@ def _messages(n: int, at: datetime) -> list[SyntheticMessage]:
     for i in range(n):
         event = {
             "@timestamp": (at + timedelta(milliseconds=i)).isoformat().replace("+00:00", "Z"),
-            "event": {"id": str(uuid.uuid4()), "action": "user.login", "outcome": "success"},
+            "event": {
+                "id": str(uuid.uuid4()),
+                "action": "user.login",
+                "outcome": "success",
+                "provider": "auth-service",
+            },
             "organization": {"id": "org_block"},
             "user": {"id": f"usr_{i}"},
             "source": {"ip": "192.0.2.8"},
