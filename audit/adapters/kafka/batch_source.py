@@ -118,8 +118,12 @@ class KafkaBatchSource:
         result: dict[Partition, bool] = {}
         for tp in self.consumer.assignment():
             highwater = self.consumer.highwater(tp)
+            try:
+                position = self.consumer.position(tp)
+            except KafkaError:  # the broker is away: vouch for nothing
+                position = None
             result[(tp.topic, tp.partition)] = (
-                highwater is not None and self.consumer.position(tp) >= highwater
+                highwater is not None and position is not None and position >= highwater
             )
         return result
 
@@ -165,12 +169,12 @@ class KafkaBatchSource:
             return {}
         try:
             ends = self.consumer.end_offsets(assignment)
+            return {
+                (tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp))
+                for tp in assignment
+            }
         except KafkaError:  # the broker is away: no lag figure this time
             return None
-        return {
-            (tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp))
-            for tp in assignment
-        }
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
