@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     )
     api_jobs_max: int = Field(default=4, ge=1, le=64, description="jobs running at once")
     api_jobs_kept: int = Field(default=200, ge=1, le=10_000, description="finished jobs listed")
+    api_body_max_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="largest request body (uploads: the next)"
+    )
     api_upload_max_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="largest bundle archive to verify"
     )

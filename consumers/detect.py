@@ -22,6 +22,7 @@ from types import FrameType
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from audit.adapters.bundled_data import load_rule_dir
@@ -150,8 +151,14 @@ class Detector:
         self.changelog.flush()
         owned = self.consumer.assignment()
         offsets = {tp: o for tp, o in offsets.items() if tp in owned}
+        offsets = {**getattr(self, "_deferred", {}), **offsets}
+        self._deferred: dict[TopicPartition, OffsetAndMetadata] = {}
         if offsets:
-            self.consumer.commit(offsets)
+            try:
+                self.consumer.commit(offsets)
+            except KafkaError as err:  # the broker is away: commit with the next batch
+                log.warning("commit deferred, the broker is unavailable: %s", err)
+                self._deferred = offsets
         if processed:
             self.metrics.inc("audit_detector_events_total", processed)
         return processed

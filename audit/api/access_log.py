@@ -24,7 +24,16 @@ from audit.services.ports.events import AccessEventSink
 
 _MAX_VALUE = 128
 _REDACTED_PARAMS = frozenset({"cursor"})
-_REASONS = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found"}
+_REASONS = {
+    400: "invalid_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "too_large",
+    429: "too_many_requests",
+    503: "unavailable",
+}
 
 
 @dataclass
@@ -85,7 +94,7 @@ def build_event(facts: AccessFacts, platform_org: str, now: datetime) -> dict[st
         "provider": "audit-service",
     }
     if not success:
-        event["reason"] = _REASONS.get(facts.status, "conflict" if facts.status == 409 else "error")
+        event["reason"] = _REASONS.get(facts.status, "error")
     resource: dict[str, Any] = {"type": facts.resource_type}
     if facts.record.resource_id:
         resource["id"] = _short(facts.record.resource_id)

@@ -15,9 +15,10 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from audit.api import problems
-from audit.api.access import check_table, rule_for
+from audit.api.access import ROUTES, check_table, rule_for
 from audit.api.access_log import AccessFacts, RequestRecord
 from audit.api.deps import authorize
+from audit.api.guard import Guard
 from audit.api.routers import (
     detections,
     disclosures,
@@ -54,15 +55,32 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     from audit.ui.install import install as install_console  # the console imports the API
 
     install_console(app, settings)
+    # Inner: credentials and the body limit before anything reads the body.
+    app.add_middleware(
+        Guard,
+        routes=ROUTES.keys(),
+        authenticator=lambda: services.authenticator,
+        body_max=settings.api_body_max_bytes,
+        upload_max=settings.api_upload_max_bytes,
+    )
 
     @app.middleware("http")
     async def record(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # counted and audited like any answer, never a bare 500
+            log.exception("%s %s failed", request.method, request.url.path)
+            response = problems.problem_response(
+                500, "internal", "Internal error", "the request failed; it was logged"
+            )
         route = request.scope.get("route")
-        template = route.path if isinstance(route, APIRoute) else "unmatched"
+        if isinstance(route, APIRoute):
+            template = route.path
+        else:
+            template = getattr(request.state, "route_template", None) or "unmatched"
         response = await _audit(services, request, template, response)
         status = str(response.status_code)
         services.metrics.inc(
@@ -139,7 +157,12 @@ async def _audit(
         method=request.method,
         route=template,
         status=response.status_code,
-        path_params={k: str(v) for k, v in request.path_params.items()} if route else {},
+        path_params={
+            k: str(v)
+            for k, v in (
+                request.path_params if route else getattr(request.state, "route_params", {})
+            ).items()
+        },
         query=list(request.query_params.multi_items()),
         client_ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),

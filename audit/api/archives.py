@@ -51,8 +51,15 @@ def pack(bundle: Path, kind: Kind) -> Path:
     return target
 
 
+def plain_member(name: str) -> bool:
+    """A plain, relative file name of the bundle's own folder (no path, no "..")."""
+    return _NAME.fullmatch(name) is not None
+
+
 def _flat(name: str) -> str | None:
     """The file's plain name; None for the top directory itself; BadArchive otherwise."""
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise BadArchive(f"member {name[:100]!r} has an absolute path: members are relative")
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts or (len(parts) == 1 and name.endswith("/")):
         return None

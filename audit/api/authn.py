@@ -4,8 +4,11 @@ JWTs: the header's ``alg`` must be in the allow-list (asymmetric algorithms
 only, so ``none`` and HMAC signed with a public key are refused before any
 key is tried) and must fit the key's type; issuer, audience, expiry and
 issued-at are required, with a bounded clock skew and a maximum lifetime.
-Claims: ``sub`` (the principal), ``roles`` (list), ``orgs`` (list of
-organization ids, or ``"*"`` for platform staff).
+Claims: ``sub`` (the principal: printable, no control characters),
+``roles`` (list of strings), ``orgs`` (a list: organization ids, or exactly
+``["*"]`` for platform staff; a string, an empty list or a blank id is
+refused). Every claim is type-checked: whatever a signed token holds, the
+answer is a principal or 401, never an error.
 
 API keys: ``Authorization: Bearer <key>`` where the key is not a JWT; the
 file holds ``sha256:<hex> principal roles scope`` lines (roles and scope
@@ -20,13 +23,13 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from audit.api.principal import Principal, parse_roles, parse_scope
+from audit.api.principal import Principal, ScopeError, parse_roles, parse_scope
 from audit.errors import AuditError, ConfigurationError
 from audit.settings import Settings
 
@@ -45,6 +48,9 @@ _EDDSA_TYPES = (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
 _PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
 _KEY_LINE = re.compile(r"^sha256:([0-9a-f]{64})\s+(\S+)\s+(\S+)\s+(\S+)\s*$")
 _MAX_TOKEN = 16_384
+# A subject is written into audit events (user.id): printable, one line.
+_SUBJECT = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
+_MAX_LIST = 100
 
 
 class Unauthenticated(AuditError):
@@ -83,6 +89,13 @@ def load_public_keys(path: str) -> list[_Key]:
             for jwk in document["keys"]:
                 if jwk.get("kty") == "oct":
                     raise ConfigurationError(f"{path}: symmetric (oct) keys are refused")
+                if "d" in jwk or "p" in jwk:
+                    # A private key here would verify nothing (and should not be
+                    # on the API host at all): refuse it at start.
+                    raise ConfigurationError(
+                        f"{path}: key {jwk.get('kid') or '(no kid)'} is a private key; "
+                        "put only public keys in AUDIT_API_JWT_KEY_FILE"
+                    )
                 keys.append(_Key(jwk.get("kid"), jwt.PyJWK(jwk).key))
         except (ValueError, KeyError, TypeError, jwt.PyJWTError) as err:
             raise ConfigurationError(f"{path}: not a valid JWKS document: {err}") from err
@@ -112,15 +125,14 @@ def load_api_keys(path: str) -> list[_ApiKey]:
                 f"{path}:{number}: expected 'sha256:<64 hex> principal roles scope'"
             )
         digest, principal, roles, scope = match.groups()
+        try:
+            organizations = parse_scope(v for v in scope.split(",") if v)
+        except ScopeError as err:
+            raise ConfigurationError(f"{path}:{number}: scope refused: {err}") from err
         keys.append(
             _ApiKey(
                 bytes.fromhex(digest),
-                Principal(
-                    principal,
-                    parse_roles(roles.split(",")),
-                    parse_scope(scope.split(",")),
-                    "api_key",
-                ),
+                Principal(principal, parse_roles(roles.split(",")), organizations, "api_key"),
             )
         )
     return keys
@@ -154,6 +166,15 @@ class Authenticator:
         self._max_lifetime = settings.api_jwt_max_lifetime_seconds
 
     def authenticate(self, authorization: str | None) -> Principal:
+        """The caller's principal, or :class:`Unauthenticated` (nothing else escapes)."""
+        try:
+            return self._authenticate(authorization)
+        except Unauthenticated:
+            raise
+        except Exception as err:
+            raise Unauthenticated("credentials refused") from err
+
+    def _authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
             raise Unauthenticated("no credentials: send Authorization: Bearer <token>")
         scheme, _, credentials = authorization.partition(" ")
@@ -203,20 +224,40 @@ class Authenticator:
                 continue
             except jwt.PyJWTError as err:
                 raise Unauthenticated(f"token refused: {type(err).__name__}") from err
-            return self._principal(claims)
+            except Exception as err:  # a claim PyJWT did not expect: still a 401
+                raise Unauthenticated("token refused: malformed claims") from err
+            return principal_from_claims(claims, self._max_lifetime)
         raise Unauthenticated("token signature does not verify")
 
-    def _principal(self, claims: dict[str, Any]) -> Principal:
-        lifetime = claims["exp"] - claims["iat"]
-        if not isinstance(lifetime, int | float) or lifetime > self._max_lifetime:
-            raise Unauthenticated("token lifetime too long")
-        subject, roles, orgs = claims["sub"], claims.get("roles", []), claims.get("orgs", [])
-        if not isinstance(subject, str) or not subject or len(subject) > 256:
-            raise Unauthenticated("token subject invalid")
-        if isinstance(orgs, str):
-            orgs = [orgs]
-        if not (isinstance(roles, list) and isinstance(orgs, list)):
-            raise Unauthenticated("token roles/orgs must be lists")
-        if not all(isinstance(v, str) for v in [*roles, *orgs]):
-            raise Unauthenticated("token roles/orgs must be strings")
-        return Principal(subject, parse_roles(roles), parse_scope(orgs), "jwt")
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _strings(value: Any) -> TypeGuard[list[str]]:
+    return (
+        isinstance(value, list)
+        and len(value) <= _MAX_LIST
+        and all(isinstance(v, str) and len(v) <= 256 for v in value)
+    )
+
+
+def principal_from_claims(claims: dict[str, Any], max_lifetime: int) -> Principal:
+    """The principal of verified claims; any claim of the wrong type or form: 401."""
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not _number(exp) or not _number(iat):
+        raise Unauthenticated("token exp and iat must be numbers")
+    if exp - iat > max_lifetime:
+        raise Unauthenticated("token lifetime too long")
+    subject, roles, orgs = claims.get("sub"), claims.get("roles", []), claims.get("orgs")
+    if not isinstance(subject, str) or _SUBJECT.fullmatch(subject) is None:
+        raise Unauthenticated("token subject invalid: 1-256 printable characters")
+    if not _strings(roles):
+        raise Unauthenticated("token roles must be a list of strings")
+    if not _strings(orgs):
+        raise Unauthenticated('token orgs must be a list: organization ids, or ["*"]')
+    try:
+        scope = parse_scope(orgs)
+    except ScopeError as err:
+        raise Unauthenticated(f"token orgs refused: {err}") from err
+    return Principal(subject, parse_roles(roles), scope, "jwt")

@@ -1,7 +1,15 @@
-"""Opaque page cursors: the point in time, the sort position and the query they belong to.
+"""Opaque page cursors: a handle on the point in time, the sort position and the query.
 
 Signed (HMAC-SHA256) so that a cursor cannot be forged or edited; bound to
 the query's digest so that it cannot be replayed with other filters.
+
+The point-in-time id itself stays in this process (:class:`PitHandles`): it
+names every index behind the alias, about 250 characters each, so with
+hundreds of daily indices it is far longer than any URL (4,632 characters
+with 18 indices already broke the 4,096-character cursor limit). A cursor
+carries a random handle instead; handles expire with the point in time. A
+cursor presented to another API process (or after a restart) is answered
+"expired, search again" like an expired point in time.
 """
 
 from __future__ import annotations
@@ -9,21 +17,71 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from audit.api.problems import bad_request
 
+# Elasticsearch keeps the point in time alive 2 minutes after each page
+# (event_search.search_page): a handle is kept a little longer.
+HANDLE_TTL_SECONDS = 180.0
+MAX_HANDLES = 10_000
+
+
+class PitHandles:
+    """Point-in-time ids by random handle: bounded, each expiring ``ttl`` after its page."""
+
+    def __init__(
+        self,
+        ttl: float = HANDLE_TTL_SECONDS,
+        capacity: int = MAX_HANDLES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl, self._capacity, self._clock = ttl, capacity, clock
+        self._ids: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, pit_id: str) -> str:
+        handle = secrets.token_urlsafe(18)
+        now = self._clock()
+        with self._lock:
+            self._ids[handle] = (pit_id, now + self._ttl)
+            while len(self._ids) > self._capacity:
+                self._ids.popitem(last=False)  # the oldest first
+            while self._ids:
+                oldest = next(iter(self._ids.values()))
+                if oldest[1] > now:
+                    break
+                self._ids.popitem(last=False)
+        return handle
+
+    def get(self, handle: str) -> str | None:
+        with self._lock:
+            entry = self._ids.get(handle)
+        if entry is None or entry[1] <= self._clock():
+            return None
+        return entry[0]
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
 
 class CursorCodec:
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, handles: PitHandles | None = None) -> None:
         self._key = key
+        self._handles = handles or PitHandles()
 
     def encode(
         self, pit_id: str, after: list[Any], query_digest: str, extra: dict[str, Any]
     ) -> str:
-        payload = orjson.dumps({"p": pit_id, "a": after, "q": query_digest, "x": extra})
+        handle = self._handles.put(pit_id)
+        payload = orjson.dumps({"h": handle, "a": after, "q": query_digest, "x": extra})
         mac = hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
 
@@ -39,9 +97,12 @@ class CursorCodec:
         data = orjson.loads(payload)
         if data.get("q") != query_digest:
             raise bad_request("the cursor belongs to other filters; keep the same filters")
-        pit, after, extra = data.get("p"), data.get("a"), data.get("x")
-        if not (isinstance(pit, str) and isinstance(after, list) and isinstance(extra, dict)):
+        handle, after, extra = data.get("h"), data.get("a"), data.get("x")
+        if not (isinstance(handle, str) and isinstance(after, list) and isinstance(extra, dict)):
             raise bad_request("the cursor is not valid; search again without it")
+        pit = self._handles.get(handle)
+        if pit is None:
+            raise bad_request("the cursor has expired; search again without it")
         return pit, after, extra
 
 

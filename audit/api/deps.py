@@ -35,11 +35,17 @@ def authorize(
     services: Services,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Authenticate, then allow the route to the principal's roles (deny by default)."""
-    header = request.headers.get("authorization")
-    principal = services.authenticator.authenticate(header)
-    request.state.principal = principal
-    request.state.record = RequestRecord()
+    """Authenticate, then allow the route to the principal's roles (deny by default).
+
+    The guard middleware (audit/api/guard.py) has done both before the body was
+    read; this keeps the route safe (and documented in OpenAPI) on its own.
+    """
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):
+        principal = services.authenticator.authenticate(request.headers.get("authorization"))
+        request.state.principal = principal
+    if not isinstance(getattr(request.state, "record", None), RequestRecord):
+        request.state.record = RequestRecord()
     if not allowed(rule_for(request.method, route_template(request)), principal.roles):
         raise forbidden()
     return principal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +18,19 @@ class Role(StrEnum):
 
 
 ALL_ORGS = "*"
+# The one pattern of an organization id wherever it enters (token, API key,
+# path, query, body): no "*", "_all", "..", commas or blanks, which a store or
+# an index pattern could read as more than one organization.
+ORG_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+_ORG_ID = re.compile(ORG_ID_PATTERN)
+
+
+class ScopeError(ValueError):
+    """A tenant scope that names nothing, or an organization id that is not one."""
+
+
+def valid_org_id(value: str) -> bool:
+    return _ORG_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +72,19 @@ def parse_roles(values: Iterable[str]) -> frozenset[Role]:
 
 
 def parse_scope(values: Iterable[str]) -> frozenset[str] | None:
-    """``*`` (alone or among others) means every organization."""
-    ids = [v.strip() for v in values if v.strip()]
-    if ALL_ORGS in ids:
+    """Exactly ``["*"]`` means every organization; otherwise valid organization ids.
+
+    An empty scope, a blank id, ``*`` among other ids or an id outside
+    :data:`ORG_ID_PATTERN` raises :class:`ScopeError`: a scope that names
+    nothing must never be read as "no filter".
+    """
+    ids = list(values)
+    if ids == [ALL_ORGS]:
         return None
+    if not ids:
+        raise ScopeError("the tenant scope is empty")
+    bad = [v for v in ids if not valid_org_id(v)]
+    if bad:
+        # The id itself is not echoed: it would land in a 401 answer.
+        raise ScopeError(f"{len(bad)} value(s) are not organization ids ({ORG_ID_PATTERN})")
     return frozenset(ids)

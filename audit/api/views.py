@@ -39,32 +39,101 @@ def _mine(principal: Principal, ids: Any) -> list[str]:
     return [i for i in ids if principal.sees(i)]
 
 
+# What a tenant sees of a record that also touches other tenants: every field
+# named here is replaced by its blank value; the organization lists keep the
+# tenant's own ids only. One list per record type, decided field by field: the
+# title and rule ids name the attack, the counts cover every tenant, entities,
+# event ids and evidence belong to the others.
+REDACTED_INCIDENT: dict[str, Any] = {
+    "title": "",
+    "rule_ids": (),
+    "severity": None,
+    "event_count": None,
+    "entities": {},
+    "data_categories": (),
+    "roles": {},
+    "detection_ids": (),
+    "assignee": None,
+    "closure_reason": None,
+    "evidence": (),
+    "decisions": (),
+}
+REDACTED_DETECTION: dict[str, Any] = {
+    "rule_id": "",
+    "rule_name": "",
+    "severity": None,
+    "group_key": {},
+    "event_count": None,
+    "event_ids": [],
+    "data_categories": [],
+    "entities": {},
+    "mitre_technique": None,
+}
+# Shown to a tenant instead of the name of whoever acted on its incident, unless
+# it is the tenant's principal itself: platform staff names are not for tenants.
+STAFF = "elastra-staff"
+
+
+def _actor(principal: Principal, name: str | None) -> str | None:
+    if name is None or principal.platform or name == principal.id:
+        return name
+    return STAFF
+
+
+# History changes that name a person: an assignment's "from" and "to".
+_PERSON_CHANGES = {("assigned", "from"), ("assigned", "to")}
+
+
+def _changed(principal: Principal, action: str, key: str, value: str) -> str:
+    if (action, key) in _PERSON_CHANGES and value:
+        return _actor(principal, value) or ""
+    return value
+
+
 def detection_view(principal: Principal, detection: Detection) -> DetectionOut:
     data = detection.model_dump()
     if principal.sees_all(organizations_of(detection)):
         return DetectionOut.model_validate(data)
+    data.update(REDACTED_DETECTION)
     data.update(
         organization_ids=_mine(principal, detection.organization_ids),
         affected_organization_ids=_mine(principal, detection.affected_organization_ids),
-        group_key={},
-        entities={},
-        event_ids=[],
         redacted=True,
     )
     return DetectionOut.model_validate(data)
 
 
-def _redacted_incident(principal: Principal, incident: Incident) -> dict[str, Any]:
+def _incident_data(principal: Principal, incident: Incident) -> dict[str, Any]:
     data = incident.model_dump()
+    if principal.platform:
+        return data
+    data["assignee"] = _actor(principal, incident.assignee)
+    data["history"] = tuple(
+        {
+            **h.model_dump(),
+            "by": _actor(principal, h.by),
+            "changes": {k: _changed(principal, h.action, k, v) for k, v in h.changes.items()},
+        }
+        for h in incident.history
+    )
+    data["decisions"] = tuple(
+        {**d.model_dump(), "decided_by": _actor(principal, d.decided_by)}
+        for d in incident.decisions
+    )
+    if principal.sees_all(organizations_of(incident)):
+        return data
+    data.update(REDACTED_INCIDENT)
     data.update(
         organization_ids=tuple(_mine(principal, incident.organization_ids)),
         affected_organization_ids=tuple(_mine(principal, incident.affected_organization_ids)),
-        entities={},
-        detection_ids=(),
-        evidence=(),
-        decisions=(),
         history=tuple(
-            {"at": h.at, "by": h.by, "action": h.action, "why": "", "changes": {}}
+            {
+                "at": h.at,
+                "by": _actor(principal, h.by),
+                "action": h.action,
+                "why": "",
+                "changes": {},
+            }
             for h in incident.history
         ),
         redacted=True,
@@ -73,20 +142,18 @@ def _redacted_incident(principal: Principal, incident: Incident) -> dict[str, An
 
 
 def incident_view(principal: Principal, incident: Incident) -> IncidentOut:
-    if principal.sees_all(organizations_of(incident)):
-        return IncidentOut.model_validate(incident.model_dump())
-    return IncidentOut.model_validate(_redacted_incident(principal, incident))
+    return IncidentOut.model_validate(_incident_data(principal, incident))
 
 
 def incident_detail(
     principal: Principal, incident: Incident, shown: dict[str, Any]
 ) -> IncidentDetail:
     allowed_next = shown.get("allowed_next", [])
-    if not principal.sees_all(organizations_of(incident)):
-        view = IncidentOut.model_validate(_redacted_incident(principal, incident))
+    view = incident_view(principal, incident)
+    if view.redacted:
         return IncidentDetail(incident=view, allowed_next=allowed_next)
     return IncidentDetail(
-        incident=IncidentOut.model_validate(incident.model_dump()),
+        incident=view,
         facts=shown.get("facts"),
         allowed_next=allowed_next,
         checklist=shown.get("checklist", []),

@@ -219,7 +219,7 @@ class IncidentService:
                 raise BadInput(f"unknown status {status!r}; statuses: {known}") from None
         return self._store.find(
             statuses=[status] if status else None,
-            organization_ids=[org] if org else None,
+            organization_ids=[org] if org is not None else None,  # "": nothing
             rule_id=rule,
         )
 

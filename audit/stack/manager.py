@@ -6,6 +6,7 @@ For development, the demo and the test suite: both servers listen on
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -18,6 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,8 +164,7 @@ class LocalStack:
                     f"{self.layout.kafka_libs}/*",
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    _kafka_cluster_id(),
+                    f"--cluster-id={kafka_cluster_id()}",
                     "-c",
                     str(props),
                 ],
@@ -403,11 +404,17 @@ def _ensure_system_user(name: str) -> None:
         )
 
 
-def _kafka_cluster_id() -> str:
-    # A KRaft cluster id is a base64url-encoded UUID without padding.
-    import base64
+def kafka_cluster_id(draw: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A KRaft cluster id: a base64url-encoded UUID without padding.
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    One draw in 64 starts with ``-``, which the storage tool then reads as an
+    option (a clean-clone CI run failed so). Kafka's own generator
+    (``Uuid.randomUuid``) draws again until the id does not: so do we.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(draw().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _port_open(port: int) -> bool:

@@ -42,7 +42,9 @@ def when(value: Any) -> Markup:
 
 
 def count(value: Any, unit: str) -> str:
-    number = int(value or 0)
+    if value is None:  # redacted for this viewer (issue 11: field-by-field redaction)
+        return "withheld"
+    number = int(value)
     return f"{number:,} {unit}{'' if number == 1 else 's'}"
 
 

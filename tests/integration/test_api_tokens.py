@@ -40,7 +40,7 @@ def claims(**extra: Any) -> dict[str, Any]:
         "iat": now,
         "exp": now + 600,
         "roles": ["admin"],
-        "orgs": "*",
+        "orgs": ["*"],
         **extra,
     }
 

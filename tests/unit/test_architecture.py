@@ -200,6 +200,7 @@ KNOWN_VIOLATIONS: frozenset[str] = frozenset(
         "consumers.detect -> audit.adapters.kafka.topics (entry-point)",
         "consumers.detect -> audit.adapters.metrics (entry-point)",
         "consumers.detect -> kafka (entry-point)",
+        "consumers.detect -> kafka.errors (entry-point)",
         "consumers.detect -> kafka.structs (entry-point)",
         "consumers.ingest -> audit.adapters.bundled_data (entry-point)",
         "consumers.ingest -> audit.adapters.elasticsearch.client (entry-point)",

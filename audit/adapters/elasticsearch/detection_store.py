@@ -12,6 +12,7 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from audit.adapters.elasticsearch.scope import RECORD_ORG_FIELDS, with_scope
 from audit.adapters.elasticsearch.versioned import (
     VersionedIndex,
     ensure_index,
@@ -49,12 +50,10 @@ class ElasticsearchDetectionStore:
         organization_id: str | None = None,
         since: datetime | None = None,
     ) -> list[Detection]:
-        query: dict[str, Any] = terms_query(
-            {
-                "rule_id": [rule_id] if rule_id else None,
-                "organization_ids": [organization_id] if organization_id else None,
-            }
-        )
+        """``organization_id``: owned by or affecting it (None: all; blank: none)."""
+        query: dict[str, Any] = terms_query({"rule_id": [rule_id] if rule_id else None})
+        scope = [organization_id] if organization_id is not None else None
+        query = with_scope(query, scope, *RECORD_ORG_FIELDS)
         if since is not None:
             window = {"range": {"last_seen": {"gte": since.isoformat()}}}
             if "bool" in query:

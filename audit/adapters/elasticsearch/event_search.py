@@ -13,6 +13,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from audit.adapters.elasticsearch.client import is_unavailable
+from audit.adapters.elasticsearch.scope import scope_clause
 from audit.domain.fields import CREDENTIAL_FIELDS
 from audit.errors import StoreUnavailable
 from audit.services.ports.events import CursorExpired, EventPage, EventQuery, TopValues
@@ -51,8 +52,9 @@ def query_dsl(query: EventQuery) -> dict[str, Any]:
     ):
         if value is not None:
             filters.append({"term": {field: value}})
-    if query.organization_ids is not None:
-        filters.append({"terms": {"organization.id": list(query.organization_ids)}})
+    scope = scope_clause(query.organization_ids, "organization.id")
+    if scope is not None:
+        filters.append(scope)
     if query.credential_id is not None:
         filters.append(
             {

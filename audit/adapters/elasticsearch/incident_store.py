@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from elasticsearch import Elasticsearch
 
+from audit.adapters.elasticsearch.scope import RECORD_ORG_FIELDS, with_scope
 from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index, terms_query
 from audit.domain.incidents import Incident
 from audit.services.ports.incidents import Stored, Version
@@ -47,14 +48,15 @@ class ElasticsearchIncidentStore:
         rule_id: str | None = None,
         detection_id: str | None = None,
     ) -> list[Incident]:
+        """``organization_ids``: owned by or affecting any of them (None: all; empty: none)."""
         query = terms_query(
             {
                 "status": list(statuses) if statuses is not None else None,
-                "organization_ids": list(organization_ids) if organization_ids else None,
                 "rule_ids": [rule_id] if rule_id else None,
                 "detection_ids": [detection_id] if detection_id else None,
             }
         )
+        query = with_scope(query, organization_ids, *RECORD_ORG_FIELDS)
         if statuses is not None and not statuses:
             return []
         sort = [{"opened_at": "asc"}, {"id": "asc"}]

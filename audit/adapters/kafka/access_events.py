@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 from kafka import KafkaProducer
@@ -49,10 +50,23 @@ class KafkaAccessEventSink:
             partitions = self._get().partitions_for(self._topic)
         except Exception:  # any client failure means "not reachable"
             return False
-        return bool(partitions)
+        # partitions_for answers from cached metadata even with the broker gone:
+        # a broker must also accept a connection now.
+        return bool(partitions) and _any_broker_listening(self._settings.kafka_bootstrap)
 
     def close(self) -> None:
         with self._lock:
             if self._producer is not None:
                 self._producer.close(timeout=5)
                 self._producer = None
+
+
+def _any_broker_listening(bootstrap: str, timeout: float = 2.0) -> bool:
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False

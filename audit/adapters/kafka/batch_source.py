@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Collection, Iterable
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from audit.adapters.kafka.config import connection_options
@@ -49,6 +50,7 @@ class KafkaBatchSource:
         client_id: str = "elastra-audit-ingest",
     ) -> None:
         self.paused_for_outage = False
+        self._deferred: dict[Partition, int] = {}  # offsets a broker outage kept back
         # Hooks run inside poll(): they must not call this consumer (kafka-
         # python 3 refuses blocking client calls from its callbacks).
         self.on_revoke: Callable[[], None] | None = None
@@ -116,8 +118,12 @@ class KafkaBatchSource:
         result: dict[Partition, bool] = {}
         for tp in self.consumer.assignment():
             highwater = self.consumer.highwater(tp)
+            try:
+                position = self.consumer.position(tp)
+            except KafkaError:  # the broker is away: vouch for nothing
+                position = None
             result[(tp.topic, tp.partition)] = (
-                highwater is not None and self.consumer.position(tp) >= highwater
+                highwater is not None and position is not None and position >= highwater
             )
         return result
 
@@ -126,15 +132,31 @@ class KafkaBatchSource:
             self.consumer.resume(*self.consumer.paused())
             self.paused_for_outage = False
 
-    def commit(self, offsets: dict[Partition, int]) -> None:
+    def commit(self, offsets: dict[Partition, int]) -> bool:
+        """Commit ``offsets`` (and any a broker outage deferred); False: deferred again.
+
+        With the broker away the commit fails: the offsets are kept and go with
+        the next commit, so the process rides the outage out instead of dying
+        (issue 11 item 14); what was stored meanwhile is deduplicated by id if
+        it is read again.
+        """
         owned = self.owned()
+        pending = {**self._deferred, **offsets}
         to_commit = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in offsets.items()
+            for (topic, partition), offset in pending.items()
             if (topic, partition) in owned
         }
-        if to_commit:
+        self._deferred = {}
+        if not to_commit:
+            return True
+        try:
             self.consumer.commit(to_commit)
+        except KafkaError as err:
+            log.warning("commit deferred, the broker is unavailable: %s", err)
+            self._deferred = {(tp.topic, tp.partition): m.offset for tp, m in to_commit.items()}
+            return False
+        return True
 
     def lag(self, min_interval: float = 10.0) -> dict[Partition, int] | None:
         """Messages between the position and the end of each owned partition."""
@@ -145,11 +167,14 @@ class KafkaBatchSource:
         assignment = list(self.consumer.assignment())
         if not assignment:
             return {}
-        ends = self.consumer.end_offsets(assignment)
-        return {
-            (tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp))
-            for tp in assignment
-        }
+        try:
+            ends = self.consumer.end_offsets(assignment)
+            return {
+                (tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp))
+                for tp in assignment
+            }
+        except KafkaError:  # the broker is away: no lag figure this time
+            return None
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)

@@ -31,8 +31,8 @@ from audit.api.schemas.disclosures import (
     ReviewIn,
     VerifyIn,
 )
-from audit.domain.disclosure import DisclosureRequest
-from audit.services.disclosures import RequestFile
+from audit.domain.disclosure import DisclosureRequest, request_id_for
+from audit.services.disclosures import AlreadyRecorded, RequestFile
 from audit.wiring.api import ApiServices
 
 router = APIRouter(tags=["disclosures"], responses=responses(400, 401, 403, 503))
@@ -73,7 +73,15 @@ def create_disclosure(
         scope=body.scope,
         received_by=principal.id,
     )
-    request, hold = services.disclosures.record(spec, now)
+    try:
+        request, hold = services.disclosures.record(spec, now)
+    except AlreadyRecorded:
+        # The id includes the scope, so a conflict is within the caller's own
+        # organizations; answer as "not found" otherwise all the same.
+        existing = services.disclosures.get(request_id_for(body.intake))
+        if not principal.sees_all(existing.intake.organization_ids):
+            raise forbidden() from None
+        raise
     record.resource_id = request.id
     record.count = 1
     return DisclosureCreated(request=request, hold_request=hold)

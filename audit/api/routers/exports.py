@@ -3,7 +3,6 @@ verifying an uploaded bundle (audit/services/bundle.py::verify_bundle)."""
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,13 +13,22 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from audit.api.archives import MEDIA_TYPES, SUFFIX, BadArchive, Kind, pack, unpack
+from audit.api.archives import (
+    MEDIA_TYPES,
+    SUFFIX,
+    BadArchive,
+    Kind,
+    pack,
+    plain_member,
+    unpack,
+)
 from audit.api.deps import CurrentPrincipal, Now, Record, Services
 from audit.api.jobs import Job
 from audit.api.principal import Principal
 from audit.api.problems import ApiProblem, bad_request, forbidden, responses
 from audit.api.schemas.jobs import ArchiveKind, BundleVerdict, ExportIn, JobOut
 from audit.domain.export import MANIFEST_FILE, Manifest, profile
+from audit.domain.integrity.findings import Finding, FindingKind
 from audit.services.bundle import verify_bundle
 from audit.services.export import ExportRequest
 from audit.wiring.api import ApiServices
@@ -183,6 +191,13 @@ async def verify_upload(
     return verdict
 
 
+def _member_only(finding: Finding, tmp: str) -> Finding:
+    """The finding as the caller may see it: members named, no server path, no snippet."""
+    if finding.kind is FindingKind.BUNDLE_INVALID:
+        return finding.model_copy(update={"message": f"cannot read {finding.file or 'a member'}"})
+    return finding.model_copy(update={"message": finding.message.replace(tmp, "")})
+
+
 def _verify_archive(
     data: bytes, services: ApiServices, limit: int, principal: Principal
 ) -> BundleVerdict:
@@ -192,13 +207,17 @@ def _verify_archive(
             files = unpack(data, Path(tmp), max_bytes=4 * limit)
         except BadArchive as err:
             raise bad_request(str(err)) from None
-        # Tenant scope: the bundle of another organization is not the caller's to check.
-        manifest = Path(tmp) / MANIFEST_FILE
-        with contextlib.suppress(OSError, ValidationError):
-            organization = Manifest.model_validate_json(manifest.read_bytes()).organization_id
-            if not principal.sees(organization):
-                raise forbidden()
-        findings = verify_bundle(Path(tmp), trusted)
+        # Tenant scope: the bundle of another organization is not the caller's to
+        # check, and a bundle whose manifest cannot be read is nobody's: refused.
+        try:
+            manifest = Manifest.model_validate_json((Path(tmp) / MANIFEST_FILE).read_bytes())
+        except (OSError, ValidationError):
+            raise bad_request(f"{MANIFEST_FILE} is missing or not a bundle manifest") from None
+        if not principal.sees(manifest.organization_id):
+            raise forbidden()
+        if not all(plain_member(entry.name) for entry in manifest.files):
+            raise bad_request("the manifest lists a member that is not a plain relative name")
+        findings = [_member_only(f, tmp) for f in verify_bundle(Path(tmp), trusted)]
     return BundleVerdict(
         ok=not findings, findings=[f.model_dump(mode="json") for f in findings], files=files
     )

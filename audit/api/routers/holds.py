@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
@@ -10,6 +11,9 @@ from audit.api.deps import CurrentPrincipal, Now, Record, Services
 from audit.api.problems import forbidden, responses
 from audit.api.schemas.holds import HoldId, HoldIn, HoldList, HoldListParams, HoldOut, HoldReleaseIn
 from audit.api.views import scope_filter
+from audit.domain.retention.holds import LegalHold
+from audit.services.holds import HoldExists
+from audit.wiring.api import ApiServices
 
 router = APIRouter(tags=["legal holds"], responses=responses(400, 401, 403, 503))
 HoldIdPath = Annotated[HoldId, Path(description="the hold id")]
@@ -32,21 +36,33 @@ def create_hold(
     record.body_fields = sorted(body.model_fields_set)
     if not principal.sees_all(body.organization_ids):
         raise forbidden()
-    hold = services.retention.holds.create(
+    try:
+        hold = _create(services, body, principal.id, now)
+    except HoldExists:
+        # A chosen id already taken: "conflict" only to whoever may see that hold.
+        assert body.hold_id is not None
+        taken = services.retention.hold_store.get(body.hold_id).scope.organization_ids
+        if not principal.sees_all(taken):
+            raise forbidden() from None
+        raise
+    record.resource_id = hold.id
+    record.count = 1
+    return HoldOut.model_validate(hold.model_dump() | {"active": hold.is_active(now)})
+
+
+def _create(services: ApiServices, body: HoldIn, by: str, now: datetime) -> LegalHold:
+    return services.retention.holds.create(
         organization_ids=body.organization_ids,
         user_ids=body.user_ids,
         start=body.start,
         end=body.end,
-        by=principal.id,
+        by=by,
         reason=body.reason,
         reference=body.reference,
         expires_at=body.expires_at,
         hold_id=body.hold_id,
         at=now,
     )
-    record.resource_id = hold.id
-    record.count = 1
-    return HoldOut.model_validate(hold.model_dump() | {"active": hold.is_active(now)})
 
 
 @router.get(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Path, Query
 
 from audit.api.deps import CurrentPrincipal, Now, Record, Services
 from audit.api.problems import forbidden, responses
-from audit.api.schemas.common import Ident
+from audit.api.schemas.common import OrgId
 from audit.api.schemas.retention import (
     PlannedIndex,
     PlanParams,
@@ -19,7 +19,7 @@ from audit.api.schemas.retention import (
 from audit.services.retention import describe
 
 router = APIRouter(tags=["retention"], responses=responses(400, 401, 403, 503))
-OrganizationId = Annotated[Ident, Path(description="the organization id")]
+OrganizationId = Annotated[OrgId, Path(description="the organization id")]
 
 
 @router.get(

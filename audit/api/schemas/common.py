@@ -7,10 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, StringConstraints, TypeAdapter
 
+from audit.api.principal import ORG_ID_PATTERN
+
 # Printable, no control characters; the length of a contract identifier.
 Ident = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
+# An organization id, by the one pattern (audit/api/principal.py) checked
+# wherever an id enters: path, query, body and token.
+OrgId = Annotated[str, StringConstraints(pattern=ORG_ID_PATTERN)]
 ActionName = Annotated[
     str, StringConstraints(max_length=128, pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 ]

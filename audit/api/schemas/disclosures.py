@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from audit.api.principal import ORG_ID_PATTERN, valid_org_id
 from audit.api.schemas.common import Ident, Moment, Text, check_moment
 from audit.domain.checklists import HoldRequest
 from audit.domain.disclosure import (
@@ -20,6 +21,8 @@ from audit.domain.disclosure import (
 )
 
 _FORBID = ConfigDict(extra="forbid")
+# The intake is the domain's model, unbounded: bound its strings at the door.
+INTAKE_TEXT_MAX = 4000
 
 
 class DisclosureIn(BaseModel):
@@ -45,9 +48,12 @@ class DisclosureIn(BaseModel):
             if isinstance(orgs, list) and not 1 <= len(orgs) <= 50:
                 raise ValueError("intake.organization_ids: 1 to 50 organization ids")
             if isinstance(orgs, list) and not all(
-                isinstance(o, str) and 0 < len(o) <= 128 for o in orgs
+                isinstance(o, str) and valid_org_id(o) for o in orgs
             ):
-                raise ValueError("intake.organization_ids: ids of 1 to 128 characters")
+                raise ValueError(f"intake.organization_ids: ids matching {ORG_ID_PATTERN}")
+            for name, value in intake.items():
+                if isinstance(value, str) and len(value) > INTAKE_TEXT_MAX:
+                    raise ValueError(f"intake.{name}: at most {INTAKE_TEXT_MAX} characters")
         return data
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
 
-from audit.api.schemas.common import ActionName, Category, EntityKind, Ident, Moment
+from audit.api.schemas.common import ActionName, Category, EntityKind, Ident, Moment, OrgId
 from audit.api.schemas.incidents import DetectionOut, IncidentOut
 
 _FORBID = ConfigDict(extra="forbid")
@@ -16,7 +16,7 @@ _FORBID = ConfigDict(extra="forbid")
 class EventSearchParams(BaseModel):
     model_config = _FORBID
 
-    organization_id: Ident | None = None
+    organization_id: OrgId | None = None
     user_id: Ident | None = None
     source_ip: IPvAnyAddress | None = None
     action: ActionName | None = None
@@ -44,7 +44,7 @@ class EntityParams(BaseModel):
 
     entity: EntityKind
     value: Ident
-    organization_id: Ident | None = None
+    organization_id: OrgId | None = None
     since: Moment | None = Field(default=None, description="default: 24 hours before until")
     until: Moment | None = Field(default=None, description="default: now")
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from audit.api.schemas.common import Ident, Moment, Text
+from audit.api.schemas.common import Ident, Moment, OrgId, Text
 from audit.domain.retention import LegalHold
 
 _FORBID = ConfigDict(extra="forbid")
@@ -18,7 +18,7 @@ class HoldIn(BaseModel):
 
     model_config = _FORBID
 
-    organization_ids: list[Ident] = Field(min_length=1, max_length=50)
+    organization_ids: list[OrgId] = Field(min_length=1, max_length=50)
     user_ids: list[Ident] = Field(default_factory=list, max_length=100)
     start: Moment | None = Field(default=None, description="events from this time")
     end: Moment | None = Field(default=None, description="events before this time (exclusive)")
@@ -40,7 +40,7 @@ class HoldList(BaseModel):
 class HoldListParams(BaseModel):
     model_config = _FORBID
 
-    organization_id: Ident | None = None
+    organization_id: OrgId | None = None
     active: bool | None = Field(default=None, description="only active (or ended) holds")
 
 

@@ -6,18 +6,26 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.api.schemas.common import Ident, Moment, Text
-from audit.domain.detection.record import Detection
+from audit.api.schemas.common import Ident, Moment, OrgId, Text
+from audit.domain.detection.record import Detection, Severity
 from audit.domain.incidents import Incident, IncidentStatus
 
 _FORBID = ConfigDict(extra="forbid")
 
 
 class DetectionOut(Detection):
+    # Redacted views (audit/api/views.py REDACTED_DETECTION) blank these.
+    rule_name: str = ""
+    severity: Severity | None = None  # type: ignore[assignment]
+    event_count: int | None = Field(default=None, ge=1)  # type: ignore[assignment]
+    mitre_technique: str | None = None
     redacted: bool = Field(default=False, description="true: other tenants' details were removed")
 
 
 class IncidentOut(Incident):
+    # Redacted views (audit/api/views.py REDACTED_INCIDENT) blank these.
+    severity: Severity | None = None  # type: ignore[assignment]
+    event_count: int | None = Field(default=None, ge=0)  # type: ignore[assignment]
     redacted: bool = Field(default=False, description="true: other tenants' details were removed")
 
 
@@ -35,7 +43,7 @@ class DetectionListParams(BaseModel):
     model_config = _FORBID
 
     rule_id: Ident | None = None
-    organization_id: Ident | None = None
+    organization_id: OrgId | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -49,7 +57,7 @@ class IncidentListParams(BaseModel):
     model_config = _FORBID
 
     status: IncidentStatus | None = None
-    organization_id: Ident | None = None
+    organization_id: OrgId | None = None
     rule_id: Ident | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 

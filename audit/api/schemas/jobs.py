@@ -7,7 +7,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from audit.api.schemas.common import ActionName, Ident, Moment, Text
+from audit.api.schemas.common import ActionName, Ident, Moment, OrgId, Text
 from audit.domain.export import PROFILES, ExportFormat
 
 _FORBID = ConfigDict(extra="forbid")
@@ -31,7 +31,7 @@ class _Range(BaseModel):
 class ExportIn(_Range):
     """An export of one organization's events; the requester is the caller."""
 
-    organization_id: Ident
+    organization_id: OrgId
     format: ExportFormat
     purpose: Text = Field(min_length=1)
     redaction: RedactionName = "none"
@@ -40,7 +40,7 @@ class ExportIn(_Range):
 
 
 class VerifyIn(_Range):
-    organization_id: Ident
+    organization_id: OrgId
 
 
 class JobOut(BaseModel):

@@ -57,8 +57,13 @@ class DisclosureRefused(InvalidTransition):
 
 
 def request_id_for(intake: Intake) -> str:
-    """Deterministic id from authority, reference and receipt time."""
-    key = f"{intake.authority}|{intake.reference}|{intake.received_at.isoformat()}"
+    """Deterministic id from the tenant scope, authority, reference and receipt time.
+
+    The scope is part of it so that one tenant's request can never collide
+    with (and so reveal or squat) another tenant's of the same reference.
+    """
+    scope = ",".join(sorted(intake.organization_ids))
+    key = f"{scope}|{intake.authority}|{intake.reference}|{intake.received_at.isoformat()}"
     return "ldr-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
 
 

@@ -64,7 +64,7 @@ def _queue(request: Request, principal: Viewer, record: Record) -> dict[str, Any
     for incident in listed.incidents:
         if status_filter == "active" and incident.status not in ACTIVE_STATUSES:
             continue
-        if severity and incident.severity.value != severity:
+        if severity and (incident.severity.value if incident.severity else "") != severity:
             continue
         if assignee and (incident.assignee or "") != assignee:
             continue
@@ -81,7 +81,7 @@ def _queue(request: Request, principal: Viewer, record: Record) -> dict[str, Any
     rows.sort(
         key=lambda r: (
             r.deadline or far,
-            -_SEVERITY.get(r.incident.severity.value, 0),
+            -_SEVERITY.get(r.incident.severity.value if r.incident.severity else "", 0),
             r.incident.opened_at,
         )
     )
