@@ -23,12 +23,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from consumers.detect import run
+    from audit.wiring.detect import run_detector
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
-    raised = run(load_settings(), until_idle=args.until_idle)
+    raised = run_detector(load_settings(), until_idle=args.until_idle)
     print(
         json.dumps({"detections_written": raised}) if args.json else f"detections written: {raised}"
     )

@@ -82,6 +82,14 @@ class DetectionTask:
         watermark = self.engine.watermark
         return 0 if watermark is None else self.engine.expire(watermark)
 
+    def keys_per_rule(self) -> dict[str, int]:
+        """How many group keys hold state, per rule."""
+        return self.engine.keys_per_rule()
+
+    def state_bytes(self) -> float:
+        """Approximate bytes of this task's window state (sampled)."""
+        return self.engine.approx_bytes_per_key() * self.engine.active_keys
+
     def take_late_count(self) -> int:
         late = self.engine.late_events - self._late_reported
         self._late_reported = self.engine.late_events

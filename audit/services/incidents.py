@@ -131,6 +131,12 @@ class IncidentService:
             f"detection {detection.id}: the incidents it matches keep closing; handle it again"
         )
 
+    def handle_detections(
+        self, detections: Sequence[Detection], now: datetime
+    ) -> list[DetectionOutcome]:
+        """:meth:`handle_detection` for a batch (the detector's, after one bulk write)."""
+        return [self.handle_detection(detection, now) for detection in detections]
+
     def sync_detections(self, since: datetime | None, now: datetime) -> dict[str, int]:
         """Feed stored detections (from ``since``) not yet in an incident, oldest first.
 

@@ -259,6 +259,10 @@ class DetectionEngine:
     def state_keys(self) -> list[str]:
         return list(self._states)
 
+    def keys_per_rule(self) -> dict[str, int]:
+        """How many keys hold state, per rule id."""
+        return dict(Counter(state.rule_id for state in self._states.values()))
+
     def take_changed_keys(self) -> list[str]:
         """Keys whose state changed since the last call (sorted)."""
         changed, self._changed = self._changed, set()
