@@ -28,6 +28,7 @@ from audit.services.ports.detection import (
     Liveness,
     RoutedSource,
     StateChangelog,
+    TooLateSink,
 )
 from audit.services.ports.ingest import MetricsRecorder
 
@@ -40,6 +41,7 @@ HOUSEKEEPING_SECONDS = 30.0
 @dataclass(frozen=True)
 class DetectorConfig:
     lateness: timedelta
+    late_horizon: timedelta = timedelta(days=1)
     poll_timeout_ms: int = 500
 
 
@@ -56,6 +58,7 @@ class DetectorLoop:
         liveness: Liveness,
         clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
+        too_late: TooLateSink | None = None,
     ) -> None:
         self.rules = [rule for rule in rules if rule.enabled]
         self.config = config
@@ -67,6 +70,7 @@ class DetectorLoop:
         self.liveness = liveness
         self.clock = clock
         self.monotonic = monotonic
+        self.too_late = too_late
         self.tasks: dict[int, DetectionTask] = {}
         self.raised = 0
         self.stop = False
@@ -87,6 +91,7 @@ class DetectorLoop:
                 self.rules,
                 lateness=self.config.lateness,
                 expected_sources=self._sources,
+                late_horizon=self.config.late_horizon,
             )
             restored = task.restore(self.changelog.read(partition))
             log.info("partition %d: restored %d keys from the changelog", partition, restored)
@@ -118,9 +123,14 @@ class DetectorLoop:
             changes = task.take_changes()
             if changes:
                 self.changelog.write(task.partition, changes)
-            late = task.take_late_count()
-            if late:
-                self.metrics.inc("audit_late_events_total", late)
+            for rule_id, count in task.take_late_counts().items():
+                self.metrics.inc("audit_late_events_total", count)
+                self.metrics.inc("audit_detection_events_too_late_total", count, rule=rule_id)
+            sample = task.take_too_late()
+            if sample and self.too_late is not None:
+                self.too_late.record(sample)
+        if self.too_late is not None:
+            self.too_late.flush()
         self.changelog.flush()
         if offsets:
             self.source.commit(offsets)

@@ -12,13 +12,17 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import Any
 
+import orjson
 from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.detection_store import ElasticsearchDetectionStore
 from audit.adapters.kafka.changelog import KafkaChangelog
+from audit.adapters.kafka.dead_letter_reader import read_dead_letters
 from audit.adapters.kafka.routed_source import KafkaRoutedSource
+from audit.adapters.kafka.too_late import ERROR_TYPE, KafkaTooLateSink
 from audit.adapters.kafka.topics import ensure_detection_topics
 from audit.adapters.metrics import Heartbeat, PrometheusMetrics
 from audit.domain.detection import load_rule_dir
@@ -40,6 +44,7 @@ class DetectorWiring:
     detections: ElasticsearchDetectionStore
     metrics: PrometheusMetrics
     loop: DetectorLoop
+    too_late: KafkaTooLateSink
     incidents: IncidentWiring | None = field(default=None)
 
     def setup(self) -> None:
@@ -59,6 +64,7 @@ class DetectorWiring:
     def close(self) -> None:
         self.source.close()
         self.changelog.close()
+        self.too_late.close()
         self.client.close()
 
 
@@ -70,7 +76,11 @@ def build_detector(settings: Settings) -> DetectorWiring:
     source = KafkaRoutedSource(settings)
     changelog = KafkaChangelog(settings)
     detections = ElasticsearchDetectionStore(client, settings.detection_index)
-    config = DetectorConfig(lateness=timedelta(seconds=settings.detection_lateness_seconds))
+    config = DetectorConfig(
+        lateness=timedelta(seconds=settings.detection_lateness_seconds),
+        late_horizon=timedelta(seconds=settings.detection_late_horizon_seconds),
+    )
+    too_late = KafkaTooLateSink(settings)
     loop = DetectorLoop(
         load_rule_dir(settings.rules_dir),
         config,
@@ -81,8 +91,9 @@ def build_detector(settings: Settings) -> DetectorWiring:
         metrics,
         metrics.heartbeat,
         _utcnow,
+        too_late=too_late,
     )
-    return DetectorWiring(settings, client, source, changelog, detections, metrics, loop)
+    return DetectorWiring(settings, client, source, changelog, detections, metrics, loop, too_late)
 
 
 def run_detector(settings: Settings, *, until_idle: float | None = None) -> int:
@@ -104,3 +115,14 @@ def run_detector(settings: Settings, *, until_idle: float | None = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         wiring.close()
+
+
+def too_late_sample(settings: Settings, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` events the detectors recorded as too late (oldest first)."""
+    found: list[dict[str, Any]] = []
+    for letter in read_dead_letters(settings):
+        if letter.headers.get("error.type") == ERROR_TYPE and letter.value is not None:
+            found.append(orjson.loads(letter.value))
+            if len(found) >= limit:
+                break
+    return found

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from audit.domain.detection.engine import TooLate
     from audit.domain.detection.record import Detection
     from audit.domain.detection.routing import RoutedEvent
 
@@ -90,6 +91,14 @@ class DetectionHandler(Protocol):
     """What happens to stored detections next (incidents), in one call per batch."""
 
     def handle_detections(self, detections: Sequence[Detection], now: datetime) -> object: ...
+
+
+class TooLateSink(Protocol):
+    """Where events too late to evaluate are recorded for on-call, with the reason."""
+
+    def record(self, items: Sequence[TooLate]) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 class Liveness(Protocol):
