@@ -36,7 +36,9 @@ class ChainKeeper:
         self._heads.clear()
         self._fresh = False
 
-    def seal(self, documents: Sequence[tuple[str, StoredDocument]]) -> tuple[list[int], list[int]]:
+    def seal(
+        self, documents: Sequence[tuple[str, StoredDocument]]
+    ) -> tuple[list[int], list[int]]:
         """Add integrity fields to new documents, in order.
 
         ``documents`` are (organization id, document) pairs. Returns the
