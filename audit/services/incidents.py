@@ -41,6 +41,7 @@ from audit.domain.incidents import (
 from audit.domain.notifications import EventKind
 from audit.errors import AuditError, InvalidTransition
 from audit.services.optimistic import update_with_retry
+from audit.services.ports.detection import BulkIncidentCreator
 from audit.services.ports.incidents import DetectionStore, IncidentStore, Notifier
 
 log = logging.getLogger(__name__)
@@ -154,28 +155,40 @@ class IncidentService:
             statuses=[s.value for s in ACTIVE_STATUSES], organization_ids=organizations
         )
         candidates = {incident.id: incident for incident in active}
+        by_org: dict[str, set[str]] = {}
+        merged: dict[str, str] = {}
+        for incident in active:
+            for org in incident.organization_ids:
+                by_org.setdefault(org, set()).add(incident.id)
+            merged.update(dict.fromkeys(incident.detection_ids, incident.id))
         existing = set(candidates)
         joined: dict[str, list[Detection]] = {}
         opened: dict[str, tuple[Incident, list[Detection]]] = {}
         outcomes: list[DetectionOutcome] = []
         for detection in detections:
-            holder = next((i for i in candidates.values() if detection.id in i.detection_ids), None)
+            holder = merged.get(detection.id)
             if holder is not None:
                 outcomes.append(
-                    DetectionOutcome(detection.id, "unchanged", holder.id, "already merged")
+                    DetectionOutcome(detection.id, "unchanged", holder, "already merged")
                 )
                 continue
-            decision, incident = process_detection(detection, list(candidates.values()), now)
-            if decision.kind is DecisionKind.OPEN and incident is not None:
-                candidates[incident.id] = incident
-                opened[incident.id] = (incident, [detection])
+            # the incidents a one-by-one find would give: sharing an organization
+            near = sorted({i for org in detection.organization_ids for i in by_org.get(org, ())})
+            decision, changed = process_detection(detection, [candidates[i] for i in near], now)
+            if changed is not None:
+                merged[detection.id] = changed.id
+                for org in changed.organization_ids:
+                    by_org.setdefault(org, set()).add(changed.id)
+            if decision.kind is DecisionKind.OPEN and changed is not None:
+                candidates[changed.id] = changed
+                opened[changed.id] = (changed, [detection])
                 outcomes.append(
-                    DetectionOutcome(detection.id, "opened", incident.id, decision.reason)
+                    DetectionOutcome(detection.id, "opened", changed.id, decision.reason)
                 )
             elif decision.kind is DecisionKind.JOIN and decision.incident_id is not None:
                 target = decision.incident_id
-                if incident is not None:
-                    candidates[target] = incident
+                if changed is not None:
+                    candidates[target] = changed
                 if target in opened:
                     opened[target] = (candidates[target], [*opened[target][1], detection])
                 else:
@@ -185,8 +198,25 @@ class IncidentService:
                 outcomes.append(
                     DetectionOutcome(detection.id, "detection_only", None, decision.reason)
                 )
-        for incident, members in opened.values():
-            if self._store.create(incident):
+        self._write_batch(opened, joined, existing, now)
+        return outcomes
+
+    def _write_batch(
+        self,
+        opened: dict[str, tuple[Incident, list[Detection]]],
+        joined: dict[str, list[Detection]],
+        existing: set[str],
+        now: datetime,
+    ) -> None:
+        """The writes of :meth:`handle_detections`: creates in one request
+        when the store can, one read-modify-write per existing incident."""
+        new = [incident for incident, _ in opened.values()]
+        if isinstance(self._store, BulkIncidentCreator):
+            created = self._store.create_many(new)
+        else:
+            created = [self._store.create(incident) for incident in new]
+        for (incident, members), stored in zip(opened.values(), created, strict=True):
+            if stored:
                 self._notify_new_entries(0, incident)
             else:  # opened meanwhile by another writer: correlate these again
                 for detection in members:
@@ -199,7 +229,6 @@ class IncidentService:
             except InvalidTransition:  # closed meanwhile: correlate again
                 for detection in members:
                     self.handle_detection(detection, now)
-        return outcomes
 
     def sync_detections(self, since: datetime | None, now: datetime) -> dict[str, int]:
         """Feed stored detections (from ``since``) not yet in an incident, oldest first.

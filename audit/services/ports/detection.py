@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from audit.domain.detection.engine import TooLate
     from audit.domain.detection.record import Detection
     from audit.domain.detection.routing import RoutedEvent
+    from audit.domain.incidents import Incident
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +106,13 @@ class Liveness(Protocol):
     def beat(self) -> None: ...
 
     def ready(self, ok: bool) -> None: ...
+
+
+@runtime_checkable
+class BulkIncidentCreator(Protocol):
+    """An incident store that can create many incidents in one request
+    (the batch path of an alert storm uses it when the store offers it)."""
+
+    def create_many(self, incidents: Sequence[Incident]) -> list[bool]:
+        """Per incident: True if stored now, False if its id existed."""
+        ...
