@@ -148,8 +148,8 @@ class IncidentService:
         :meth:`handle_detection`); when a write conflicts, the detections
         of that incident are handled one by one.
         """
-        if len(detections) <= 1:
-            return [self.handle_detection(detection, now) for detection in detections]
+        if not detections:
+            return []
         organizations = sorted({org for d in detections for org in d.organization_ids})
         active = self._store.find(
             statuses=[s.value for s in ACTIVE_STATUSES], organization_ids=organizations
@@ -163,11 +163,20 @@ class IncidentService:
             merged.update(dict.fromkeys(incident.detection_ids, incident.id))
         existing = set(candidates)
         joined: dict[str, list[Detection]] = {}
+        refreshed: dict[str, list[Detection]] = {}
         opened: dict[str, tuple[Incident, list[Detection]]] = {}
         outcomes: list[DetectionOutcome] = []
         for detection in detections:
             holder = merged.get(detection.id)
             if holder is not None:
+                known = candidates.get(holder)
+                if known is not None and detection.last_seen > known.last_event_at:
+                    # a detection updated in place (the burst went on): the incident follows
+                    refreshed.setdefault(holder, []).append(detection)
+                    outcomes.append(
+                        DetectionOutcome(detection.id, "joined", holder, "detection updated")
+                    )
+                    continue
                 outcomes.append(
                     DetectionOutcome(detection.id, "unchanged", holder, "already merged")
                 )
@@ -199,6 +208,11 @@ class IncidentService:
                     DetectionOutcome(detection.id, "detection_only", None, decision.reason)
                 )
         self._write_batch(opened, joined, existing, now)
+        for incident_id, members in refreshed.items():
+            try:
+                self._update(incident_id, functools.partial(_refresh_all, members))
+            except InvalidTransition:  # closed meanwhile: it keeps what it had
+                continue
         return outcomes
 
     def _write_batch(
@@ -409,6 +423,25 @@ class IncidentService:
                 self._notifier.notify(kind, incident, sent_for=entry.at, discriminator=f"h{index}")
             except Exception:  # a notification never undoes the change it reports
                 log.exception("notification %s of incident %s not sent", kind, incident.id)
+
+
+def _refresh_all(detections: Sequence[Detection], incident: Incident) -> Incident:
+    """An incident after detections it holds were updated in place: their
+    later events and new entities. (The event count is left as merged: the
+    incident does not keep each detection's count to take the difference.)"""
+    if not incident.is_active:
+        return incident
+    entities = {k: set(v) for k, v in incident.entities.items()}
+    for detection in detections:
+        for kind, values in detection.entities.items():
+            entities.setdefault(kind, set()).update(values)
+    return incident.model_copy(
+        update={
+            "last_event_at": max([incident.last_event_at, *(d.last_seen for d in detections)]),
+            "first_event_at": min([incident.first_event_at, *(d.first_seen for d in detections)]),
+            "entities": {k: tuple(sorted(v)) for k, v in sorted(entities.items())},
+        }
+    )
 
 
 def _apply_all(detections: Sequence[Detection], now: datetime, incident: Incident) -> Incident:

@@ -41,3 +41,23 @@ def test_a_batch_gives_the_incidents_one_by_one_handling_gives(incident_env: Inc
     assert {o.action for o in again} == {"unchanged"}
     assert wiring.service.get(chain_incident.id).history == chain_incident.history
     assert len(wiring.service.list()) == 4
+
+
+def test_a_detection_updated_in_place_moves_its_incident(incident_env: IncidentEnv) -> None:
+    wiring = incident_env.wiring()
+    first = detection("det-burst", "high", rule="auth.brute_force", at=T0, count=10)
+    other = detection("det-else", "high", rule="auth.brute_force", at=T0, orgs=("org_x",))
+    wiring.service.handle_detections([first, other], T0)
+    later = first.model_copy(
+        update={
+            "last_seen": T0 + timedelta(minutes=20),
+            "event_count": 14,
+            "entities": {"source.ip": ["198.51.100.99"]},
+        }
+    )
+    outcomes = wiring.service.handle_detections([later, other], T0 + timedelta(minutes=21))
+    assert [o.action for o in outcomes] == ["joined", "unchanged"]
+    (incident,) = [i for i in wiring.service.list() if "det-burst" in i.detection_ids]
+    assert incident.last_event_at == T0 + timedelta(minutes=20)
+    assert incident.entities["source.ip"] == ("198.51.100.99",)
+    assert incident.detection_ids == ("det-burst",)
