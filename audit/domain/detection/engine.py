@@ -164,6 +164,20 @@ class DetectionEngine:
             self._count_too_late(routed, watermark)
             return []
         if evaluator.monotone:
+            state = self._states.get(routed.key)
+            if state is not None and state.open is None:
+                floor = state.floor
+                if floor is not None and time_us > floor[0]:
+                    # The common case, inlined (hot path): in event-time order
+                    # and no detection open: what _apply does then.
+                    state.floor = (time_us, routed.event_id, routed.step)
+                    self._changed.add(routed.key)
+                    events = evaluator.apply(state.data, routed, False)
+                    if not events:
+                        return []
+                    opened = OpenDetection.start(state.rule_id, state.key, events)
+                    state.open = opened
+                    return [opened.to_detection(self.rules[state.rule_id], state.group_key)]
             return self._arrive(evaluator, routed)
         key = routed.key
         state = self._states.get(key)
