@@ -175,9 +175,9 @@ class DetectionEngine:
                     events = evaluator.apply(state.data, routed, False)
                     if not events:
                         return []
-                    opened = OpenDetection.start(state.rule_id, state.key, events)
-                    state.open = opened
-                    return [opened.to_detection(self.rules[state.rule_id], state.group_key)]
+                    fired = OpenDetection.start(state.rule_id, state.key, events)
+                    state.open = fired
+                    return [fired.to_detection(self.rules[state.rule_id], state.group_key)]
             return self._arrive(evaluator, routed)
         key = routed.key
         state = self._states.get(key)
