@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     detector_group: str = "elastra-audit-detect"
     rules_dir: str | None = None
     detection_lateness_seconds: float = Field(default=120.0, ge=0, le=86_400)
+    # Events behind the watermark are still evaluated for this long (the late
+    # lane); older ones are counted, sent to the dead-letter topic, not judged.
+    detection_late_horizon_seconds: float = Field(default=86_400.0, ge=0, le=30 * 86_400)
     detector_metrics_port: int = Field(default=9465, ge=0, le=65535)
     scheduler_metrics_port: int = Field(default=9466, ge=0, le=65535)
     # Incidents are opened by the detector as detections are stored.

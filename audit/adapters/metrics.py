@@ -90,11 +90,17 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "audit_late_events_total",
         "counter",
-        "Events later than the allowed lateness of the detection windows.",
+        "Events too late for detection: older than the watermark minus the late horizon.",
     ),
     # --- detection --------------------------------------------------------
     MetricSpec(
         "audit_detector_events_total", "counter", "Routed events evaluated by the detector."
+    ),
+    MetricSpec(
+        "audit_detection_events_too_late_total",
+        "counter",
+        "Routed events not evaluated, older than the watermark minus the late horizon, by rule.",
+        ("rule",),
     ),
     MetricSpec(
         "audit_detections_total", "counter", "Detections raised or updated, by rule.", ("rule_id",)

@@ -23,13 +23,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from consumers.detect import run
+    from audit.wiring.detect import run_detector
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
-    raised = run(load_settings(), until_idle=args.until_idle)
+    raised = run_detector(load_settings(), until_idle=args.until_idle)
     print(
         json.dumps({"detections_written": raised}) if args.json else f"detections written: {raised}"
     )
+    return 0
+
+
+def register_late(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    late = actions.add_parser(
+        "late", help="events too late for detection (past the late horizon), with the reason"
+    )
+    late.add_argument("--json", action="store_true", help="one JSON object per line")
+    late.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    late.set_defaults(handler=_late)
+
+
+def _late(args: argparse.Namespace) -> int:
+    from audit.wiring.detect import too_late_sample
+
+    for item in too_late_sample(load_settings(), args.limit):
+        if args.json:
+            print(json.dumps(item, sort_keys=True))
+        else:
+            print(f"{item['event_time']} {item['rule_id']} {item['event_id']}: {item['reason']}")
     return 0

@@ -81,6 +81,9 @@ def _register_others(sub: Sub) -> None:
     d_list.add_argument("--org")
     d_list.add_argument("--since", type=aware_time, metavar="TIME")
     d_list.set_defaults(handler=_detections)
+    from audit.cli.detect import register_late
+
+    register_late(d_actions)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ to another process moves exactly that state with it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 
 from audit.domain.detection import DetectionEngine, RoutedEvent
+from audit.domain.detection.engine import DEFAULT_LATE_HORIZON, TooLate
 from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import from_us
 from audit.domain.detection.rules import RuleBase
@@ -33,12 +35,14 @@ class DetectionTask:
         *,
         lateness: timedelta,
         expected_sources: Iterable[str],
+        late_horizon: timedelta = DEFAULT_LATE_HORIZON,
     ) -> None:
         self.partition = partition
-        self.engine = DetectionEngine(rules, lateness=lateness)
+        self.engine = DetectionEngine(rules, lateness=lateness, late_horizon=late_horizon)
         self.clocks = SourceClocks(expected_sources)
         self._clocks_changed = False
         self._late_reported = 0
+        self._late_by_rule_reported: Counter[str] = Counter()
 
     def restore(self, entries: Iterable[tuple[str, bytes | None]]) -> int:
         """Replay the changelog partition (oldest first); returns keys restored."""
@@ -81,6 +85,25 @@ class DetectionTask:
     def expire(self) -> int:
         watermark = self.engine.watermark
         return 0 if watermark is None else self.engine.expire(watermark)
+
+    def keys_per_rule(self) -> dict[str, int]:
+        """How many group keys hold state, per rule."""
+        return self.engine.keys_per_rule()
+
+    def state_bytes(self) -> float:
+        """Approximate bytes of this task's window state (sampled)."""
+        return self.engine.approx_bytes_per_key() * self.engine.active_keys
+
+    def take_late_counts(self) -> dict[str, int]:
+        """Too-late events per rule since the last call."""
+        now = self.engine.late_by_rule
+        counts = {rule: n - self._late_by_rule_reported[rule] for rule, n in now.items()}
+        self._late_by_rule_reported = Counter(now)
+        return {rule: n for rule, n in counts.items() if n}
+
+    def take_too_late(self) -> list[TooLate]:
+        """A sample of the too-late events since the last call, with the reason."""
+        return self.engine.take_too_late()
 
     def take_late_count(self) -> int:
         late = self.engine.late_events - self._late_reported

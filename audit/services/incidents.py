@@ -8,6 +8,7 @@ other's change. Notifications follow the history entries a write added.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ from audit.domain.incidents import (
 from audit.domain.notifications import EventKind
 from audit.errors import AuditError, InvalidTransition
 from audit.services.optimistic import update_with_retry
+from audit.services.ports.detection import BulkIncidentCreator
 from audit.services.ports.incidents import DetectionStore, IncidentStore, Notifier
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,117 @@ class IncidentService:
         raise InvalidTransition(
             f"detection {detection.id}: the incidents it matches keep closing; handle it again"
         )
+
+    def handle_detections(
+        self, detections: Sequence[Detection], now: datetime
+    ) -> list[DetectionOutcome]:
+        """A batch of detections (the detector's, after one bulk write).
+
+        An alert storm must not cost a few requests per detection: the
+        active incidents of the batch's organizations are read once, each
+        detection is correlated in memory in order (it may join an incident
+        an earlier one of the batch opened), and each incident touched is
+        written once: a create per incident opened, one optimistic
+        read-modify-write per existing incident joined. A detection already
+        part of an active incident changes nothing (as in
+        :meth:`handle_detection`); when a write conflicts, the detections
+        of that incident are handled one by one.
+        """
+        if not detections:
+            return []
+        organizations = sorted({org for d in detections for org in d.organization_ids})
+        active = self._store.find(
+            statuses=[s.value for s in ACTIVE_STATUSES], organization_ids=organizations
+        )
+        candidates = {incident.id: incident for incident in active}
+        by_org: dict[str, set[str]] = {}
+        merged: dict[str, str] = {}
+        for incident in active:
+            for org in incident.organization_ids:
+                by_org.setdefault(org, set()).add(incident.id)
+            merged.update(dict.fromkeys(incident.detection_ids, incident.id))
+        existing = set(candidates)
+        joined: dict[str, list[Detection]] = {}
+        refreshed: dict[str, list[Detection]] = {}
+        opened: dict[str, tuple[Incident, list[Detection]]] = {}
+        outcomes: list[DetectionOutcome] = []
+        for detection in detections:
+            holder = merged.get(detection.id)
+            if holder is not None:
+                known = candidates.get(holder)
+                if known is not None and detection.last_seen > known.last_event_at:
+                    # a detection updated in place (the burst went on): the incident follows
+                    refreshed.setdefault(holder, []).append(detection)
+                    outcomes.append(
+                        DetectionOutcome(detection.id, "joined", holder, "detection updated")
+                    )
+                    continue
+                outcomes.append(
+                    DetectionOutcome(detection.id, "unchanged", holder, "already merged")
+                )
+                continue
+            # the incidents a one-by-one find would give: sharing an organization
+            near = sorted({i for org in detection.organization_ids for i in by_org.get(org, ())})
+            decision, changed = process_detection(detection, [candidates[i] for i in near], now)
+            if changed is not None:
+                merged[detection.id] = changed.id
+                for org in changed.organization_ids:
+                    by_org.setdefault(org, set()).add(changed.id)
+            if decision.kind is DecisionKind.OPEN and changed is not None:
+                candidates[changed.id] = changed
+                opened[changed.id] = (changed, [detection])
+                outcomes.append(
+                    DetectionOutcome(detection.id, "opened", changed.id, decision.reason)
+                )
+            elif decision.kind is DecisionKind.JOIN and decision.incident_id is not None:
+                target = decision.incident_id
+                if changed is not None:
+                    candidates[target] = changed
+                if target in opened:
+                    opened[target] = (candidates[target], [*opened[target][1], detection])
+                else:
+                    joined.setdefault(target, []).append(detection)
+                outcomes.append(DetectionOutcome(detection.id, "joined", target, decision.reason))
+            else:
+                outcomes.append(
+                    DetectionOutcome(detection.id, "detection_only", None, decision.reason)
+                )
+        self._write_batch(opened, joined, existing, now)
+        for incident_id, members in refreshed.items():
+            try:
+                self._update(incident_id, functools.partial(_refresh_all, members))
+            except InvalidTransition:  # closed meanwhile: it keeps what it had
+                continue
+        return outcomes
+
+    def _write_batch(
+        self,
+        opened: dict[str, tuple[Incident, list[Detection]]],
+        joined: dict[str, list[Detection]],
+        existing: set[str],
+        now: datetime,
+    ) -> None:
+        """The writes of :meth:`handle_detections`: creates in one request
+        when the store can, one read-modify-write per existing incident."""
+        new = [incident for incident, _ in opened.values()]
+        if isinstance(self._store, BulkIncidentCreator):
+            created = self._store.create_many(new)
+        else:
+            created = [self._store.create(incident) for incident in new]
+        for (incident, members), stored in zip(opened.values(), created, strict=True):
+            if stored:
+                self._notify_new_entries(0, incident)
+            else:  # opened meanwhile by another writer: correlate these again
+                for detection in members:
+                    self.handle_detection(detection, now)
+        for incident_id, members in joined.items():
+            if incident_id not in existing:
+                continue
+            try:
+                self._update(incident_id, functools.partial(_apply_all, members, now))
+            except InvalidTransition:  # closed meanwhile: correlate again
+                for detection in members:
+                    self.handle_detection(detection, now)
 
     def sync_detections(self, since: datetime | None, now: datetime) -> dict[str, int]:
         """Feed stored detections (from ``since``) not yet in an incident, oldest first.
@@ -314,6 +427,31 @@ class IncidentService:
                 self._notifier.notify(kind, incident, sent_for=entry.at, discriminator=f"h{index}")
             except Exception:  # a notification never undoes the change it reports
                 log.exception("notification %s of incident %s not sent", kind, incident.id)
+
+
+def _refresh_all(detections: Sequence[Detection], incident: Incident) -> Incident:
+    """An incident after detections it holds were updated in place: their
+    later events and new entities. (The event count is left as merged: the
+    incident does not keep each detection's count to take the difference.)"""
+    if not incident.is_active:
+        return incident
+    entities = {k: set(v) for k, v in incident.entities.items()}
+    for detection in detections:
+        for kind, values in detection.entities.items():
+            entities.setdefault(kind, set()).update(values)
+    return incident.model_copy(
+        update={
+            "last_event_at": max([incident.last_event_at, *(d.last_seen for d in detections)]),
+            "first_event_at": min([incident.first_event_at, *(d.first_seen for d in detections)]),
+            "entities": {k: tuple(sorted(v)) for k, v in sorted(entities.items())},
+        }
+    )
+
+
+def _apply_all(detections: Sequence[Detection], now: datetime, incident: Incident) -> Incident:
+    for detection in detections:
+        incident = apply_detection(incident, detection, now)
+    return incident
 
 
 def _need(**values: str) -> None:

@@ -54,6 +54,7 @@ MUST_MOVE = (
     "audit_batch_size_count",
     "audit_bulk_request_duration_seconds_count",
     "audit_late_events_total",
+    "audit_detection_events_too_late_total",
 )
 
 
@@ -120,10 +121,13 @@ def test_prometheus_scrapes_every_ingest_and_detection_series_and_they_move(
             extra_env={"AUDIT_METRICS_PORT": str(consumer_port)},
         )
         detecting.env["AUDIT_DETECTOR_METRICS_PORT"] = str(detector_port)
+        # Half an hour of late lane: the second wave below (over an hour old
+        # once the watermark has reached the present) is past it.
+        detecting.env["AUDIT_DETECTION_LATE_HORIZON_SECONDS"] = "1800"
         detector = spawn_command(detecting, "detect", "--until-idle", "15", log=tmp_path / "d.log")
         # Two waves, so that every counter is scraped before and after it
-        # moves. The second wave is hours old by then: stored, but late for
-        # the detector (whose watermark followed the caught-up sources).
+        # moves. The second wave is hours old by then: stored, but too late
+        # for the detector (whose watermark followed the caught-up sources).
         half = len(benign.messages) // 2
         publish(detecting.settings, merge(benign.messages[:half], scenarios))
         wait_until(

@@ -1,12 +1,14 @@
 """Detections in ``audit-detections``: one document per detection id.
 
-Implements :class:`audit.services.ports.incidents.DetectionStore`. ``put``
+Implements :class:`audit.services.ports.incidents.DetectionStore` and
+:class:`audit.services.ports.detection.DetectionWriter`. ``put``
 indexes under the detection id, so a replayed detection is stored once and
 a later version of the same detection (more events counted) overwrites it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +22,7 @@ from audit.adapters.elasticsearch.versioned import (
     unavailable,
 )
 from audit.domain.detection.record import Detection
+from audit.errors import StoreUnavailable
 
 MAPPING = "audit-detections"
 
@@ -38,6 +41,28 @@ class ElasticsearchDetectionStore:
             )
         except (ApiError, TransportError) as err:
             raise unavailable(err, f"cannot store detection {detection.id}") from err
+
+    def put_many(self, detections: Sequence[Detection]) -> None:
+        """One bulk request for a batch: an alert storm is one round trip,
+        not one per detection."""
+        if not detections:
+            return
+        operations: list[dict[str, Any]] = []
+        for detection in detections:
+            operations.append({"index": {"_index": self._docs.index, "_id": detection.id}})
+            operations.append(detection.model_dump(mode="json"))
+        try:
+            answer = self._docs.client.bulk(operations=operations)
+        except (ApiError, TransportError) as err:
+            raise unavailable(err, f"cannot store {len(detections)} detections") from err
+        if answer.get("errors"):
+            failed = [
+                item["index"] for item in answer["items"] if item["index"].get("status", 500) >= 300
+            ]
+            raise StoreUnavailable(
+                f"cannot store {len(failed)} of {len(detections)} detections: "
+                f"{failed[0].get('error')}"
+            )
 
     def get(self, detection_id: str) -> Detection:
         """The detection; :class:`audit.errors.NotFound` if absent."""

@@ -8,12 +8,19 @@ retries on conflict.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from audit.adapters.elasticsearch.scope import RECORD_ORG_FIELDS, with_scope
-from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index, terms_query
+from audit.adapters.elasticsearch.versioned import (
+    VersionedIndex,
+    ensure_index,
+    terms_query,
+    unavailable,
+)
 from audit.domain.incidents import Incident
+from audit.errors import StoreUnavailable
 from audit.services.ports.incidents import Stored, Version
 
 MAPPING = "audit-incidents"
@@ -36,6 +43,30 @@ class ElasticsearchIncidentStore:
 
     def create(self, incident: Incident) -> bool:
         return self._docs.create(incident.id, incident.model_dump(mode="json"))
+
+    def create_many(self, incidents: Sequence[Incident]) -> list[bool]:
+        """:meth:`create` for many in one bulk request (one refresh): per
+        incident, True if stored now, False if its id existed."""
+        if not incidents:
+            return []
+        operations: list[dict[str, Any]] = []
+        for incident in incidents:
+            operations.append({"create": {"_index": self._docs.index, "_id": incident.id}})
+            operations.append(incident.model_dump(mode="json"))
+        try:
+            answer = self._docs.client.bulk(operations=operations, refresh=True)
+        except (ApiError, TransportError) as err:
+            raise unavailable(err, f"cannot create {len(incidents)} incidents") from err
+        created: list[bool] = []
+        for item in answer["items"]:
+            status = item["create"].get("status", 500)
+            if status == 409:
+                created.append(False)
+            elif status >= 300:
+                raise StoreUnavailable(f"cannot create incident: {item['create'].get('error')}")
+            else:
+                created.append(True)
+        return created
 
     def replace(self, incident: Incident, version: Version) -> None:
         self._docs.replace(incident.id, incident.model_dump(mode="json"), version)

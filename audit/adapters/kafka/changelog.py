@@ -1,4 +1,7 @@
-"""The compacted changelog of detector state: written per key, read per partition."""
+"""The compacted changelog of detector state: written per key, read per partition.
+
+Implements :class:`audit.services.ports.detection.StateChangelog`.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +17,30 @@ class KafkaChangelog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._topic = settings.topic_changelog
-        self._producer = KafkaProducer(
-            client_id="elastra-audit-changelog",
-            acks="all",
-            linger_ms=5,
-            batch_size=512 * 1024,
-            max_request_size=4 * 1024 * 1024,
-            **connection_options(settings),
-        )
+        # Built on first use: a constructor does no I/O.
+        self._producer: KafkaProducer | None = None
+
+    def _client(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                client_id="elastra-audit-changelog",
+                acks="all",
+                linger_ms=5,
+                batch_size=512 * 1024,
+                max_request_size=4 * 1024 * 1024,
+                **connection_options(self._settings),
+            )
+        return self._producer
 
     def write(self, partition: int, changes: Sequence[tuple[str, bytes | None]]) -> None:
         """Queue each key's new state (None: a tombstone) to ``partition``."""
+        producer = self._client()
         for key, value in changes:
-            self._producer.send(self._topic, key=key.encode(), value=value, partition=partition)
+            producer.send(self._topic, key=key.encode(), value=value, partition=partition)
 
     def flush(self) -> None:
-        self._producer.flush()
+        if self._producer is not None:
+            self._producer.flush()
 
     def read(self, partition: int) -> Iterator[tuple[str, bytes | None]]:
         """Every record of ``partition`` up to its current end, oldest first."""
@@ -53,4 +64,5 @@ class KafkaChangelog:
             consumer.close()
 
     def close(self) -> None:
-        self._producer.close()
+        if self._producer is not None:
+            self._producer.close()

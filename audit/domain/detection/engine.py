@@ -1,27 +1,39 @@
 """The detection engine: routed events in, detections out, on event time.
 
+Firing on arrival
+-----------------
+A monotone rule (``RuleBase.monotone``: match, threshold, value_count, sum,
+sequence, geo_velocity) is evaluated on every event as it arrives, in any
+order, against its key's event-time window; the detection is returned the
+moment the condition holds. Later events of the same burst (from one
+lookback before the detection's first event to the end of its suppression)
+update that detection in place: same id, more events. The id is derived
+from data (rule, group key, time of the first event that made it), so
+replaying a stream gives the same detections, and a restart that re-reads
+events rewrites the same detection rather than raising a second one.
+
 Watermark
 ---------
-The engine instance keeps ``clock``: the largest ``clock_us`` of the routed
-events it has processed (normally their event time) or the largest time
-given to :meth:`DetectionEngine.advance` (only the latter with
-``clock_from_events=False``, for a runtime that tracks source progress). The watermark is ``clock -
-lateness``. An event older than the watermark when it arrives is *late*: it
-is counted (``late_events``, ``late_by_rule``) and not evaluated. Other
-events wait in their key's ``pending`` list until the watermark passes them
-(``time < watermark``), and are then applied in (event time, event id,
-sequence step) order, whatever order they arrived in. So, for a given input
-order, the result is deterministic, and two orders that differ only within
-the lateness give the same detections: replaying a day at full speed gives
-what living through it gave. The price is latency: a detection is raised
-once the watermark passes its last event (``lateness`` after it, or when
-the runtime calls :meth:`advance` with a later time, e.g. its clock while
-idle). A producer clock running ahead cannot push the watermark past the
-present if the router is given ``received_at`` (see ``RoutedEvent``).
+The engine keeps ``clock``: the largest ``clock_us`` of the routed events
+it has processed (normally their event time) or the largest time given to
+:meth:`DetectionEngine.advance` (only the latter with
+``clock_from_events=False``, for a runtime that tracks source progress).
+The watermark is ``clock - lateness``. The non-monotone rule type
+(new_value) waits for it: its events wait in their key's ``pending`` list
+until the watermark passes them and are then applied in (event time, event
+id, sequence step) order, so two arrival orders that differ within the
+lateness give the same answer.
 
-Each key also remembers the position (time, id, step) of the last event
-applied; anything at or before it arriving again (an at-least-once
-re-delivery after a restore) is counted as ``stale_events`` and ignored.
+Late lane and horizon
+---------------------
+An event behind the watermark is still evaluated while it is within the
+late horizon (``late_horizon``, default one day, before the watermark):
+monotone rules fully (an event older than its key's window goes to the key's
+*late lane*, a second window of the same rule that only late events fill,
+kept until the horizon passes it), new_value at once, against the history
+known then. Events beyond the horizon are *too late*: counted
+(``late_events``, ``late_by_rule``), a sample kept with the reason
+(:meth:`take_too_late`), and not evaluated.
 
 State per key
 -------------
@@ -29,7 +41,8 @@ All of a key's state (pending events, position, window, open detection) is
 one :class:`~audit.domain.detection.state.KeyState`; :meth:`dump_state`
 / :meth:`load_state` turn it into JSON bytes and back, and
 :meth:`take_changed_keys` says which keys to write to the changelog (a key
-whose state was dropped dumps as None: write a tombstone).
+whose state was dropped dumps as None: write a tombstone). A key's late
+lane is a state of its own, under ``key + LATE_SUFFIX``.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,10 +63,27 @@ from audit.domain.detection.rules import RuleBase
 from audit.domain.detection.state import KeyState, OpenDetection, dump_event, load_event
 
 DEFAULT_LATENESS = timedelta(minutes=2)
+DEFAULT_LATE_HORIZON = timedelta(days=1)
+#: The changelog key of a key's late lane is the key and this suffix.
+LATE_SUFFIX = "|~late"
+#: At most this many too-late events are kept for :meth:`take_too_late`.
+TOO_LATE_SAMPLE = 100
 _STATE_VERSION = 1
 _NEVER = -(2**62)
 
 _HeapItem = tuple[int, str, int, int, str, RoutedEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class TooLate:
+    """An event not evaluated: older than the watermark minus the late horizon."""
+
+    rule_id: str
+    key: str
+    event_id: str
+    time_us: int
+    watermark_us: int
+    reason: str
 
 
 class DetectionEngine:
@@ -67,6 +98,7 @@ class DetectionEngine:
         *,
         lateness: timedelta = DEFAULT_LATENESS,
         clock_from_events: bool = True,
+        late_horizon: timedelta = DEFAULT_LATE_HORIZON,
     ) -> None:
         """``clock_from_events=False``: only :meth:`advance` moves the clock
         (a runtime that derives it from the progress of every source
@@ -78,6 +110,8 @@ class DetectionEngine:
             rule_id: make_evaluator(rule) for rule_id, rule in self.rules.items()
         }
         self._lateness_us = to_us_delta(lateness)
+        self._horizon_us = to_us_delta(late_horizon)
+        self._too_late: list[TooLate] = []
         self._clock_from_events = clock_from_events
         self._states: dict[str, KeyState] = {}
         self._heap: list[_HeapItem] = []
@@ -126,10 +160,25 @@ class DetectionEngine:
             self._clock_us = routed.clock_us
             self._watermark_us = routed.clock_us - self._lateness_us
         watermark = self._watermark_us
-        if time_us < watermark:
-            self.late_events += 1
-            self.late_by_rule[routed.rule_id] += 1
+        if watermark != _NEVER and time_us < watermark - self._horizon_us:
+            self._count_too_late(routed, watermark)
             return []
+        if evaluator.monotone:
+            state = self._states.get(routed.key)
+            if state is not None and state.open is None:
+                floor = state.floor
+                if floor is not None and time_us > floor[0]:
+                    # The common case, inlined (hot path): in event-time order
+                    # and no detection open: what _apply does then.
+                    state.floor = (time_us, routed.event_id, routed.step)
+                    self._changed.add(routed.key)
+                    events = evaluator.apply(state.data, routed, False)
+                    if not events:
+                        return []
+                    fired = OpenDetection.start(state.rule_id, state.key, events)
+                    state.open = fired
+                    return [fired.to_detection(self.rules[state.rule_id], state.group_key)]
+            return self._arrive(evaluator, routed)
         key = routed.key
         state = self._states.get(key)
         if state is None:
@@ -142,6 +191,13 @@ class DetectionEngine:
             ):
                 self.stale_events += 1
                 return []
+        if time_us < watermark:
+            # Late lane of an ordered rule: judged now, against what is known.
+            self._changed.add(key)
+            opened = self._apply(state, evaluator, routed)
+            if opened is None:
+                return []
+            return [opened.to_detection(self.rules[state.rule_id], state.group_key)]
         state.pending.append(routed)
         self._seq += 1
         heap = self._heap
@@ -150,6 +206,108 @@ class DetectionEngine:
         if heap[0][0] >= watermark:
             return []
         return self._release(watermark)
+
+    def _count_too_late(self, routed: RoutedEvent, watermark: int) -> None:
+        self.late_events += 1
+        self.late_by_rule[routed.rule_id] += 1
+        if len(self._too_late) < TOO_LATE_SAMPLE:
+            horizon = (watermark - self._horizon_us) // 1_000_000
+            self._too_late.append(
+                TooLate(
+                    routed.rule_id,
+                    routed.key,
+                    routed.event_id,
+                    routed.time_us,
+                    watermark,
+                    f"event time older than the watermark minus the late horizon "
+                    f"({self._horizon_us // 1_000_000} s): not evaluated; oldest evaluated "
+                    f"was {from_us(horizon * 1_000_000).isoformat()}",
+                )
+            )
+
+    def take_too_late(self) -> list[TooLate]:
+        """The sample of too-late events since the last call (at most 100)."""
+        taken, self._too_late = self._too_late, []
+        return taken
+
+    def _arrive(self, evaluator: Evaluator, routed: RoutedEvent) -> list[Detection]:
+        """A monotone rule's event, evaluated now whatever its arrival order."""
+        key = routed.key
+        states = self._states
+        state = states.get(key)
+        if state is None:
+            state = KeyState(routed.rule_id, key, routed.group_key, evaluator.new_data())
+            states[key] = state
+        time_us = routed.time_us
+        floor = state.floor
+        target = state
+        if floor is not None and time_us <= floor[0]:
+            # Out of order (or again): a re-delivery is ignored; an event older
+            # than the key's window goes to the late lane unless it belongs to
+            # the open detection.
+            if self._holds_event(state, evaluator, routed):
+                self.stale_events += 1
+                return []
+            opened = state.open
+            in_burst = opened is not None and (
+                opened.start_us - evaluator.lookback_us
+                <= time_us
+                < opened.start_us + evaluator.suppress_us
+            )
+            if not in_burst and time_us < floor[0] - evaluator.lookback_us:
+                late_key = key + LATE_SUFFIX
+                late = states.get(late_key)
+                if late is None:
+                    late = KeyState(routed.rule_id, key, routed.group_key, evaluator.new_data())
+                    states[late_key] = late
+                elif self._holds_event(late, evaluator, routed):
+                    self.stale_events += 1
+                    return []
+                target = late
+                self._changed.add(late_key)
+        self._changed.add(key)
+        opened = self._apply(target, evaluator, routed)
+        if opened is None:
+            return []
+        return [opened.to_detection(self.rules[target.rule_id], target.group_key)]
+
+    @staticmethod
+    def _holds_event(state: KeyState, evaluator: Evaluator, routed: RoutedEvent) -> bool:
+        floor = state.floor
+        if floor is not None and floor[1] == routed.event_id and floor[2] == routed.step:
+            return True
+        opened = state.open
+        if opened is not None and routed.event_id in opened.event_ids:
+            return True
+        return evaluator.contains(state.data, routed)
+
+    def _apply(
+        self, state: KeyState, evaluator: Evaluator, routed: RoutedEvent
+    ) -> OpenDetection | None:
+        """Suppression first, then the rule type's window; the detection
+        opened or extended, if any."""
+        time_us = routed.time_us
+        position = (time_us, routed.event_id, routed.step)
+        floor = state.floor
+        if floor is None or position > floor:
+            state.floor = position
+        opened = state.open
+        suppressed = False
+        if opened is not None:
+            if time_us >= opened.start_us + evaluator.suppress_us:
+                state.open = opened = None
+            elif time_us >= opened.start_us - evaluator.lookback_us:
+                suppressed = True
+        events = evaluator.apply(state.data, routed, suppressed)
+        if not events:
+            return None
+        if suppressed and opened is not None:
+            for event in events:
+                opened.add(event)
+            return opened
+        opened = OpenDetection.start(state.rule_id, state.key, events)
+        state.open = opened
+        return opened
 
     @staticmethod
     def _seen(state: KeyState, routed: RoutedEvent) -> bool:
@@ -183,7 +341,7 @@ class DetectionEngine:
         heappop = heapq.heappop
         touched: dict[str, tuple[KeyState, OpenDetection]] | None = None
         while heap and (before_us is None or heap[0][0] < before_us):
-            time_us, event_id, step, _, key, routed = heappop(heap)
+            _time_us, _event_id, _step, _, key, routed = heappop(heap)
             state = states.get(key)
             if state is None:
                 continue
@@ -197,26 +355,10 @@ class DetectionEngine:
                         break
                 else:
                     continue  # replaced by a restore meanwhile
-            # apply: suppression first, then the rule type's window
-            evaluator = evaluators[state.rule_id]
-            state.floor = (time_us, event_id, step)
             changed.add(key)
-            opened = state.open
-            suppressed = False
-            if opened is not None:
-                if time_us < opened.start_us + evaluator.suppress_us:
-                    suppressed = True
-                else:
-                    state.open = opened = None
-            events = evaluator.apply(state.data, routed, suppressed)
-            if not events:
-                continue
+            opened = self._apply(state, evaluators[state.rule_id], routed)
             if opened is None:
-                opened = OpenDetection.start(state.rule_id, key, events)
-                state.open = opened
-            else:
-                for event in events:
-                    opened.add(event)
+                continue
             if touched is None:
                 touched = {}
             touched[opened.id] = (state, opened)
@@ -234,7 +376,12 @@ class DetectionEngine:
         watermark, so a pending or future event is never lost); drop keys left
         empty. Returns how many keys were dropped (they dump as None)."""
         now_us = min(to_us(now), self._watermark_us)
-        dropped = [key for key, state in self._states.items() if self._idle(state, now_us)]
+        late_us = now_us - self._horizon_us  # a late lane lives until the horizon passes it
+        dropped = [
+            key
+            for key, state in self._states.items()
+            if self._idle(state, late_us if key != state.key else now_us)
+        ]
         for key in dropped:
             del self._states[key]
             self._changed.add(key)
@@ -259,6 +406,10 @@ class DetectionEngine:
     def state_keys(self) -> list[str]:
         return list(self._states)
 
+    def keys_per_rule(self) -> dict[str, int]:
+        """How many keys hold state, per rule id."""
+        return dict(Counter(state.rule_id for state in self._states.values()))
+
     def take_changed_keys(self) -> list[str]:
         """Keys whose state changed since the last call (sorted)."""
         changed, self._changed = self._changed, set()
@@ -279,6 +430,8 @@ class DetectionEngine:
             "open": None if state.open is None else state.open.dump(),
             "data": evaluator.dump(state.data),
         }
+        if key != state.key:
+            doc["lane"] = "late"
         return orjson.dumps(doc)
 
     def load_state(self, key: str, raw: bytes | None) -> bool:
@@ -299,10 +452,12 @@ class DetectionEngine:
             return False
         group_key = tuple((str(k), str(v)) for k, v in doc["group_key"])
 
-        def rebuild(item: Any) -> RoutedEvent:
-            return load_event(rule_id, key, group_key, item)
+        own_key = key[: -len(LATE_SUFFIX)] if doc.get("lane") == "late" else key
 
-        state = KeyState(rule_id, key, group_key, evaluator.load(doc["data"], rebuild))
+        def rebuild(item: Any) -> RoutedEvent:
+            return load_event(rule_id, own_key, group_key, item)
+
+        state = KeyState(rule_id, own_key, group_key, evaluator.load(doc["data"], rebuild))
         floor = doc["floor"]
         state.floor = None if floor is None else (int(floor[0]), str(floor[1]), int(floor[2]))
         state.open = None if doc["open"] is None else OpenDetection.load(doc["open"])

@@ -1,7 +1,13 @@
 """Per rule type: what a key's window holds and when it fires.
 
-Events reach an evaluator in event-time order per key (the engine holds them
-back until the watermark passes). ``apply`` gets the key's data, the event
+Monotone rule types (see ``RuleBase.monotone``) get each event as it
+arrives, in any order: an event older than the newest of its window is
+inserted at its place in event time, so the window is what it would be had
+the events come in order. The non-monotone type (new_value) gets its events
+in event-time order (the engine holds them back until the watermark
+passes). ``lookback_us`` is how far before a key's newest event the
+evaluator still looks; the engine sends older events to the key's late
+lane. ``apply`` gets the key's data, the event
 and whether the key's open detection still suppresses; it returns the
 events that make (or, when suppressed, extend) a detection, or None.
 
@@ -76,6 +82,8 @@ def distinct_value(event: RoutedEvent, fields: tuple[KeyField, ...]) -> str | No
 
 class Evaluator(Protocol):
     suppress_us: int
+    lookback_us: int
+    monotone: bool
 
     @property
     def rule(self) -> RuleBase: ...
@@ -92,11 +100,41 @@ class Evaluator(Protocol):
 
     def load(self, raw: Any, rebuild: Any) -> Any: ...
 
+    def contains(self, data: Any, event: RoutedEvent) -> bool: ...
+
 
 class _Base:
+    #: How far before the newest event of a key the rule still looks.
+    lookback_us = 0
+
     def __init__(self, rule: RuleBase) -> None:
         self.rule = rule
         self.suppress_us = _us(rule.suppression)
+        self.monotone = rule.monotone
+
+    def contains(self, data: Any, event: RoutedEvent) -> bool:
+        """Whether ``event`` (id and step) is held in ``data`` already."""
+        return False
+
+
+def _insert(events: deque[RoutedEvent], event: RoutedEvent) -> int:
+    """Put ``event`` at its place in (time, id, step) order; returns the index."""
+    if not events or events[-1].time_us < event.time_us:
+        events.append(event)
+        return len(events) - 1
+    position = (event.time_us, event.event_id, event.step)
+    index = len(events)
+    while index > 0:
+        other = events[index - 1]
+        if (other.time_us, other.event_id, other.step) <= position:
+            break
+        index -= 1
+    events.insert(index, event)
+    return index
+
+
+def _held(events: Any, event: RoutedEvent) -> bool:
+    return any(other.event_id == event.event_id and other.step == event.step for other in events)
 
 
 class MatchEvaluator(_Base):
@@ -131,10 +169,13 @@ class _Windowed(_Base):
 
     def __init__(self, rule: WindowedRule) -> None:
         super().__init__(rule)
-        self.window_us = _us(rule.window)
+        self.window_us = self.lookback_us = _us(rule.window)
 
     def new_data(self) -> Window:
         return Window()
+
+    def contains(self, data: Window, event: RoutedEvent) -> bool:
+        return _held(data.events, event)
 
     def _added(self, data: Window, event: RoutedEvent) -> None:
         pass
@@ -160,9 +201,9 @@ class _Windowed(_Base):
     def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
-        data.events.append(event)
+        _insert(data.events, event)
         self._added(data, event)
-        self._evict(data, event.time_us - self.window_us)
+        self._evict(data, data.events[-1].time_us - self.window_us)
         if not self._holds(data):
             return None
         fired = list(data.events)
@@ -197,8 +238,11 @@ class ThresholdEvaluator(_Windowed):
         if suppressed:
             return [event]
         events = data.events
-        events.append(event)
-        low = event.time_us - self.window_us
+        if events and events[-1].time_us > event.time_us:
+            _insert(events, event)  # out of order: at its place in event time
+        else:
+            events.append(event)
+        low = events[-1].time_us - self.window_us
         while events[0].time_us < low:
             events.popleft()
         if len(events) < self.threshold:
@@ -270,6 +314,8 @@ class ValueCountEvaluator(_Windowed):
         # the generic _Windowed.apply with _added/_removed inlined (hot path)
         if suppressed:
             return [event]
+        if data.events and data.events[-1].time_us > event.time_us:
+            return self._apply_unordered(data, event)
         extractors = self.extractors
         if len(extractors) == 1:
             return self._apply_one(data, event)
@@ -294,6 +340,21 @@ class ValueCountEvaluator(_Windowed):
             if len(counts) < minimum:
                 return None
         fired = list(events)
+        self._clear(data)
+        return fired
+
+    def _apply_unordered(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
+        """An event older than the newest of the window: insert it, values beside it."""
+        values = tuple([extract(event) for extract in self.extractors])
+        index = _insert(data.events, event)
+        data.values.insert(index, values)
+        for value, counts in zip(values, data.counts, strict=True):
+            if value is not None:
+                counts[value] = counts.get(value, 0) + 1
+        self._evict(data, data.events[-1].time_us - self.window_us)
+        if not self._holds(data):
+            return None
+        fired = list(data.events)
         self._clear(data)
         return fired
 
@@ -323,7 +384,8 @@ class ValueCountEvaluator(_Windowed):
 
 
 def _number(value: Any) -> float:
-    if type(value) is int or type(value) is float:
+    # Non-negative only: that keeps the sum monotone (see SumRule).
+    if (type(value) is int or type(value) is float) and value > 0:
         return value
     return 0
 
@@ -355,11 +417,14 @@ class SequenceEvaluator(_Base):
 
     def __init__(self, rule: SequenceRule) -> None:
         super().__init__(rule)
-        self.window_us = _us(rule.window)
+        self.window_us = self.lookback_us = _us(rule.window)
         self.counts = tuple(step.count for step in rule.steps)
 
     def new_data(self) -> Steps:
         return Steps([deque() for _ in self.counts])
+
+    def contains(self, data: Steps, event: RoutedEvent) -> bool:
+        return _held(data.queues[event.step], event)
 
     def _evict(self, data: Steps, low_us: int) -> None:
         for queue in data.queues:
@@ -369,12 +434,13 @@ class SequenceEvaluator(_Base):
     def apply(self, data: Steps, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
-        data.queues[event.step].append(event)
-        low = event.time_us - self.window_us
-        self._evict(data, low)
+        queues = data.queues
+        _insert(queues[event.step], event)
+        newest = max(queue[-1].time_us for queue in queues if queue)
+        self._evict(data, newest - self.window_us)
         last = len(self.counts) - 1
-        if event.step != last:
-            return None
+        if event.step != last and not (queues[last] and queues[last][-1].time_us > event.time_us):
+            return None  # nothing of the last step after it: no match can end here
         first = self._first_of_match(data)
         if first is None:
             return None
@@ -440,6 +506,7 @@ class NewValueEvaluator(_Base):
         super().__init__(rule)
         self.history_days = math.ceil(rule.history.total_seconds() / 86_400)
         self.span_us = _us(rule.min_history_span)
+        self.lookback_us = self.history_days * _DAY_US
 
     def new_data(self) -> History:
         return History()
@@ -528,7 +595,10 @@ class GeoVelocityEvaluator(_Base):
 
     def __init__(self, rule: GeoVelocityRule) -> None:
         super().__init__(rule)
-        self.max_interval_us = _us(rule.max_interval)
+        self.max_interval_us = self.lookback_us = _us(rule.max_interval)
+
+    def contains(self, data: LastSeen, event: RoutedEvent) -> bool:
+        return data.event is not None and data.event.event_id == event.event_id
 
     def new_data(self) -> LastSeen:
         return LastSeen()
@@ -540,10 +610,13 @@ class GeoVelocityEvaluator(_Base):
         if here is None:
             return None
         previous, there = data.event, data.where
-        data.event, data.where = event, here
         if previous is None or there is None:
+            data.event, data.where = event, here
             return None
-        elapsed = event.time_us - previous.time_us
+        if previous.time_us <= event.time_us:
+            data.event, data.where = event, here
+        # else: an older event, arrived late: compared with the newest, which stays
+        elapsed = abs(event.time_us - previous.time_us)
         if elapsed > self.max_interval_us:
             return None
         distance = haversine_km(there[0], there[1], here[0], here[1])
@@ -553,7 +626,9 @@ class GeoVelocityEvaluator(_Base):
         speed = math.inf if hours == 0 else distance / hours
         if speed < self.rule.min_speed_kmh:
             return None
-        return [event] if suppressed else [previous, event]
+        if suppressed:
+            return [event]
+        return [previous, event] if previous.time_us <= event.time_us else [event, previous]
 
     def idle(self, data: LastSeen, now_us: int) -> bool:
         if data.event is not None and now_us - data.event.time_us > self.max_interval_us:

@@ -107,6 +107,12 @@ class RuleBase(_Frozen):
 
     #: Options that change the rule's semantics beyond the base (for docs).
     kind: ClassVar[str] = ""
+    #: Monotone: once the events seen so far satisfy the condition, more
+    #: events (earlier or later ones, in any arrival order) can only keep it
+    #: satisfied. The engine evaluates a monotone rule on every event as it
+    #: arrives and fires at once; a non-monotone one waits for the watermark
+    #: (its answer could still change). Each type says why it is or is not.
+    monotone: ClassVar[bool] = False
 
     @model_validator(mode="after")
     def _durations_positive(self) -> RuleBase:
@@ -126,6 +132,8 @@ class MatchRule(RuleBase):
     """One event matching ``where`` is enough."""
 
     type: Literal["match"]
+    #: Monotone: one event decides; nothing arriving later can undo it.
+    monotone: ClassVar[bool] = True
 
 
 class ThresholdRule(WindowedRule):
@@ -133,6 +141,8 @@ class ThresholdRule(WindowedRule):
 
     type: Literal["threshold"]
     threshold: int = Field(ge=1)
+    #: Monotone: adding events to a window never lowers its count.
+    monotone: ClassVar[bool] = True
 
 
 class DistinctCount(_Frozen):
@@ -147,6 +157,8 @@ class ValueCountRule(WindowedRule):
 
     type: Literal["value_count"]
     distinct: tuple[DistinctCount, ...] = Field(min_length=1)
+    #: Monotone: adding events never removes a distinct value.
+    monotone: ClassVar[bool] = True
 
 
 class SumRule(WindowedRule):
@@ -155,6 +167,9 @@ class SumRule(WindowedRule):
     type: Literal["sum"]
     field: FieldPath
     at_least: float = Field(gt=0)
+    #: Monotone: amounts are counted as non-negative (a negative or missing
+    #: amount counts 0), so adding events never lowers the sum.
+    monotone: ClassVar[bool] = True
 
 
 class Step(_Frozen):
@@ -175,6 +190,9 @@ class SequenceRule(WindowedRule):
 
     type: Literal["sequence"]
     steps: tuple[Step, ...] = Field(min_length=2)
+    #: Monotone: the order is judged by event time, not arrival, and a
+    #: match of every step in order stays a match whatever else arrives.
+    monotone: ClassVar[bool] = True
 
     @field_validator("steps")
     @classmethod
@@ -203,6 +221,11 @@ class NewValueRule(RuleBase):
     """
 
     type: Literal["new_value"]
+    #: Not monotone: "never seen before" depends on the history, and an
+    #: earlier event with the same value arriving later would make the
+    #: value known. It waits for the watermark (late events within the
+    #: horizon are judged against the history known when they arrive).
+    monotone: ClassVar[bool] = False
     field: FieldPath
     history: Duration = timedelta(days=30)
     min_history_events: int = Field(default=5, ge=1)
@@ -210,9 +233,13 @@ class NewValueRule(RuleBase):
 
 
 class GeoVelocityRule(RuleBase):
-    """Two consecutive events too far apart for the time between them."""
+    """Two events too far apart for the time between them."""
 
     type: Literal["geo_velocity"]
+    #: Monotone: any pair of events within ``max_interval`` that is too
+    #: fast stays too fast whatever else arrives (each event is compared
+    #: with the newest located event of its key, in whichever order they came).
+    monotone: ClassVar[bool] = True
     location_field: FieldPath = "source.geo.location"
     min_distance_km: float = Field(default=500, gt=0)
     min_speed_kmh: float = Field(default=900, gt=0)

@@ -8,6 +8,7 @@ is part of it: a restore never raises the same detection twice.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,10 @@ class OpenDetection:
     first_us: int
     last_us: int
     count: int = 0
+    #: The earliest (event time, id) first, at most MAX_EVENT_IDS: the same
+    #: list whatever order the events arrived in.
     event_ids: list[str] = field(default_factory=list)
+    event_times: list[int] = field(default_factory=list)
     orgs: set[str] = field(default_factory=set)
     resource_orgs: set[str] = field(default_factory=set)
     categories: set[str] = field(default_factory=set)
@@ -60,8 +64,21 @@ class OpenDetection:
         self.count += 1
         self.first_us = min(self.first_us, event.time_us)
         self.last_us = max(self.last_us, event.time_us)
-        if len(self.event_ids) < MAX_EVENT_IDS:
-            self.event_ids.append(event.event_id)
+        ids, times = self.event_ids, self.event_times
+        time_us = event.time_us
+        if not times or (times[-1], ids[-1]) <= (time_us, event.event_id):
+            if len(ids) < MAX_EVENT_IDS:
+                ids.append(event.event_id)
+                times.append(time_us)
+        else:
+            index = bisect.bisect_right(
+                list(zip(times, ids, strict=True)), (time_us, event.event_id)
+            )
+            ids.insert(index, event.event_id)
+            times.insert(index, time_us)
+            if len(ids) > MAX_EVENT_IDS:
+                ids.pop()
+                times.pop()
         self.orgs.add(event.organization_id)
         fields = event.fields
         owner = fields.get(RESOURCE_ORG_FIELD)
@@ -104,6 +121,7 @@ class OpenDetection:
             "last": self.last_us,
             "count": self.count,
             "event_ids": self.event_ids,
+            "event_times": self.event_times,
             "orgs": sorted(self.orgs),
             "resource_orgs": sorted(self.resource_orgs),
             "categories": sorted(self.categories),
@@ -119,6 +137,7 @@ class OpenDetection:
             last_us=data["last"],
             count=data["count"],
             event_ids=list(data["event_ids"]),
+            event_times=list(data.get("event_times", ())),
             orgs=set(data["orgs"]),
             resource_orgs=set(data["resource_orgs"]),
             categories=set(data["categories"]),

@@ -126,21 +126,49 @@ def test_out_of_order_within_lateness_gives_the_same_detections() -> None:
         assert engine.late_events == 0
 
 
-def test_late_events_are_counted_not_evaluated() -> None:
-    router, engine = _engine("auth.brute_force")
-    _run(router, engine, [login_failure(at()), login_failure(at(minutes=10))], flush=False)
-    assert engine.watermark == at(minutes=8)
+def test_events_beyond_the_late_horizon_are_counted_listed_not_evaluated() -> None:
+    rules = [pack()["auth.brute_force"]]
+    router = Router(rules)
+    engine = DetectionEngine(rules, late_horizon=timedelta(minutes=30))
+    _run(router, engine, [login_failure(at()), login_failure(at(minutes=40))], flush=False)
+    assert engine.watermark == at(minutes=38)
     _run(router, engine, [login_failure(at(minutes=7, seconds=59))], flush=False)
-    _run(router, engine, [login_failure(at(minutes=8))], flush=False)  # exactly the lateness
+    _run(router, engine, [login_failure(at(minutes=8))], flush=False)  # exactly the horizon
     assert engine.late_events == 1
     assert engine.late_by_rule == {"auth.brute_force": 1}
+    (sample,) = engine.take_too_late()
+    assert sample.rule_id == "auth.brute_force" and "late horizon" in sample.reason
+    assert engine.take_too_late() == []
 
 
-def test_detection_waits_for_the_watermark() -> None:
+def test_monotone_rule_fires_on_arrival_before_the_watermark() -> None:
     router, engine = _engine("auth.brute_force")
     events = [login_failure(at(seconds=i)) for i in range(10)]
-    assert _run(router, engine, events, flush=False) == {}
-    assert len(engine.advance(at(minutes=3))) == 1
+    found = _run(router, engine, events, flush=False)
+    assert engine.watermark is not None and engine.watermark < at()
+    (detection,) = found.values()
+    assert detection.event_count == 10
+    # the burst goes on: the same detection, updated in place
+    (again,) = _run(router, engine, [login_failure(at(seconds=20))], flush=False).values()
+    assert again.id == detection.id and again.event_count == 11
+
+
+def test_a_burst_far_behind_the_watermark_is_judged_in_the_late_lane() -> None:
+    router, engine = _engine("auth.brute_force")
+    _run(router, engine, [login_failure(at(hours=2), user="usr_live")], flush=False)
+    old = [login_failure(at(minutes=30, seconds=i)) for i in range(12)]
+    (found,) = _run(router, engine, old, flush=False).values()
+    assert found.first_seen == at(minutes=30)
+    assert engine.late_events == 0
+
+
+def test_an_old_event_of_a_key_goes_to_its_late_lane_not_its_window() -> None:
+    router, engine = _engine("auth.brute_force")
+    _run(router, engine, [login_failure(at(hours=1))], flush=False)
+    old = [login_failure(at(seconds=i)) for i in range(10)]
+    (found,) = _run(router, engine, old, flush=False).values()
+    assert found.first_seen == at() and found.event_count == 10
+    assert any(key.endswith("|~late") for key in engine.state_keys())
 
 
 def test_received_at_caps_the_watermark() -> None:
@@ -341,8 +369,9 @@ def test_external_clock_only_moves_by_advance() -> None:
     rules = [pack()["auth.brute_force"]]
     router, engine = Router(rules), DetectionEngine(rules, clock_from_events=False)
     events = [login_failure(at(seconds=i)) for i in range(10)]
-    assert _run(router, engine, [*events, login_failure(at(hours=3))], flush=False) == {}
+    (found,) = _run(router, engine, [*events, login_failure(at(hours=3))], flush=False).values()
     assert engine.watermark is None
-    (found,) = engine.advance(at(minutes=3))
     assert found.event_count == 10
+    engine.advance(at(minutes=3))
+    assert engine.watermark == at(minutes=1)
     assert engine.late_events == 0

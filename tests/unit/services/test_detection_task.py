@@ -1,5 +1,6 @@
-"""One partition's detection task: records in, detections out once the sources'
-clocks pass, and state that survives a crash through its changelog."""
+"""One partition's detection task: records in, detections out (on arrival for
+monotone rules, once the sources' clocks pass otherwise), and state that
+survives a crash through its changelog."""
 
 from __future__ import annotations
 
@@ -32,20 +33,24 @@ def progress(seconds: float) -> dict[str, int]:
     return dict.fromkeys(SOURCES, to_us(at(seconds=seconds)))
 
 
-def test_a_threshold_is_detected_once_every_source_clock_passes_it() -> None:
+def test_a_threshold_fires_on_arrival_once_and_the_clock_adds_no_second_detection() -> None:
+    """auth.brute_force is monotone (issue 12): it fires the moment the count is
+    reached, before any source clock moves; the watermark passing it later must
+    not raise another detection of the same burst."""
     detection_task = task()
-    found = []
+    on_arrival = []
     for record in routed_failures(12):
-        found += detection_task.apply_event(record)
-    # Records alone never move the watermark: a source may be ahead of the others.
-    assert found == []
-    # One source reporting is not enough: the slowest source holds the clock back.
-    assert detection_task.apply_progress({SOURCES[0]: to_us(at(hours=1))}) == []
-    found += detection_task.apply_progress({SOURCES[1]: to_us(at(hours=1))})
+        on_arrival += detection_task.apply_event(record)
+    assert {d.rule_id for d in on_arrival} == {"auth.brute_force"}
+    first_id = on_arrival[0].id
+    # Later events of the burst update the same detection (same id), never a new one.
+    assert {d.id for d in on_arrival} == {first_id}
+    later = detection_task.apply_progress({SOURCES[0]: to_us(at(hours=1))})
+    later += detection_task.apply_progress({SOURCES[1]: to_us(at(hours=1))})
+    assert {d.id for d in later} <= {first_id}
 
     expected = detect("auth.brute_force", [login_failure(at(seconds=10 * i)) for i in range(12)])
-    assert [d.rule_id for d in found] == ["auth.brute_force"]
-    assert found[0].event_count == expected[0].event_count
+    assert on_arrival[-1].event_count == expected[0].event_count
 
 
 def test_state_written_to_the_changelog_restores_an_equivalent_task_after_a_crash() -> None:
@@ -78,13 +83,28 @@ def test_state_written_to_the_changelog_restores_an_equivalent_task_after_a_cras
     assert found
 
 
-def test_records_older_than_the_watermark_are_counted_late_once() -> None:
+def test_records_behind_the_watermark_are_judged_in_the_late_lane_not_dropped() -> None:
+    """Within the late horizon an event behind the watermark is still evaluated
+    (issue 12, the late lane): nothing is counted too late."""
     detection_task = task()
     detection_task.apply_progress(progress(3600))
+    found = []
+    for record in routed_failures(12):
+        found += detection_task.apply_event(record)
+    assert {d.rule_id for d in found} == {"auth.brute_force"}
+    assert detection_task.take_late_count() == 0
+
+
+def test_records_beyond_the_late_horizon_are_counted_too_late_once() -> None:
+    detection_task = DetectionTask(
+        0, rules(), lateness=LATENESS, expected_sources=SOURCES, late_horizon=timedelta(hours=1)
+    )
+    detection_task.apply_progress(progress(3 * 3600))
     for record in routed_failures(3):
-        detection_task.apply_event(record)
+        assert detection_task.apply_event(record) == []
     assert detection_task.take_late_count() == 3
     assert detection_task.take_late_count() == 0
+    assert detection_task.take_late_counts() == {"auth.brute_force": 3}
 
 
 def test_expired_windows_leave_the_state_and_the_changelog_deletes_them() -> None:

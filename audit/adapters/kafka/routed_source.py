@@ -1,0 +1,115 @@
+"""The detector's consumer of the routed topic: records and progress markers, decoded.
+
+Implements :class:`audit.services.ports.detection.RoutedSource`. The ingest
+side writes two kinds of message (:mod:`audit.adapters.kafka.detection_feed`),
+told apart by the ``kind`` header: a JSON array of routed records, or a
+progress marker ``{"sources": {"topic:partition": clock_us}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import orjson
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from audit.adapters.kafka.config import connection_options
+from audit.adapters.kafka.detection_feed import KIND_HEADER, KIND_PROGRESS
+from audit.domain.detection.routing import RoutedEvent
+from audit.services.ports.detection import AssignmentChanges, RoutedMessage
+from audit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Notes partition moves; the run loop acts on them after poll returns
+    (kafka-python refuses blocking client calls inside its callbacks)."""
+
+    def __init__(self) -> None:
+        self.changes = AssignmentChanges()
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.changes.revoked.update(tp.partition for tp in revoked)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.changes.assigned.update(tp.partition for tp in assigned)
+
+
+class KafkaRoutedSource:
+    def __init__(self, settings: Settings) -> None:
+        """Builds the consumer; it connects on the first poll."""
+        self._settings = settings
+        self._topic = settings.topic_routed
+        self._listener = _Listener()
+        self._consumer: KafkaConsumer | None = None
+        self._deferred: dict[int, int] = {}
+
+    def _client(self) -> KafkaConsumer:
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(
+                group_id=self._settings.detector_group,
+                client_id="elastra-audit-detector",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=5000,
+                **connection_options(self._settings),
+            )
+            self._consumer.subscribe([self._topic], listener=self._listener)
+        return self._consumer
+
+    def poll(self, timeout_ms: int) -> list[RoutedMessage]:
+        polled = self._client().poll(timeout_ms=timeout_ms)
+        messages: list[RoutedMessage] = []
+        for tp, records in polled.items():
+            for record in records:
+                kind = dict(record.headers or ()).get(KIND_HEADER)
+                if kind == KIND_PROGRESS:
+                    sources = {k: int(v) for k, v in orjson.loads(record.value)["sources"].items()}
+                    messages.append(RoutedMessage(tp.partition, record.offset, sources=sources))
+                else:
+                    events = [RoutedEvent.from_dict(item) for item in orjson.loads(record.value)]
+                    messages.append(RoutedMessage(tp.partition, record.offset, events=events))
+        return messages
+
+    def take_assignment_changes(self) -> AssignmentChanges:
+        changes, self._listener.changes = self._listener.changes, AssignmentChanges()
+        return changes
+
+    def expected_sources(self) -> list[str]:
+        consumer = self._client()
+        sources: list[str] = []
+        for topic in self._settings.audit_topics:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            sources.extend(f"{topic}:{p}" for p in sorted(partitions))
+        return sources
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        """Commit what is still ours; while the broker is away (or the group is
+        rebalancing) keep the offsets for the next commit instead of dying: the
+        state and detections they cover are already written, idempotently."""
+        consumer = self._client()
+        owned = consumer.assignment()
+        pending = dict(self._deferred)
+        for partition, offset in offsets.items():
+            pending[partition] = max(offset, pending.get(partition, -1))
+        self._deferred = {}
+        to_commit = {
+            tp: OffsetAndMetadata(offset, "", -1)
+            for partition, offset in pending.items()
+            if (tp := TopicPartition(self._topic, partition)) in owned
+        }
+        if not to_commit:
+            return
+        try:
+            consumer.commit(to_commit)
+        except KafkaError as err:
+            log.warning("commit deferred (%s): the next commit carries these offsets", err)
+            self._deferred = {tp.partition: meta.offset for tp, meta in to_commit.items()}
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
