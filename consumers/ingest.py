@@ -42,6 +42,7 @@ from audit.services.ports.ingest import BulkOutcome
 from audit.services.retention import load_retention_policy
 from audit.services.retention_classes import RetentionClassResolver
 from audit.settings import Settings, load_settings
+from audit.wiring.privacy import build_committer
 
 log = logging.getLogger("consumers.ingest")
 
@@ -112,7 +113,11 @@ class IngestConsumer:
         self.dead_letters = KafkaDeadLetterSink(settings)
         self.source = KafkaBatchSource(settings, settings.audit_topics, settings.consumer_group)
         self.feed = KafkaDetectionFeed(settings)
-        self.chain = ChainKeeper(self.store) if settings.integrity_enabled else None
+        self.chain = (
+            ChainKeeper(self.store, committer=build_committer(settings, self.es))
+            if settings.integrity_enabled
+            else None
+        )
         self.source.on_revoke = self._settle_in_flight
         self.source.on_assign = self._forget_chain_heads
         self._last_progress = 0.0

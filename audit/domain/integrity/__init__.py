@@ -7,12 +7,15 @@ from audit.domain.integrity.canonical import (
     canonical_bytes,
     canonical_json,
     event_hash,
+    event_hash_v2,
 )
 from audit.domain.integrity.chain import (
     ChainHead,
     ChainLink,
     IntegrityFields,
+    commitments_of,
     extend,
+    extend_v2,
     head_of,
     link_of,
 )
@@ -43,8 +46,11 @@ __all__ = [
     "SigningKeyError",
     "canonical_bytes",
     "canonical_json",
+    "commitments_of",
     "event_hash",
+    "event_hash_v2",
     "extend",
+    "extend_v2",
     "generate_signing_key",
     "head_of",
     "key_id",

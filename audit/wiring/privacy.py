@@ -1,0 +1,75 @@
+"""Building the data-subject rights services from settings."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from elasticsearch import Elasticsearch
+
+from audit.adapters.elasticsearch.privacy_store import (
+    ElasticsearchErasureLedger,
+    ElasticsearchRequestStore,
+    ElasticsearchSubjectKeyStore,
+)
+from audit.errors import ConfigurationError
+from audit.services.commitments import Committer
+from audit.services.personal_values import PersonalValueChecker
+from audit.services.subject_keys import SubjectKeyring
+from audit.settings import Settings
+
+
+def kek(settings: Settings) -> bytes | None:
+    """The key-encryption key, or ``None`` when not configured."""
+    if settings.privacy_kek is None:
+        return None
+    text = settings.privacy_kek.get_secret_value().strip()
+    try:
+        value = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=False)
+    except (binascii.Error, ValueError) as err:
+        raise ConfigurationError(f"AUDIT_PRIVACY_KEK is not base64: {err}") from err
+    if len(value) != 32:
+        raise ConfigurationError(
+            "AUDIT_PRIVACY_KEK must be the base64 of 32 random bytes "
+            "(python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')"
+        )
+    return value
+
+
+def build_keyring(settings: Settings, client: Elasticsearch) -> SubjectKeyring | None:
+    """The subject keyring (``None`` without a KEK); ensures its index."""
+    secret = kek(settings)
+    if secret is None:
+        return None
+    store = ElasticsearchSubjectKeyStore(client, settings.subject_key_index)
+    store.ensure_index()
+    return SubjectKeyring(store, secret)
+
+
+def build_committer(settings: Settings, client: Elasticsearch) -> Committer | None:
+    """What the chain keeper seals version-2 links with (``None``: version 1)."""
+    keyring = build_keyring(settings, client)
+    return Committer(keyring) if keyring is not None else None
+
+
+def build_ledger(settings: Settings, client: Elasticsearch) -> ElasticsearchErasureLedger:
+    ledger = ElasticsearchErasureLedger(client, settings.erasure_index)
+    ledger.ensure_index()
+    return ledger
+
+
+def build_requests(settings: Settings, client: Elasticsearch) -> ElasticsearchRequestStore:
+    store = ElasticsearchRequestStore(client, settings.dsr_index)
+    store.ensure_index()
+    return store
+
+
+def value_checker(
+    settings: Settings, client: Elasticsearch, public_keys: Mapping[str, Ed25519PublicKey]
+) -> PersonalValueChecker:
+    """What ``audit verify`` checks version-2 personal values with."""
+    return PersonalValueChecker(
+        build_keyring(settings, client), build_ledger(settings, client), public_keys
+    )
