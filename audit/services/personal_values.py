@@ -87,7 +87,8 @@ class PersonalValueChecker:
         )
         erased: list[Erased] = []
         for document, link, commitments, key_ids in v2:
-            request = erased_ids.get(link.event_id) if link.event_id else None
+            entry = erased_ids.get(link.event_id) if link.event_id else None
+            request, fields = entry if entry is not None else (None, [])
             if request is not None and not self._record_ok(request):
                 findings.append(
                     Finding(
@@ -106,6 +107,7 @@ class PersonalValueChecker:
                 key_ids,
                 keys,
                 erased_under=request,
+                erased_fields=fields,
                 aged=self._aged(document),
             )
             findings.extend(problems)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from audit.adapters.elasticsearch.versioned import ensure_index, unavailable
-from audit.errors import NotFound
+from audit.errors import ConflictError, NotFound, StoreUnavailable
+from audit.services.ports.privacy import StoredHit
 
 PAGE = 1000
 
@@ -103,7 +105,7 @@ class ElasticsearchErasureLedger:
                 "cannot write the erasure ledger",
             )
 
-    def erased_under(self, event_ids: Sequence[str]) -> dict[str, str]:
+    def erased_under(self, event_ids: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
         if not event_ids:
             return {}
         try:
@@ -113,7 +115,10 @@ class ElasticsearchErasureLedger:
         except (ApiError, TransportError) as err:
             raise unavailable(err, f"cannot read the erasure ledger {self.index}") from err
         return {
-            doc["_source"]["event_id"]: doc["_source"]["request_id"]
+            doc["_source"]["event_id"]: (
+                doc["_source"]["request_id"],
+                list(doc["_source"].get("fields", [])),
+            )
             for doc in response["docs"]
             if doc.get("found")
         }
@@ -219,3 +224,163 @@ class ElasticsearchRequestStore:
         except (ApiError, TransportError) as err:
             raise unavailable(err, f"cannot list requests in {self.index}") from err
         return [hit["_source"] for hit in response["hits"]["hits"]]
+
+
+KEEP_ALIVE = "2m"
+WALK_PAGE = 1000
+_BLOCKS = ("write", "read_only")
+
+
+class ElasticsearchDocumentIndex:
+    """Implements :class:`audit.services.ports.privacy.DocumentIndex`."""
+
+    def __init__(self, client: Elasticsearch) -> None:
+        self._client = client
+
+    def walk(self, index: str, query: Mapping[str, Any]) -> Iterator[list[StoredHit]]:
+        try:
+            pit = self._client.open_point_in_time(
+                index=index, keep_alive=KEEP_ALIVE, ignore_unavailable=True
+            )["id"]
+        except NotFoundError:
+            return
+        except (ApiError, TransportError) as err:
+            raise unavailable(err, f"cannot open a point in time on {index}") from err
+        after: list[Any] | None = None
+        try:
+            while True:
+                extra: dict[str, Any] = {"search_after": after} if after is not None else {}
+                try:
+                    response = self._client.search(
+                        pit={"id": pit, "keep_alive": KEEP_ALIVE},
+                        query=dict(query),
+                        sort=[{"_shard_doc": "asc"}],
+                        size=WALK_PAGE,
+                        seq_no_primary_term=True,
+                        track_total_hits=False,
+                        **extra,
+                    )
+                except (ApiError, TransportError) as err:
+                    raise unavailable(err, f"cannot search {index}") from err
+                pit = response.get("pit_id", pit)
+                hits = response["hits"]["hits"]
+                if hits:
+                    yield [
+                        StoredHit(
+                            h["_index"], h["_id"], h["_source"], h["_seq_no"], h["_primary_term"]
+                        )
+                        for h in hits
+                    ]
+                if len(hits) < WALK_PAGE:
+                    return
+                after = hits[-1]["sort"]
+        finally:
+            with suppress(ApiError, TransportError):  # it expires by itself
+                self._client.close_point_in_time(id=pit)
+
+    def ids_matching(self, index: str, query: Mapping[str, Any], ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), WALK_PAGE):
+            chunk = list(ids[start : start + WALK_PAGE])
+            body = {"bool": {"filter": [dict(query), {"ids": {"values": chunk}}]}}
+            try:
+                response = self._client.search(
+                    index=index,
+                    query=body,
+                    size=len(chunk),
+                    source=False,
+                    ignore_unavailable=True,
+                    allow_no_indices=True,
+                )
+            except NotFoundError:
+                return found
+            except (ApiError, TransportError) as err:
+                raise unavailable(err, f"cannot search {index}") from err
+            found.update(h["_id"] for h in response["hits"]["hits"])
+        return found
+
+    def count(self, index: str, query: Mapping[str, Any]) -> int:
+        try:
+            response = self._client.count(
+                index=index, query=dict(query), ignore_unavailable=True, allow_no_indices=True
+            )
+        except NotFoundError:
+            return 0
+        except (ApiError, TransportError) as err:
+            raise unavailable(err, f"cannot count in {index}") from err
+        return int(response["count"])
+
+    def _blocks(self, index: str) -> list[str]:
+        settings = self._client.indices.get_settings(index=index, flat_settings=True)
+        flat = settings[index]["settings"]
+        return [b for b in _BLOCKS if str(flat.get(f"index.blocks.{b}", "false")) == "true"]
+
+    def rewrite(self, changes: Sequence[tuple[StoredHit, Mapping[str, Any]]]) -> int:
+        by_index: dict[str, list[tuple[StoredHit, Mapping[str, Any]]]] = {}
+        for hit, source in changes:
+            by_index.setdefault(hit.index, []).append((hit, source))
+        written = 0
+        for index, items in by_index.items():
+            try:
+                blocks = self._blocks(index)
+                if blocks:
+                    self._client.indices.put_settings(
+                        index=index, settings={f"index.blocks.{b}": False for b in blocks}
+                    )
+                try:
+                    written += self._write(index, items)
+                finally:
+                    for block in blocks:
+                        self._client.indices.add_block(index=index, block=block)
+            except (ApiError, TransportError) as err:
+                raise unavailable(err, f"cannot rewrite documents of {index}") from err
+        return written
+
+    def _write(self, index: str, items: list[tuple[StoredHit, Mapping[str, Any]]]) -> int:
+        operations: list[dict[str, Any]] = []
+        for hit, source in items:
+            operations.append(
+                {
+                    "index": {
+                        "_index": index,
+                        "_id": hit.doc_id,
+                        "if_seq_no": hit.seq_no,
+                        "if_primary_term": hit.primary_term,
+                    }
+                }
+            )
+            operations.append(dict(source))
+        written = 0
+        for start in range(0, len(operations), 2 * WALK_PAGE):
+            response = self._client.bulk(operations=operations[start : start + 2 * WALK_PAGE])
+            for item in response["items"]:
+                result = item["index"]
+                if result.get("status") == 409:
+                    raise ConflictError(
+                        f"{index}/{result['_id']} changed while it was being rewritten: rerun"
+                    )
+                if "error" in result:
+                    raise StoreUnavailable(f"cannot rewrite {index}/{result['_id']}: {result}")
+                written += 1
+        return written
+
+    def refresh(self, index: str) -> None:
+        try:
+            self._client.indices.refresh(
+                index=index, ignore_unavailable=True, allow_no_indices=True
+            )
+        except NotFoundError:
+            return
+        except (ApiError, TransportError) as err:
+            raise unavailable(err, f"cannot refresh {index}") from err
+
+    def indices(self, pattern: str) -> list[str]:
+        try:
+            found = self._client.indices.get(
+                index=pattern, allow_no_indices=True, expand_wildcards="open"
+            )
+        except NotFoundError:
+            return []
+        except (ApiError, TransportError) as err:
+            raise unavailable(err, f"cannot list {pattern}") from err
+        return sorted(found)

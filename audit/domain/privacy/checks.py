@@ -34,13 +34,15 @@ def check_values(
     keys: Mapping[str, bytes | None],
     *,
     erased_under: str | None = None,
+    erased_fields: Collection[str] = (),
     aged: Collection[str] = (),
 ) -> list[Finding]:
     """Findings about the personal values of one version-2 document.
 
     ``keys``: key id -> the subject key, ``None`` when it was destroyed (an id
     absent from ``keys`` is treated as destroyed). ``erased_under``: the
-    request whose erasure record names this event. ``aged``: the fields whose
+    request whose erasure record names this event and ``erased_fields`` the
+    fields it erased (those may be absent). ``aged``: the fields whose
     age has passed for this event (they may be absent or truncated)."""
     findings: list[Finding] = []
     event_id = link.event_id or ""
@@ -66,7 +68,7 @@ def check_values(
     for path in commitments:
         if path.endswith(TRUNCATED_SUFFIX) or path in present:
             continue
-        if erased_under is None and path not in aged:
+        if not (erased_under is not None and path in erased_fields) and path not in aged:
             found(
                 FindingKind.VALUE_REMOVED,
                 f"{path} was removed without an erasure record or ageing",

@@ -8,6 +8,7 @@ Adapters: ``audit.adapters.elasticsearch.subject_key_store`` and
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -37,8 +38,8 @@ class ErasureLedger(Protocol):
         ``fields``); idempotent on the event id."""
         ...
 
-    def erased_under(self, event_ids: Sequence[str]) -> dict[str, str]:
-        """event id -> the request that erased it, for those erased."""
+    def erased_under(self, event_ids: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
+        """event id -> (the request that erased it, the fields erased), for those erased."""
         ...
 
     def events_of(self, request_id: str) -> Iterator[str]:
@@ -64,3 +65,42 @@ class RequestStore(Protocol):
     def replace(self, request_id: str, document: Mapping[str, Any]) -> None: ...
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHit:
+    """One stored document as read, with the version it was read at."""
+
+    index: str
+    doc_id: str
+    source: dict[str, Any]
+    seq_no: int
+    primary_term: int
+
+
+class DocumentIndex(Protocol):
+    """Reading and rewriting documents of any of the service's indices, on
+    core APIs only (no update-by-query, no scripts): a point-in-time walk,
+    then bulk ``index`` with ``if_seq_no``/``if_primary_term``."""
+
+    def walk(self, index: str, query: Mapping[str, Any]) -> Iterator[list[StoredHit]]:
+        """Pages of the documents ``query`` selects (one point-in-time)."""
+        ...
+
+    def ids_matching(
+        self, index: str, query: Mapping[str, Any], ids: Sequence[str]
+    ) -> set[str]: ...
+
+    def count(self, index: str, query: Mapping[str, Any]) -> int: ...
+
+    def rewrite(self, changes: Sequence[tuple[StoredHit, Mapping[str, Any]]]) -> int:
+        """Replace each document with its new source unless it changed since
+        it was read (then ``audit.errors.ConflictError``: rerun). Write
+        blocks are lifted for the write and put back. Returns how many."""
+        ...
+
+    def refresh(self, index: str) -> None: ...
+
+    def indices(self, pattern: str) -> list[str]:
+        """Names of the existing indices matching ``pattern``."""
+        ...

@@ -32,8 +32,12 @@ class MemoryLedger:
         for entry in entries:
             self.entries[entry["event_id"]] = {"request_id": request_id, **entry}
 
-    def erased_under(self, event_ids: Sequence[str]) -> dict[str, str]:
-        return {e: self.entries[e]["request_id"] for e in event_ids if e in self.entries}
+    def erased_under(self, event_ids: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
+        return {
+            e: (self.entries[e]["request_id"], list(self.entries[e].get("fields", [])))
+            for e in event_ids
+            if e in self.entries
+        }
 
     def events_of(self, request_id: str) -> Iterator[str]:
         yield from sorted(e for e, v in self.entries.items() if v["request_id"] == request_id)

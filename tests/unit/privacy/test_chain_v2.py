@@ -112,9 +112,11 @@ def test_erasure_under_a_signed_record_is_clean_and_named(keyring: SubjectKeyrin
     signing = generate_signing_key()
     ledger = MemoryLedger()
     erased_id = documents[2]["event"]["id"]
-    for path in ("user.id", "user.name", "source.ip", "source.geo.location", "user_agent.original"):
+    fields = ["user.id", "user.name", "source.ip", "source.geo.location", "user_agent.original"]
+    for path in fields:
         remove_value(documents[2], path)
-    ledger.record_events("dsr_1", [{"event_id": erased_id, "organization_id": ORG}])
+    entry = {"event_id": erased_id, "organization_id": ORG, "fields": fields[1:]}
+    ledger.record_events("dsr_1", [entry])
     ledger.put_record(
         "dsr_1",
         sign_record(
@@ -123,6 +125,9 @@ def test_erasure_under_a_signed_record_is_clean_and_named(keyring: SubjectKeyrin
         ),
     )
     keys = {signing.key_id: signing.public_key}
+    # user.id is not among the fields the ledger says were erased: tampering.
+    assert check(documents, keyring, ledger, keys)[0] == [("value_removed", 3)]
+    ledger.entries[erased_id]["fields"] = fields
     assert check(documents, keyring, ledger, keys) == ([], [(erased_id, "dsr_1")])
     # An unsigned (forged) record does not excuse the removal.
     ledger.records["dsr_1"]["events"] = 2
