@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "incidents",
     "scheduler",
     "disclosure",
+    "dsr",
     "integrity",
     "retention",
     "trail",

@@ -10,13 +10,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.privacy_store import (
+    ElasticsearchDocumentIndex,
     ElasticsearchErasureLedger,
     ElasticsearchRequestStore,
     ElasticsearchSubjectKeyStore,
 )
 from audit.errors import ConfigurationError
 from audit.services.commitments import Committer
+from audit.services.dsr import DsrService
 from audit.services.personal_values import PersonalValueChecker
+from audit.services.subject_erasure import Indices, SubjectErasure
 from audit.services.subject_keys import SubjectKeyring
 from audit.settings import Settings
 
@@ -72,4 +75,40 @@ def value_checker(
     """What ``audit verify`` checks version-2 personal values with."""
     return PersonalValueChecker(
         build_keyring(settings, client), build_ledger(settings, client), public_keys
+    )
+
+
+def build_dsr(settings: Settings, client: Elasticsearch) -> DsrService:
+    """The data-subject request service (its indices ensured)."""
+    from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
+    from audit.adapters.signing_keys import load_key_ring
+    from audit.wiring.trail import build_trail
+
+    requests = build_requests(settings, client)
+    documents = ElasticsearchDocumentIndex(client)
+    holds = ElasticsearchHoldStore(client, settings.hold_index)
+    holds.ensure_index()
+    indices = Indices(
+        events=settings.index_prefix,
+        detections=settings.detection_index,
+        incidents=settings.incident_index,
+        hold_copies=f"{settings.hold_copy_prefix}-*",
+    )
+
+    def erasure() -> SubjectErasure:
+        return SubjectErasure(
+            documents,
+            build_ledger(settings, client),
+            holds,
+            build_keyring(settings, client),
+            load_key_ring(settings).signing,
+            indices,
+        )
+
+    return DsrService(
+        requests,
+        documents,
+        settings.index_prefix,
+        erasure,
+        lambda: build_trail(settings, client).exporter(),
     )
