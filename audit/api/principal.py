@@ -14,6 +14,7 @@ class Role(StrEnum):
     LEGAL = "legal"
     ADMIN = "admin"
     AUDITOR = "auditor"  # read-only
+    PRIVACY = "privacy"  # data-subject requests; sees restricted events
 
 
 ALL_ORGS = "*"
@@ -63,3 +64,9 @@ def parse_scope(values: Iterable[str]) -> frozenset[str] | None:
     if ALL_ORGS in ids:
         return None
     return frozenset(ids)
+
+
+def sees_restricted(principal: Principal) -> bool:
+    """Events under a data subject's restriction or objection (GDPR Art. 18,
+    21) are shown only to legal and privacy."""
+    return not principal.roles.isdisjoint({Role.LEGAL, Role.PRIVACY})

@@ -47,7 +47,7 @@ def is_subject(seq: int) -> bool:
     return seq % 4 == 0 and seq > V1_UNTIL  # 12, 16, ... 60: all version 2
 
 
-def event(seq: int) -> dict[str, Any]:
+def event(seq: int, redirect: bool = True) -> dict[str, Any]:
     when = T0 + timedelta(minutes=seq)
     subject = is_subject(seq)
     document: dict[str, Any] = {
@@ -71,7 +71,7 @@ def event(seq: int) -> dict[str, Any]:
         "user_agent": {"original": SUBJECT["user_agent.original"] if subject else "Go-http"},
         "elastra": {"data_category": "authentication_security"},
     }
-    if seq == 52:  # the subject in a customer-content event: redirected to the owner
+    if seq == 52 and redirect:  # the subject in a customer-content event: redirected to the owner
         document["elastra"] = {
             "data_category": "customer_content",
             "resource": {"type": "memory_entry", "id": "mem_1", "organization_id": "org_owner"},
@@ -96,10 +96,10 @@ class Privacy:
     def refresh(self) -> None:
         self.es.indices.refresh(index=f"{self.tag}-*")
 
-    def store(self, seqs: range, head: ChainHead) -> ChainHead:
+    def store(self, seqs: range, head: ChainHead, redirect: bool = True) -> ChainHead:
         operations: list[dict[str, Any]] = []
         for seq in seqs:
-            document = event(seq)
+            document = event(seq, redirect)
             if seq <= V1_UNTIL:
                 fields, head = extend(head, document)
             else:

@@ -61,6 +61,9 @@ class EventQuery:
     session_id: str | None = None
     credential_id: str | None = None
     text: str | None = None
+    # Events under a data subject's restriction or objection (flagged in
+    # integrity.privacy.restricted) are seen only by legal and privacy.
+    include_restricted: bool = False
 
     def to_dsl(self) -> dict[str, Any]:
         filters: list[dict[str, Any]] = []
@@ -94,6 +97,8 @@ class EventQuery:
                 bounds["lt"] = self.until.isoformat()
             filters.append({"range": {"@timestamp": bounds}})
         query: dict[str, Any] = {"bool": {"filter": filters}}
+        if not self.include_restricted:
+            query["bool"]["must_not"] = [{"exists": {"field": "integrity.privacy.restricted"}}]
         if self.text:
             query["bool"]["must"] = [
                 {
