@@ -21,6 +21,7 @@ from audit.api.deps import authorize
 from audit.api.routers import (
     detections,
     disclosures,
+    dsr,
     events,
     exports,
     health,
@@ -93,7 +94,7 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     problems.install(app)
     app.include_router(health.router)
     protected = [Depends(authorize)]
-    served = (events, detections, incidents, disclosures, holds, exports, retention, verify)
+    served = (events, detections, incidents, disclosures, holds, exports, retention, verify, dsr)
     for module in served:
         app.include_router(module.router, dependencies=protected)
     # Routers carry their full paths (no prefixes), so that a request's

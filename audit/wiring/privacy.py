@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from elasticsearch import Elasticsearch
@@ -15,10 +16,12 @@ from audit.adapters.elasticsearch.privacy_store import (
     ElasticsearchRequestStore,
     ElasticsearchSubjectKeyStore,
 )
+from audit.domain.retention.ageing import ageable, aged_fields
 from audit.errors import ConfigurationError
 from audit.services.commitments import Committer
 from audit.services.dsr import DsrService
 from audit.services.personal_values import PersonalValueChecker
+from audit.services.retention import load_retention_policy
 from audit.services.subject_erasure import Indices, SubjectErasure
 from audit.services.subject_keys import SubjectKeyring
 from audit.settings import Settings
@@ -72,9 +75,16 @@ def build_requests(settings: Settings, client: Elasticsearch) -> ElasticsearchRe
 def value_checker(
     settings: Settings, client: Elasticsearch, public_keys: Mapping[str, Ed25519PublicKey]
 ) -> PersonalValueChecker:
-    """What ``audit verify`` checks version-2 personal values with."""
+    """What ``audit verify`` checks version-2 personal values with: the keys,
+    the erasure ledger, and the fields the retention policy ages out (a field
+    may be missing once its shortest age has passed)."""
+    minimum_days = ageable(load_retention_policy(settings.retention_policy_file))
+    now = datetime.now(UTC)
     return PersonalValueChecker(
-        build_keyring(settings, client), build_ledger(settings, client), public_keys
+        build_keyring(settings, client),
+        build_ledger(settings, client),
+        public_keys,
+        aged=lambda document: aged_fields(document, minimum_days, now),
     )
 
 

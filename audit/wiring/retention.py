@@ -15,12 +15,14 @@ from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
 from audit.adapters.elasticsearch.org_settings_store import ElasticsearchOrgSettingsStore
+from audit.adapters.elasticsearch.privacy_store import ElasticsearchDocumentIndex
 from audit.adapters.elasticsearch.retention_executor import (
     ElasticsearchRetentionCluster,
     IndexNames,
 )
 from audit.domain.retention import RetentionPolicy
 from audit.services.erasure import ErasureService
+from audit.services.field_ageing import FieldAgeing
 from audit.services.guarded_runner import GuardedRunner
 from audit.services.holds import HoldService
 from audit.services.ports.ingest import MetricsRecorder
@@ -61,7 +63,14 @@ def build_retention(
         cluster=cluster,
         hold_store=hold_store,
         org_store=org_store,
-        retention=RetentionService(cluster, hold_store, policy, metrics, names.to_real),
+        retention=RetentionService(
+            cluster,
+            hold_store,
+            policy,
+            metrics,
+            names.to_real,
+            ageing=FieldAgeing(ElasticsearchDocumentIndex(client), policy, settings.index_prefix),
+        ),
         holds=HoldService(hold_store),
         classes=RetentionClassResolver(org_store, policy, settings.retention_class_ttl_seconds),
         erasure=ErasureService(cluster, hold_store, policy, metrics, names.to_real),

@@ -329,6 +329,8 @@ class ElasticsearchDocumentIndex:
                     )
                 try:
                     written += self._write(index, items)
+                    # The next point-in-time must see the new versions.
+                    self._client.indices.refresh(index=index)
                 finally:
                     for block in blocks:
                         self._client.indices.add_block(index=index, block=block)
