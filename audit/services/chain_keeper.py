@@ -18,6 +18,7 @@ from typing import Protocol
 from audit.domain.integrity.chain import ChainHead, extend, extend_v2
 from audit.services.commitments import Committer
 from audit.services.ports.ingest import StoredDocument
+from audit.services.restricted_subjects import RestrictedSubjects
 
 
 class ChainStore(Protocol):
@@ -29,9 +30,15 @@ class ChainStore(Protocol):
 
 
 class ChainKeeper:
-    def __init__(self, store: ChainStore, committer: Committer | None = None) -> None:
+    def __init__(
+        self,
+        store: ChainStore,
+        committer: Committer | None = None,
+        restrictions: RestrictedSubjects | None = None,
+    ) -> None:
         self._store = store
         self._committer = committer
+        self._restrictions = restrictions  # flag a restricted subject's new events
         self._heads: dict[str, ChainHead] = {}
         self._fresh = False
 
@@ -88,6 +95,10 @@ class ChainKeeper:
                 commitments, keys = committed[n]
                 fields, heads[org] = extend_v2(heads[org], doc.source, commitments, keys)
             doc.source["integrity"] = fields.as_dict()
+            if self._restrictions is not None:
+                restricted = self._restrictions.requests_for(doc.source)
+                if restricted:
+                    doc.source["integrity"]["privacy"] = {"restricted": restricted}
         self._heads = heads
         self._fresh = True
         return to_write, sorted(repeated)

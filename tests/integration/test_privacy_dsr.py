@@ -17,9 +17,13 @@ import pytest
 
 from audit.adapters.elasticsearch.event_search import EventQuery, search_events
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
+from audit.domain.detection import load_rule_dir
+from audit.domain.event import normalize_message
 from audit.domain.integrity import ChainHead
 from audit.services.bundle import verify_bundle
 from audit.services.holds import HoldService
+from audit.services.restricted_subjects import RestrictedSubjects, RestrictingRouter
+from audit.wiring.privacy import build_requests
 from tests.integration.privacy_support import (
     COUNT,
     NOW,
@@ -202,6 +206,19 @@ def test_restriction_hides_the_subject_from_oncall_not_from_legal(privacy: Priva
     assert list(oncall) == []
     assert len(list(legal)) == done.outcome["flagged"]
     assert privacy.verify().ok
+    # Detection: the ingest side routes nothing of the subject's new events.
+    subjects = RestrictedSubjects(build_requests(privacy.settings, privacy.es))
+    router = RestrictingRouter(load_rule_dir(privacy.settings.rules_dir), subjects)
+    received = NOW + timedelta(minutes=5)
+
+    def routed(seq: int) -> int:
+        document = event(seq)
+        document["@timestamp"] = NOW.isoformat()
+        return len(router.route(normalize_message(orjson.dumps(document), received_at=received)))
+
+    assert routed(16) == 0 and is_subject(16)
+    assert routed(17) > 0
+    assert subjects.requests_for(event(16)) == [request_id]
     lifted = privacy.dsr.lift(request_id, "dpo", "objection withdrawn", NOW)
     assert (
         lifted.status.value == "lifted" and lifted.outcome["unflagged"] == done.outcome["flagged"]

@@ -21,11 +21,12 @@ Pure: the keys are passed in.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 from collections.abc import Mapping
 from typing import Any, Final
+
+import orjson
 
 from audit.domain.integrity.canonical import canonical_json
 from audit.domain.privacy.fields import PERSONAL_FIELDS, Subject, personal_values
@@ -37,6 +38,12 @@ TRUNCATABLE: Final = frozenset({"source.ip"})
 def truncate_ip(value: str) -> str | None:
     """The /24 (IPv4) or /48 (IPv6) network address of ``value``, or ``None``
     when it is no IP address."""
+    parts = value.split(".")
+    if len(parts) == 4 and all(
+        p.isascii() and p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts
+    ):
+        # The stored form is canonical (normalization): no leading zeros.
+        return f"{parts[0]}.{parts[1]}.{parts[2]}.0"
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
@@ -47,7 +54,7 @@ def truncate_ip(value: str) -> str | None:
 
 def commit(key: bytes, event_id: str, path: str, value: Any) -> str:
     message = b"v2\x00" + event_id.encode() + b"\x00" + path.encode() + b"\x00"
-    return hmac.new(key, message + canonical_json(value), hashlib.sha256).hexdigest()
+    return hmac.digest(key, message + canonical_json(value), "sha256").hex()
 
 
 def commitments_for(
@@ -56,16 +63,34 @@ def commitments_for(
     """The commitment of every personal value of ``document``, by path (plus
     ``source.ip#truncated``). ``keys`` must hold the key of every subject the
     present fields belong to."""
+    return commit_values(personal_values(document), event_id, keys)
+
+
+def commit_values(
+    values: Mapping[str, Any], event_id: str, keys: Mapping[Subject, bytes]
+) -> dict[str, str]:
+    """``commitments_for`` over values already read (``personal_values``).
+
+    Same MACs as ``commit``, computed from one HMAC state per subject that
+    has absorbed the common prefix (``"v2" 0 event.id 0``) and is copied for
+    each field: the key schedule is paid once per event and subject."""
+    prefix = b"v2\x00" + event_id.encode() + b"\x00"
+    bases: dict[Subject, hmac.HMAC] = {}
     out: dict[str, str] = {}
-    for path, value in personal_values(document).items():
-        key = keys[PERSONAL_FIELDS[path]]
-        out[path] = commit(key, event_id, path, value)
+    for path, value in values.items():
+        subject = PERSONAL_FIELDS[path]
+        base = bases.get(subject)
+        if base is None:
+            base = bases[subject] = hmac.new(keys[subject], prefix, "sha256")
+        mac = base.copy()
+        mac.update(path.encode() + b"\x00" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+        out[path] = mac.hexdigest()
         if path in TRUNCATABLE and isinstance(value, str):
             truncated = truncate_ip(value)
             if truncated is not None:
-                out[path + TRUNCATED_SUFFIX] = commit(
-                    key, event_id, path + TRUNCATED_SUFFIX, truncated
-                )
+                mac = base.copy()
+                mac.update((path + TRUNCATED_SUFFIX).encode() + b"\x00" + orjson.dumps(truncated))
+                out[path + TRUNCATED_SUFFIX] = mac.hexdigest()
     return out
 
 

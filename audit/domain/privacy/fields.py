@@ -37,13 +37,28 @@ SUBJECT_IDENTIFIERS: Final[dict[Subject, tuple[str, ...]]] = {
 }
 
 _MISSING = object()
+_PARTS: Final = {path: tuple(path.split(".")) for path in PERSONAL_FIELDS}
+
+
+def _tree(paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    """{"user": {"id": None, ...}, ...}: where personal fields sit (None = a leaf)."""
+    root: dict[str, Any] = {}
+    for parts in paths:
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = None
+    return root
+
+
+_TREE: Final = _tree(list(_PARTS.values()))
 
 
 def get_value(document: Mapping[str, Any], path: str) -> Any:
     """The value at ``path`` or ``None`` when absent (JSON null counts as absent)."""
     node: Any = document
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
+    for part in _PARTS.get(path) or path.split("."):
+        if not isinstance(node, dict) and not isinstance(node, Mapping):
             return None
         node = node.get(part, _MISSING)
         if node is _MISSING:
@@ -62,32 +77,29 @@ def personal_values(document: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def without_personal(document: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``document`` with every personal field removed (objects
-    left empty by the removal are removed too, so an erased document and the
-    stripped form of the original are equal)."""
-    return _strip(document, "")  # type: ignore[no-any-return]
+    """``document`` with every personal field removed (objects left empty by
+    the removal are removed too, so an erased document and the stripped form
+    of the original are equal). Only the objects on a personal field's path
+    are copied; the rest is shared with ``document``, never mutated."""
+    return _strip(document, _TREE)
 
 
-def _strip(node: Any, prefix: str) -> Any:
-    if isinstance(node, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            path = f"{prefix}{key}"
-            if path in PERSONAL_FIELDS:
-                continue
-            kept = _strip(value, path + ".")
-            if isinstance(value, Mapping) and value and not kept and _holds_personal(path):
-                continue
-            out[key] = kept
-        return out
-    if isinstance(node, list):
-        return [_strip(v, prefix) for v in node]
-    return node
-
-
-def _holds_personal(path: str) -> bool:
-    head = path + "."
-    return any(field.startswith(head) for field in PERSONAL_FIELDS)
+def _strip(node: Mapping[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(node)
+    for key, sub in tree.items():
+        if key not in out:
+            continue
+        if sub is None:
+            del out[key]
+            continue
+        child = out[key]
+        if isinstance(child, Mapping):
+            kept = _strip(child, sub)
+            if child and not kept:
+                del out[key]
+            else:
+                out[key] = kept
+    return out
 
 
 def remove_value(document: dict[str, Any], path: str) -> bool:
@@ -125,11 +137,14 @@ def set_value(document: dict[str, Any], path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def subject_identifier(document: Mapping[str, Any], subject: Subject) -> str | None:
+def subject_identifier(
+    document: Mapping[str, Any], subject: Subject, values: Mapping[str, Any] | None = None
+) -> str | None:
     """``kind:value`` naming the subject a field belongs to (``None``: the
-    event names nobody of that kind)."""
+    event names nobody of that kind). ``values``: ``personal_values(document)``
+    if already read."""
     for path in SUBJECT_IDENTIFIERS[subject]:
-        value = get_value(document, path)
+        value = values.get(path) if values is not None else get_value(document, path)
         if isinstance(value, str) and value:
             return f"{path}:{value}"
     return None

@@ -21,6 +21,7 @@ redirection is recorded in the request.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -28,6 +29,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from audit.domain.legal.deadlines import add_months, to_utc
+from audit.domain.privacy.fields import get_value
 
 _ID = re.compile(r"^dsr_[a-z0-9_-]{1,64}$")
 
@@ -81,6 +83,33 @@ class Subject(BaseModel):
         if self.time_from and self.time_to and self.time_from >= self.time_to:
             raise ValueError("time_from must be before time_to")
         return self
+
+    def concerns(self, document: Mapping[str, Any], organization_id: str | None) -> bool:
+        """Whether ``document`` is one of the subject's events (the same test
+        as the stored-event query of ``audit.services.subject_erasure``)."""
+        name, value = self.term()
+        found = get_value(document, name) == value or (
+            name == "user.id" and get_value(document, "user.target.id") == value
+        )
+        if not found:
+            return False
+        if organization_id is not None and get_value(document, "organization.id") != (
+            organization_id
+        ):
+            return False
+        if self.time_from is not None or self.time_to is not None:
+            stamp = document.get("@timestamp")
+            try:
+                when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+            except ValueError:
+                when = None
+            if when is None or when.tzinfo is None:
+                return False
+            if self.time_from is not None and when < self.time_from:
+                return False
+            if self.time_to is not None and when >= self.time_to:
+                return False
+        return True
 
     def term(self) -> tuple[str, str]:
         """The (field, value) that selects the subject's events."""

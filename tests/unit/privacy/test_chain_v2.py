@@ -170,3 +170,25 @@ def test_stripped_form_of_erased_and_original_agree() -> None:
         remove_value(erased, path)
     assert without_personal(document) == without_personal(erased) == erased
     assert erased["source"] == {"geo": {"country_iso_code": "FR"}, "as": {"number": 64501}}
+
+
+def test_batch_commitments_equal_the_per_field_definition() -> None:
+    from audit.domain.privacy.commitments import (
+        TRUNCATED_SUFFIX,
+        commit,
+        commit_values,
+        truncate_ip,
+    )
+    from audit.domain.privacy.fields import PERSONAL_FIELDS, personal_values
+
+    document = make_document(3)
+    document["source"]["ip"] = "2001:db8:1:2::7"
+    document["user"]["target"] = {"id": "usr_t", "name": "Tee"}
+    keys: dict[Any, bytes] = {"actor": b"a" * 32, "target": b"t" * 32}
+    values = personal_values(document)
+    expected = {p: commit(keys[PERSONAL_FIELDS[p]], "ev-3", p, v) for p, v in values.items()}
+    path = "source.ip" + TRUNCATED_SUFFIX
+    expected[path] = commit(keys["actor"], "ev-3", path, "2001:db8:1::")
+    assert commit_values(values, "ev-3", keys) == expected
+    assert truncate_ip("198.51.100.23") == "198.51.100.0"
+    assert truncate_ip("not-an-ip") is None and truncate_ip("1.2.3.²") is None
