@@ -429,7 +429,9 @@ def dsr_body() -> dict[str, Any]:
     return {
         "right": "restriction",
         "law": "gdpr",
-        "subject": {"user_id": USER_A},
+        # A subject without events: an executed restriction hides nothing
+        # the other cases search for.
+        "subject": {"user_id": "usr_dsr_no_events"},
         "organization_id": ORG_A,
         "verification": {"method": "signed-in session", "verified_by": "privacy-desk"},
     }

@@ -138,6 +138,7 @@ def decide_request(
 ) -> dict[str, Any]:
     record.resource_id = request_id
     _visible(services, principal, request_id, now)
+    record.count = 1
     decided = _service(services).decide(
         request_id, body.approved, principal.id, now, body.reason, body.exemptions
     )
@@ -159,6 +160,7 @@ def extend_request(
 ) -> dict[str, Any]:
     record.resource_id = request_id
     _visible(services, principal, request_id, now)
+    record.count = 1
     return (
         _service(services)
         .extend(request_id, body.reasons, body.subject_told_at, principal.id)
@@ -180,6 +182,7 @@ def execute_request(
 ) -> dict[str, Any]:
     record.resource_id = request_id
     _visible(services, principal, request_id, now)
+    record.count = 1
     out = FsPath(services.settings.api_export_dir) / request_id
     return _service(services).execute(request_id, principal.id, now, out).as_dict()
 
@@ -199,4 +202,5 @@ def lift_request(
 ) -> dict[str, Any]:
     record.resource_id = request_id
     _visible(services, principal, request_id, now)
+    record.count = 1
     return _service(services).lift(request_id, principal.id, body.reason, now).as_dict()
