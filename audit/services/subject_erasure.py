@@ -37,6 +37,7 @@ from audit.domain.privacy.erasure import (
     INCIDENT_BASIS,
     Kept,
     erase,
+    mentions,
     roles_of,
     scrub,
 )
@@ -180,10 +181,12 @@ class SubjectErasure:
         changes: list[tuple[StoredHit, Mapping[str, Any]]] = []
         entries: list[dict[str, Any]] = []
         values: set[str] = {value}
+        identifiers: set[str] = {value}
         keys: set[str] = set()
         for hit, roles in erasing:
             erased = erase(hit.source, roles, request.id)
             values.update(erased.values)
+            identifiers.update(erased.identifiers)
             integrity = hit.source.get("integrity") or {}
             for role in roles:
                 key_id = (integrity.get("keys") or {}).get(role)
@@ -205,7 +208,7 @@ class SubjectErasure:
         outcome.hold_copies = self._erase_hold_copies(request, erasing, now)
         open_events = {k.event_id for k in outcome.kept}
         outcome.detections, outcome.incidents = self._scrub(
-            request, values, {value}, open_events, now
+            request, values, identifiers, open_events, now
         )
         self._docs.refresh(self._indices.events)
         self._destroy_keys(sorted(keys), outcome)
@@ -313,6 +316,8 @@ class SubjectErasure:
                     if hit.doc_id in open_incidents or set(hit.source.get("event_ids") or []) & (
                         protected
                     ):
+                        continue
+                    if not mentions(hit.source, identifiers):
                         continue
                     scrubbed, changed = scrub(hit.source, values, identifiers)
                     if changed:

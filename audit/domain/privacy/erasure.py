@@ -43,12 +43,14 @@ class Erasure:
     document: dict[str, Any]
     fields: list[str]  # the fields removed
     values: list[str]  # the string values removed (to scrub elsewhere)
+    identifiers: list[str]  # those that identify (ids, names, e-mail, IP)
 
 
 def erase(document: Mapping[str, Any], roles: Iterable[Subject], request_id: str) -> Erasure:
     out = copy.deepcopy(dict(document))
     fields: list[str] = []
     values: list[str] = []
+    identifiers: list[str] = []
     wanted = set(roles)
     for path, role in PERSONAL_FIELDS.items():
         if role not in wanted:
@@ -60,13 +62,23 @@ def erase(document: Mapping[str, Any], roles: Iterable[Subject], request_id: str
         fields.append(path)
         if isinstance(value, str) and path in IDENTIFIERS | {"user_agent.original"}:
             values.append(value)
+            if path in IDENTIFIERS:
+                identifiers.append(value)
     integrity = out.get(INTEGRITY_FIELD)
     if isinstance(integrity, dict):
         privacy = integrity.setdefault("privacy", {})
         erased = privacy.setdefault("erased", {})
         for role in sorted(wanted):
             erased[role] = request_id
-    return Erasure(out, fields, values)
+    return Erasure(out, fields, values, identifiers)
+
+
+def mentions(node: Any, identifiers: Iterable[str]) -> bool:
+    """Whether ``node`` names the subject (one of their identifiers, whole or,
+    when long enough, inside a string): only then is it scrubbed, so that a
+    value the subject shares with others (a common user agent) is not taken
+    out of records about someone else."""
+    return scrub(node, identifiers, identifiers)[1]
 
 
 def scrub(node: Any, values: Iterable[str], identifiers: Iterable[str]) -> tuple[Any, bool]:

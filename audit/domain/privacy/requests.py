@@ -20,6 +20,7 @@ redirection is recorded in the request.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -78,6 +79,14 @@ class Subject(BaseModel):
         given = [v for v in (self.user_id, self.email, self.ip) if v is not None]
         if len(given) != 1:
             raise ValueError("name the subject by exactly one of user_id, email or ip")
+        if self.ip is not None:
+            try:
+                canonical = str(ipaddress.ip_address(self.ip))
+            except ValueError:
+                raise ValueError(f"ip {self.ip!r} is not an IPv4 or IPv6 address") from None
+            if canonical != self.ip:
+                # Stored events hold the canonical form (normalization).
+                object.__setattr__(self, "ip", canonical)
         if self.ip is not None and (self.time_from is None or self.time_to is None):
             raise ValueError("a subject named by IP needs time_from and time_to")
         if self.time_from and self.time_to and self.time_from >= self.time_to:
