@@ -225,3 +225,52 @@ def test_restriction_hides_the_subject_from_oncall_not_from_legal(privacy: Priva
     )
     again = search_events(privacy.es, query, index=privacy.prefix, limit=100)
     assert len(list(again)) == done.outcome["flagged"]
+
+
+def test_cli_rectification_appends_a_note_and_changes_no_event(
+    privacy: Privacy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from audit.cli.main import main
+
+    _setup(privacy)
+    def in_events() -> list[Any]:
+        privacy.refresh()
+        hits = privacy.es.search(
+            index=privacy.prefix, size=1000, sort=[{"integrity.seq": "asc"}], version=True
+        )["hits"]["hits"]
+        return [(h["_id"], h["_version"], h["_source"]) for h in hits]
+
+    before = in_events()
+    spec = tmp_path / "request.yaml"
+    spec.write_text(
+        "right: rectification\n"
+        "law: ccpa\n"
+        f"subject: {{email: {SUBJECT['user.email']}}}\n"
+        f"organization_id: {ORG}\n"
+        "verification: {method: signed-in session, verified_by: privacy-desk}\n"
+        "correction: the name on these logins is Ada Subject-Lovelace\n",
+        encoding="utf-8",
+    )
+
+    def run(*argv: str) -> dict[str, Any]:
+        assert main(["dsr", *argv]) == 0
+        result: dict[str, Any] = orjson.loads(capsys.readouterr().out)
+        return result
+
+    created = run("new", "--file", str(spec), "--by", "privacy-officer")
+    request_id = created["id"]
+    assert created["status"] == "received" and created["law"] == "ccpa"
+    run("decide", request_id, "--approve", "--by", "dpo", "--reason", "verified")
+    done = run("execute", request_id, "--by", "privacy-officer")
+    note = done["outcome"]["note"]
+    assert note["events"] == sorted(_id(s) for s in range(1, COUNT + 1) if is_subject(s))
+    assert note["correction"].endswith("Subject-Lovelace")
+    shown = run("show", request_id)
+    assert shown["status"] == "executed" and [h["what"] for h in shown["history"]] == [
+        "received",
+        "approved",
+        "executed",
+    ]
+    assert in_events() == before  # no event changed
+    assert main(["dsr", "execute", request_id, "--by", "x"]) == 2  # executed already
+    assert privacy.verify().ok
