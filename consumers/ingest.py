@@ -43,7 +43,7 @@ from audit.services.restricted_subjects import RestrictedSubjects, RestrictingRo
 from audit.services.retention import load_retention_policy
 from audit.services.retention_classes import RetentionClassResolver
 from audit.settings import Settings, load_settings
-from audit.wiring.privacy import build_committer, build_requests
+from audit.wiring.privacy import build_committer, request_reader
 
 log = logging.getLogger("consumers.ingest")
 
@@ -114,7 +114,7 @@ class IngestConsumer:
         self.dead_letters = KafkaDeadLetterSink(settings)
         self.source = KafkaBatchSource(settings, settings.audit_topics, settings.consumer_group)
         self.feed = KafkaDetectionFeed(settings)
-        restricted = RestrictedSubjects(build_requests(settings, self.es))
+        restricted = RestrictedSubjects(request_reader(settings, self.es))
         self.chain = (
             ChainKeeper(
                 self.store,

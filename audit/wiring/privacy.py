@@ -66,6 +66,12 @@ def build_ledger(settings: Settings, client: Elasticsearch) -> ElasticsearchEras
     return ledger
 
 
+def request_reader(settings: Settings, client: Elasticsearch) -> ElasticsearchRequestStore:
+    """The request store for readers (the ingest consumer's restriction
+    list): no index is created; a missing one lists no request."""
+    return ElasticsearchRequestStore(client, settings.dsr_index)
+
+
 def build_requests(settings: Settings, client: Elasticsearch) -> ElasticsearchRequestStore:
     store = ElasticsearchRequestStore(client, settings.dsr_index)
     store.ensure_index()
@@ -82,7 +88,8 @@ def value_checker(
     now = datetime.now(UTC)
     return PersonalValueChecker(
         build_keyring(settings, client),
-        build_ledger(settings, client),
+        # Read only: a missing ledger index means nothing was erased.
+        ElasticsearchErasureLedger(client, settings.erasure_index),
         public_keys,
         aged=lambda document: aged_fields(document, minimum_days, now),
     )
