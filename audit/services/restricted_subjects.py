@@ -10,6 +10,7 @@ applies within that time).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -21,8 +22,11 @@ from audit.domain.event import NormalizedEvent
 from audit.domain.privacy.requests import DataSubjectRequest, Right, Status
 from audit.services.ports.privacy import RequestStore
 
+log = logging.getLogger(__name__)
+
 RESTRICTING = (Right.RESTRICTION, Right.OBJECTION)
 TTL_SECONDS = 60.0
+RETRY_SECONDS = 5.0
 MAX_REQUESTS = 10_000
 
 
@@ -44,11 +48,18 @@ class RestrictedSubjects:
         with self._lock:
             now = self._clock()
             if self._loaded_at is None or now - self._loaded_at >= self._ttl:
+                try:
+                    stored = self._store.list(MAX_REQUESTS)
+                except Exception as err:
+                    # Never fail the ingest path: keep the last list and
+                    # try again soon (while the store is down nothing is
+                    # stored either).
+                    log.warning("restriction list not refreshed: %s", err)
+                    self._loaded_at = now - self._ttl + RETRY_SECONDS
+                    return self._active
                 self._active = [
                     request
-                    for request in (
-                        DataSubjectRequest.from_stored(d) for d in self._store.list(MAX_REQUESTS)
-                    )
+                    for request in (DataSubjectRequest.from_stored(d) for d in stored)
                     if request.right in RESTRICTING and request.status is Status.EXECUTED
                 ]
                 self._loaded_at = now

@@ -68,3 +68,33 @@ def test_sealed_as_version_2_and_restricted_subject_flagged() -> None:
     # make_document: odd events are usr_19c2's, even ones usr_other's
     flagged = [s["integrity"].get("privacy", {}).get("restricted") for s in sources]
     assert flagged == [["dsr_r"], None, ["dsr_r"], None]
+
+
+def test_restriction_list_failure_keeps_the_last_list_and_does_not_raise() -> None:
+    from audit.errors import StoreUnavailable
+
+    class Flaky(Requests):
+        fail = False
+
+        def list(self, limit: int = 100) -> list[dict[str, Any]]:
+            if self.fail:
+                raise StoreUnavailable("down")
+            return super().list(limit)
+
+    restriction = {
+        "id": "dsr_r",
+        "right": "objection",
+        "law": "gdpr",
+        "subject": {"user_id": "usr_19c2"},
+        "verification": {"method": "session", "verified_by": "desk"},
+        "received_at": "2026-11-26T09:00:00+00:00",
+        "received_by": "p",
+        "status": "executed",
+    }
+    clock = [0.0]
+    store = Flaky([restriction])
+    subjects = RestrictedSubjects(store, ttl=60, clock=lambda: clock[0])
+    assert subjects.requests_for(make_document(1)) == ["dsr_r"]
+    store.fail = True
+    clock[0] = 120.0
+    assert subjects.requests_for(make_document(1)) == ["dsr_r"]
