@@ -172,10 +172,19 @@ def test_erasure_of_every_event_destroys_the_key_and_rerun_is_idempotent(
 ) -> None:
     privacy.store(range(1, COUNT + 1), ChainHead.genesis(ORG), redirect=False)
     privacy.sign()
+    # A copy left by a hold released since (copies expire with retention): it goes too.
+    copy = privacy.es.search(index=privacy.prefix, query={"ids": {"values": [_id(20)]}})
+    privacy.es.index(
+        index=f"{privacy.settings.hold_copy_prefix}-released-case",
+        id=_id(20),
+        document=copy["hits"]["hits"][0]["_source"],
+        refresh=True,
+    )
     request_id = _request(privacy, "erasure")
     first = privacy.dsr.execute(request_id, "privacy-officer", NOW).outcome
     subject_events = sum(1 for s in range(1, COUNT + 1) if is_subject(s))
     assert first["erased_events"] == subject_events
+    assert first["scrubbed"]["hold_copies"] == 1
     # No stored value is committed under the subject's key any more: destroyed.
     assert (first["destroyed_keys"], first["retained_keys"]) == (1, 0)
     for value in (SUBJECT["user.email"], SUBJECT["source.ip"], SUBJECT["user_agent.original"]):
