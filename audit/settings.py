@@ -133,6 +133,17 @@ class Settings(BaseSettings):
     )
     digest_max_events: int = Field(default=10_000, ge=1, le=1_000_000)
 
+    # Data-subject rights (docs/privacy.md). With a key-encryption key (base64
+    # of 32 random bytes, the same for every process) the chain is sealed as
+    # version 2: personal values enter the hash as keyed commitments, so they
+    # can be erased or aged without breaking verification. Unset: version 1
+    # (no secret is invented: a KEK generated per machine would make the keys
+    # unreadable to the other processes, and a lost KEK loses every key).
+    privacy_kek: SecretStr | None = None
+    subject_key_index: str = "audit-subject-keys"
+    erasure_index: str = "audit-erasures"
+    dsr_index: str = "audit-dsr"
+
     # HTTP API (audit serve). Bearer JWTs are verified against the public keys
     # (PEM) or JWKS in api_jwt_key_file; service API keys are stored hashed in
     # api_keys_file, one "sha256:<hex> principal roles scope" a line.

@@ -26,7 +26,6 @@ from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
 from audit.adapters.kafka.detection_feed import KafkaDetectionFeed
 from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
 from audit.adapters.metrics import PrometheusMetrics
-from audit.domain.detection import Router
 from audit.domain.detection.routing import to_us
 from audit.domain.detection.watermarks import NEVER
 from audit.domain.event import NormalizedEvent
@@ -40,8 +39,10 @@ from audit.services.ingest import (
     PreparedBatch,
 )
 from audit.services.ports.ingest import BulkOutcome
+from audit.services.restricted_subjects import RestrictedSubjects, RestrictingRouter
 from audit.services.retention_classes import RetentionClassResolver
 from audit.settings import Settings, load_settings
+from audit.wiring.privacy import build_committer, request_reader
 
 log = logging.getLogger("consumers.ingest")
 
@@ -112,7 +113,16 @@ class IngestConsumer:
         self.dead_letters = KafkaDeadLetterSink(settings)
         self.source = KafkaBatchSource(settings, settings.audit_topics, settings.consumer_group)
         self.feed = KafkaDetectionFeed(settings)
-        self.chain = ChainKeeper(self.store) if settings.integrity_enabled else None
+        restricted = RestrictedSubjects(request_reader(settings, self.es))
+        self.chain = (
+            ChainKeeper(
+                self.store,
+                committer=build_committer(settings, self.es),
+                restrictions=restricted,
+            )
+            if settings.integrity_enabled
+            else None
+        )
         self.source.on_revoke = self._settle_in_flight
         self.source.on_assign = self._forget_chain_heads
         self._last_progress = 0.0
@@ -126,7 +136,7 @@ class IngestConsumer:
             backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
             max_message_bytes=settings.max_message_bytes,
             detection_feed=self.feed,
-            router=Router(load_rule_dir(settings.rules_dir)),
+            router=RestrictingRouter(load_rule_dir(settings.rules_dir), restricted),
             chain=self.chain,
         )
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")

@@ -15,6 +15,7 @@ from audit.api.principal import Role
 from audit.errors import ConfigurationError
 
 _O, _C, _L, _A, _R = Role.ONCALL, Role.COMPLIANCE, Role.LEGAL, Role.ADMIN, Role.AUDITOR
+_P = Role.PRIVACY
 READERS = frozenset({_O, _C, _L, _A, _R})
 DISCLOSURE_STEPS = (
     "verify",
@@ -114,6 +115,20 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     # trail verification
     ("GET", "/v1/verify"): _rule({_C, _R, _A}, "audit.access", "audit_trail"),
     ("GET", "/v1/verify/{job_id}"): _rule({_C, _R, _A}, "audit.access", "audit_trail"),
+    # data-subject requests (docs/privacy.md)
+    ("POST", "/v1/dsr"): _rule({_P, _L}, "dsr.create", "data_subject_request"),
+    ("GET", "/v1/dsr"): _rule({_P, _L}, "audit.access", "data_subject_request"),
+    ("GET", "/v1/dsr/{request_id}"): _rule({_P, _L}, "audit.access", "data_subject_request"),
+    ("POST", "/v1/dsr/{request_id}/decision"): _rule(
+        {_P, _L}, "dsr.decide", "data_subject_request"
+    ),
+    ("POST", "/v1/dsr/{request_id}/extension"): _rule(
+        {_P, _L}, "dsr.change", "data_subject_request"
+    ),
+    ("POST", "/v1/dsr/{request_id}/execution"): _rule(
+        {_P, _L}, "dsr.execute", "data_subject_request"
+    ),
+    ("POST", "/v1/dsr/{request_id}/lift"): _rule({_P, _L}, "dsr.change", "data_subject_request"),
 }
 
 # The web console (audit/ui): a page or form is allowed to the roles of the

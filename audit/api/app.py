@@ -22,6 +22,7 @@ from audit.api.guard import Guard
 from audit.api.routers import (
     detections,
     disclosures,
+    dsr,
     events,
     exports,
     health,
@@ -117,7 +118,7 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     from audit.ui.routes import ROUTERS as CONSOLE_ROUTERS  # the console imports the API
 
     protected = [Depends(authorize)]
-    served = (events, detections, incidents, disclosures, holds, exports, retention, verify)
+    served = (events, detections, incidents, disclosures, holds, exports, retention, verify, dsr)
     for module in served:
         app.include_router(module.router, dependencies=protected)
     for console_router in CONSOLE_ROUTERS:  # the web console: its own sign-in (audit/ui)

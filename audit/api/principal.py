@@ -15,6 +15,7 @@ class Role(StrEnum):
     LEGAL = "legal"
     ADMIN = "admin"
     AUDITOR = "auditor"  # read-only
+    PRIVACY = "privacy"  # data-subject requests; sees restricted events
 
 
 ALL_ORGS = "*"
@@ -88,3 +89,9 @@ def parse_scope(values: Iterable[str]) -> frozenset[str] | None:
         # The id itself is not echoed: it would land in a 401 answer.
         raise ScopeError(f"{len(bad)} value(s) are not organization ids ({ORG_ID_PATTERN})")
     return frozenset(ids)
+
+
+def sees_restricted(principal: Principal) -> bool:
+    """Events under a data subject's restriction or objection (GDPR Art. 18,
+    21) are shown only to legal and privacy."""
+    return not principal.roles.isdisjoint({Role.LEGAL, Role.PRIVACY})

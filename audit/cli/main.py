@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "scheduler",
     "disclosure",
     "notifications",
+    "dsr",
     "integrity",
     "retention",
     "trail",

@@ -82,6 +82,8 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         for finding in report.findings:
             print(finding)
+        for erased in report.as_dict()["erased"]:
+            print(f"erased under request {erased['request_id']}: {erased['events']} event(s)")
         span = f"seq {report.first_seq}..{report.last_seq}" if report.events else "no events"
         verdict = "verified, no findings" if report.ok else f"{len(report.findings)} finding(s)"
         print(

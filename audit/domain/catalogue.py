@@ -179,6 +179,11 @@ _EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     ("incident.transition", "api", "change"),
     ("checklist.decide", "api", "change"),
     ("retention.class.change", "configuration", "change"),
+    # data-subject requests (docs/privacy.md)
+    ("dsr.create", "api", "creation"),
+    ("dsr.decide", "api", "change"),
+    ("dsr.change", "api", "change"),  # period extended, restriction lifted
+    ("dsr.execute", "api", "change"),
 )
 
 

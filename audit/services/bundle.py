@@ -65,11 +65,11 @@ from audit.domain.integrity import (
     FindingKind,
     SigningKey,
     SigningKeyError,
-    event_hash,
     link_of,
     load_public_keys,
     verify_links,
 )
+from audit.domain.integrity.chain import expected_hash
 from audit.domain.integrity.keys import signature_valid
 from audit.domain.integrity.verify import sort_findings
 from audit.errors import AuditError
@@ -404,7 +404,7 @@ def _check_event(
     if (
         manifest.verification is Verification.FULL
         and document is not None
-        and event_hash(link.prev_hash, document) != link.hash
+        and _content_hash(link, document) != link.hash
     ):
         return [
             Finding(
@@ -452,3 +452,12 @@ def _read_csv(text: IO[str]) -> Iterator[tuple[str | None, None, ChainLink | Non
         }
         link = link_of({"integrity": fields, "event": {"id": event_id}})
         yield event_id, None, link
+
+
+def _content_hash(link: ChainLink, document: Mapping[str, Any]) -> str | None:
+    """The hash of ``document`` as its link's version defines it (v2: personal
+    values through their commitments); ``None`` when its v2 fields are malformed."""
+    try:
+        return expected_hash(link, document)
+    except ValueError:
+        return None

@@ -5,7 +5,9 @@ extends an organization's chain at a time. The head of each chain is kept
 in memory and recovered from what is stored (after a start or a rebalance),
 never restarted silently. An event already stored (a redelivery) is found
 by a real-time GET before sealing and is not chained again, so a crash and
-a re-read neither fork nor gap the chain.
+a re-read neither fork nor gap the chain. With a ``committer`` (a
+key-encryption key is configured) links are sealed as version 2: personal
+values enter the hash as keyed commitments (``audit.services.commitments``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from audit.domain.integrity.chain import ChainHead, extend
+from audit.domain.integrity.chain import ChainHead, extend, extend_v2
+from audit.services.commitments import Committer
 from audit.services.ports.ingest import StoredDocument
+from audit.services.restricted_subjects import RestrictedSubjects
 
 
 class ChainStore(Protocol):
@@ -26,8 +30,15 @@ class ChainStore(Protocol):
 
 
 class ChainKeeper:
-    def __init__(self, store: ChainStore) -> None:
+    def __init__(
+        self,
+        store: ChainStore,
+        committer: Committer | None = None,
+        restrictions: RestrictedSubjects | None = None,
+    ) -> None:
         self._store = store
+        self._committer = committer
+        self._restrictions = restrictions  # flag a restricted subject's new events
         self._heads: dict[str, ChainHead] = {}
         self._fresh = False
 
@@ -69,10 +80,25 @@ class ChainKeeper:
             found = self._store.latest_heads(unknown)
             for org in unknown:
                 heads[org] = found.get(org) or ChainHead.genesis(org)
-        for i in to_write:
+        committed = (
+            self._committer.commit_batch(
+                [(documents[i][0], documents[i][1].source) for i in to_write]
+            )
+            if self._committer is not None
+            else None
+        )
+        for n, i in enumerate(to_write):
             org, doc = documents[i]
-            fields, heads[org] = extend(heads[org], doc.source)
+            if committed is None:
+                fields, heads[org] = extend(heads[org], doc.source)
+            else:
+                commitments, keys = committed[n]
+                fields, heads[org] = extend_v2(heads[org], doc.source, commitments, keys)
             doc.source["integrity"] = fields.as_dict()
+            if self._restrictions is not None:
+                restricted = self._restrictions.requests_for(doc.source)
+                if restricted:
+                    doc.source["integrity"]["privacy"] = {"restricted": restricted}
         self._heads = heads
         self._fresh = True
         return to_write, sorted(repeated)

@@ -44,6 +44,8 @@ class ExportRequest:
     actions: tuple[str, ...] = ()
     time_from: datetime | None = None
     time_to: datetime | None = None
+    terms: tuple[tuple[str, str], ...] = ()  # a data subject's email or IP
+    exclude_categories: tuple[str, ...] = ()
 
     def chain_query(self) -> ChainQuery:
         return ChainQuery(
@@ -52,6 +54,8 @@ class ExportRequest:
             actions=self.actions,
             time_from=self.time_from,
             time_to=self.time_to,
+            terms=self.terms,
+            exclude_categories=self.exclude_categories,
         )
 
     def described(self) -> dict[str, Any]:
@@ -63,6 +67,12 @@ class ExportRequest:
             "time_from": self.time_from.isoformat() if self.time_from else None,
             "time_to": self.time_to.isoformat() if self.time_to else None,
             "time_field": "@timestamp",
+            **({"terms": [list(t) for t in self.terms]} if self.terms else {}),
+            **(
+                {"exclude_categories": list(self.exclude_categories)}
+                if self.exclude_categories
+                else {}
+            ),
             "order": "integrity.seq",
         }
 

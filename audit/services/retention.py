@@ -26,6 +26,7 @@ from audit.domain.retention import (
     plan,
 )
 from audit.errors import AuditError, StoreUnavailable
+from audit.services.field_ageing import FieldAgeing
 from audit.services.ports.ingest import MetricsRecorder
 from audit.services.ports.retention import (
     HeldSource,
@@ -55,6 +56,7 @@ class RetentionReport:
     at: str
     planned: int
     results: list[ActionResult]
+    ageing: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -71,6 +73,7 @@ class RetentionReport:
             "ok": self.ok,
             "counts": dict(sorted(counts.items())),
             "results": [asdict(result) for result in self.results],
+            **({"ageing": self.ageing} if self.ageing is not None else {}),
         }
 
 
@@ -82,7 +85,9 @@ class RetentionService:
         policy: RetentionPolicy,
         metrics: MetricsRecorder,
         display: Callable[[str], str] = str,
+        ageing: FieldAgeing | None = None,
     ) -> None:
+        self._ageing = ageing  # personal fields that age out (field_ages)
         self._cluster = cluster
         self._holds = holds
         self.policy = policy
@@ -103,6 +108,8 @@ class RetentionService:
             if result.outcome != "success":
                 log.warning("retention %s of %s: %s", action.kind, result.index, result.error)
         report = RetentionReport(at=at.isoformat(), planned=len(actions), results=results)
+        if self._ageing is not None:
+            report.ageing = self._ageing.run(at).to_json()
         log.info("retention at %s: %s", report.at, report.to_json()["counts"])
         return report
 

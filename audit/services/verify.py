@@ -35,11 +35,14 @@ from audit.domain.integrity.verify import (
     sort_findings,
     verify_links,
 )
+from audit.services.personal_values import Erased, PersonalValueChecker
 from audit.services.ports.ingest import MetricsRecorder
 from audit.services.ports.integrity import ChainQuery, ChainStore, DigestStore, StoredDigest
 
 CONTEXT = 4
 WINDOW = 10_000
+VALUE_CHUNK = 500  # documents per key-store round trip when checking personal values
+ERASED_LISTED = 1000  # erased event ids named per request in a report (all are counted)
 
 _Item = tuple[ChainLink, datetime | None]
 
@@ -54,6 +57,15 @@ class VerifyReport:
     events: int = 0
     digests: int = 0
     findings: list[Finding] = field(default_factory=list)
+    erased: dict[str, list[Erased]] = field(default_factory=dict)  # by request
+    erased_counts: dict[str, int] = field(default_factory=dict)
+
+    def note_erased(self, items: list[Erased]) -> None:
+        for item in items:
+            self.erased_counts[item.request_id] = self.erased_counts.get(item.request_id, 0) + 1
+            listed = self.erased.setdefault(item.request_id, [])
+            if len(listed) < ERASED_LISTED:
+                listed.append(item)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +82,16 @@ class VerifyReport:
             "digests": self.digests,
             "ok": self.ok,
             "findings": [f.model_dump(mode="json") for f in self.findings],
+            "erased": [
+                {
+                    "request_id": request,
+                    "events": self.erased_counts[request],
+                    "event_ids": [e.event_id for e in items],
+                    "message": f"{self.erased_counts[request]} event(s) erased under request "
+                    f"{request}",
+                }
+                for request, items in sorted(self.erased.items())
+            ],
         }
 
 
@@ -208,7 +230,9 @@ class VerifyService:
         public_keys: Mapping[str, Ed25519PublicKey],
         metrics: MetricsRecorder,
         window: int = WINDOW,
+        values: PersonalValueChecker | None = None,
     ) -> None:
+        self._values = values
         self._chains = chains
         self._digests = digests
         self._keys = public_keys
@@ -285,11 +309,27 @@ class VerifyService:
         high: int | None,
         report: VerifyReport,
     ) -> Iterator[_Item]:
+        def inside(seq: int | None) -> bool:
+            return seq is None or (seq >= low and (high is None or seq <= high))
+
+        pending: list[tuple[dict[str, Any], ChainLink]] = []
+
+        def check_values() -> None:
+            if self._values is None or not pending:
+                return
+            findings, erased = self._values.check(pending)
+            report.findings.extend(f for f in findings if inside(f.seq))
+            report.note_erased([e for e in erased if inside(e.seq)])
+            pending.clear()
+
         for document in documents:
             link, problem, when = check_document(document)
-            if problem is not None:
-                seq = problem.seq
-                if seq is None or (seq >= low and (high is None or seq <= high)):
-                    report.findings.append(problem)
+            if problem is not None and inside(problem.seq):
+                report.findings.append(problem)
             if link is not None:
+                if self._values is not None and problem is None:
+                    pending.append((document, link))
+                    if len(pending) >= VALUE_CHUNK:
+                        check_values()
                 yield link, when
+        check_values()

@@ -18,6 +18,7 @@ from audit.adapters.bundled_data import load_retention_policy
 from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
 from audit.adapters.elasticsearch.org_settings_store import ElasticsearchOrgSettingsStore
+from audit.adapters.elasticsearch.privacy_store import ElasticsearchDocumentIndex
 from audit.adapters.elasticsearch.retention_executor import (
     ElasticsearchRetentionCluster,
     IndexNames,
@@ -25,6 +26,7 @@ from audit.adapters.elasticsearch.retention_executor import (
 from audit.adapters.metrics import PrometheusMetrics
 from audit.domain.retention import RetentionPolicy
 from audit.services.erasure import ErasureService
+from audit.services.field_ageing import FieldAgeing
 from audit.services.guarded_runner import GuardedRunner
 from audit.services.holds import HoldService
 from audit.services.ports.ingest import MetricsRecorder
@@ -65,7 +67,14 @@ def build_retention(
         cluster=cluster,
         hold_store=hold_store,
         org_store=org_store,
-        retention=RetentionService(cluster, hold_store, policy, metrics, names.to_real),
+        retention=RetentionService(
+            cluster,
+            hold_store,
+            policy,
+            metrics,
+            names.to_real,
+            ageing=FieldAgeing(ElasticsearchDocumentIndex(client), policy, settings.index_prefix),
+        ),
         holds=HoldService(hold_store),
         classes=RetentionClassResolver(org_store, policy, settings.retention_class_ttl_seconds),
         erasure=ErasureService(cluster, hold_store, policy, metrics, names.to_real),

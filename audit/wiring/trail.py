@@ -18,6 +18,7 @@ from audit.services.export import ExportService
 from audit.services.ports.ingest import MetricsRecorder
 from audit.services.verify import VerifyService
 from audit.settings import Settings
+from audit.wiring.privacy import value_checker
 
 
 def digest_policy(settings: Settings) -> DigestPolicy:
@@ -46,7 +47,12 @@ class TrailWiring:
     def verifier(self) -> VerifyService:
         keys = load_verification_keys(self.settings)
         return VerifyService(
-            self.chains, self.digests, keys, self.metrics, window=self.settings.digest_max_events
+            self.chains,
+            self.digests,
+            keys,
+            self.metrics,
+            window=self.settings.digest_max_events,
+            values=value_checker(self.settings, self.client, keys),
         )
 
     def exporter(self) -> ExportService:

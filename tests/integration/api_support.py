@@ -162,6 +162,9 @@ def api_settings(stack: RunningStack, tag: str, tmp: Path, keys: Keys) -> tuple[
         api_export_dir=str(tmp / "exports"),
         api_upload_max_bytes=UPLOAD_MAX,
         api_verify_inline_max_events=VERIFY_INLINE_MAX,
+        dsr_index=f"t{tag}-dsr",
+        erasure_index=f"t{tag}-erasures",
+        subject_key_index=f"t{tag}-subject-keys",
     )
     return settings, service_key
 
@@ -438,6 +441,30 @@ class Fresh:
         self.disclosures.notice(rid, "sent", reason="", by=LEGAL[0], now=NOW - timedelta(days=8))
         return rid
 
+    def dsr(self, state: str = "received") -> str:
+        """A restriction request of organization A: received, approved or executed."""
+        from audit.wiring.privacy import build_dsr
+
+        service = build_dsr(self.env.settings, self.wiring.client)
+        request = service.new(dsr_body(), "setup@privacy", NOW)
+        if state in ("approved", "executed"):
+            service.decide(request.id, True, "setup@privacy", NOW)
+        if state == "executed":
+            service.execute(request.id, "setup@privacy", NOW)
+        return request.id
+
+
+def dsr_body() -> dict[str, Any]:
+    return {
+        "right": "restriction",
+        "law": "gdpr",
+        # A subject without events: an executed restriction hides nothing
+        # the other cases search for.
+        "subject": {"user_id": "usr_dsr_no_events"},
+        "organization_id": ORG_A,
+        "verification": {"method": "signed-in session", "verified_by": "privacy-desk"},
+    }
+
 
 @pytest.fixture(name="fresh", scope="module")
 def fresh_fixture(api_env: ApiEnv) -> Iterator[Fresh]:
@@ -523,6 +550,9 @@ def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
         "/v1/verify": f"/v1/verify?organization_id={ORG_A}&since={quote(T0.isoformat())}"
         f"&until={quote((T0 + timedelta(seconds=5)).isoformat())}",
     }
+    reads["/v1/dsr"] = f"/v1/dsr?organization_id={ORG_A}"
+    if (method, path) == ("GET", "/v1/dsr/{request_id}"):
+        return method, f"/v1/dsr/{fresh.dsr()}", None, 200
     if method == "GET":
         return method, reads[path], None, 200
     writes: dict[str, Callable[[], Request]] = {
@@ -600,6 +630,31 @@ def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
             202,
         ),
         "/v1/exports/verify": lambda: (method, "/v1/exports/verify", data["bundle_tar"], 200),
+        "/v1/dsr": lambda: (method, "/v1/dsr", dsr_body(), 201),
+        "/v1/dsr/{request_id}/decision": lambda: (
+            method,
+            f"/v1/dsr/{fresh.dsr()}/decision",
+            {"approved": True, "reason": "identity verified"},
+            200,
+        ),
+        "/v1/dsr/{request_id}/extension": lambda: (
+            method,
+            f"/v1/dsr/{fresh.dsr()}/extension",
+            {"reasons": "many events across years", "subject_told_at": NOW.isoformat()},
+            200,
+        ),
+        "/v1/dsr/{request_id}/execution": lambda: (
+            method,
+            f"/v1/dsr/{fresh.dsr('approved')}/execution",
+            None,
+            200,
+        ),
+        "/v1/dsr/{request_id}/lift": lambda: (
+            method,
+            f"/v1/dsr/{fresh.dsr('executed')}/lift",
+            {"reason": "objection withdrawn"},
+            200,
+        ),
         "/v1/retention/classes/{organization_id}": lambda: (
             method,
             f"/v1/retention/classes/{ORG_A}",

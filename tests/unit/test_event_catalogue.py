@@ -73,6 +73,10 @@ EXTENSIONS = {
     "incident.transition",
     "checklist.decide",
     "retention.class.change",
+    "dsr.create",
+    "dsr.decide",
+    "dsr.change",
+    "dsr.execute",
 }
 
 

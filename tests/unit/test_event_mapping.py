@@ -61,6 +61,13 @@ EXPECTED = {
     "integrity.prev_hash": "keyword",
     "integrity.hash": "keyword",
     "integrity.chain": "keyword",
+    # chain link version 2 and data-subject rights (docs/privacy.md)
+    "integrity.keys.actor": "keyword",
+    "integrity.keys.target": "keyword",
+    "integrity.privacy.erased.actor": "keyword",
+    "integrity.privacy.erased.target": "keyword",
+    "integrity.privacy.restricted": "keyword",
+    "integrity.privacy.aged": "keyword",
 }
 
 
@@ -173,4 +180,10 @@ def test_every_field_a_normalized_event_can_hold_is_mapped(template: dict[str, A
         "integrity.prev_hash",
         "integrity.hash",
         "integrity.chain",
+        "integrity.keys.actor",
+        "integrity.keys.target",
+        "integrity.privacy.erased.actor",
+        "integrity.privacy.erased.target",
+        "integrity.privacy.restricted",
+        "integrity.privacy.aged",
     }

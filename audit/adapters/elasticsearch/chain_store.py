@@ -46,6 +46,8 @@ def query_dsl(query: ChainQuery) -> dict[str, Any]:
         filters.append({"terms": {"user.id": list(query.user_ids)}})
     if query.actions:
         filters.append({"terms": {"event.action": list(query.actions)}})
+    for field, value in query.terms:
+        filters.append({"term": {field: value}})
     if query.time_from is not None or query.time_to is not None:
         bounds: dict[str, str] = {}
         if query.time_from is not None:
@@ -53,7 +55,12 @@ def query_dsl(query: ChainQuery) -> dict[str, Any]:
         if query.time_to is not None:
             bounds["lt"] = query.time_to.isoformat()
         filters.append({"range": {"@timestamp": bounds}})
-    return {"bool": {"filter": filters}}
+    dsl: dict[str, Any] = {"bool": {"filter": filters}}
+    if query.exclude_categories:
+        dsl["bool"]["must_not"] = [
+            {"terms": {"elastra.data_category": list(query.exclude_categories)}}
+        ]
+    return dsl
 
 
 class ElasticsearchChainSnapshot:

@@ -72,6 +72,10 @@ def query_dsl(query: EventQuery) -> dict[str, Any]:
             bounds["lt"] = query.until.isoformat()
         filters.append({"range": {"@timestamp": bounds}})
     body: dict[str, Any] = {"bool": {"filter": filters}}
+    if not query.include_restricted:
+        # Events under a data subject's restriction or objection are seen only
+        # by legal and privacy (issue 15).
+        body["bool"]["must_not"] = [{"exists": {"field": "integrity.privacy.restricted"}}]
     if query.text:
         body["bool"]["must"] = [
             {

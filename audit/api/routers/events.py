@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from audit.api.cursor import query_digest
 from audit.api.deps import CurrentPrincipal, Now, Record, Services
-from audit.api.principal import Principal
+from audit.api.principal import Principal, sees_restricted
 from audit.api.problems import bad_request, responses
 from audit.api.schemas.common import EntityKind
 from audit.api.schemas.events import (
@@ -64,6 +64,7 @@ def search_events(
         text=params.q or None,
         since=since,
         until=until,
+        include_restricted=sees_restricted(principal),
     )
     size = min(params.limit, services.settings.api_max_page_size)
     page = services.events.page(query, size, pit_id=pit_id, after=after)
@@ -93,7 +94,12 @@ def _entity_query(
     else:
         entity["credential_id"] = params.value
     query = EventQuery(
-        organization_id=org, organization_ids=orgs, since=since, until=until, **entity
+        organization_id=org,
+        organization_ids=orgs,
+        since=since,
+        until=until,
+        include_restricted=sees_restricted(principal),
+        **entity,
     )
     return query, orgs, org
 

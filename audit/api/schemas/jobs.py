@@ -67,6 +67,10 @@ class VerifyReportOut(BaseModel):
     digests: int
     ok: bool
     findings: list[dict[str, Any]]
+    erased: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="events erased under data-subject requests, per request (docs/privacy.md)",
+    )
 
 
 class BundleVerdict(BaseModel):

@@ -30,6 +30,14 @@ Elasticsearch and would then fail verification).
 The event hash is ``sha256(prev_hash_hex_ascii || canonical_bytes)`` in
 lower-case hex, the previous hash being the 64 hex characters as ASCII.
 The first event of a chain has ``prev_hash`` = 64 zeros (``GENESIS_HASH``).
+
+Version 2 (``integrity.v`` = 2) keeps personal values out of the hash: it is
+``sha256(prev_hash_hex_ascii || canonical({"commitments": C, "document": D,
+"keys": K, "v": 2}))`` where ``D`` is the document without its personal
+fields (``audit.domain.privacy.fields``), ``C`` the keyed commitment of each
+of them and ``K`` the ids of the subject keys that made them (see
+``audit.domain.privacy.commitments``). A personal value can then be removed
+(erasure) or truncated (ageing) without changing the hash.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+
+from audit.domain.privacy.fields import without_personal
 
 INTEGRITY_FIELD = "integrity"
 GENESIS_HASH = "0" * 64
@@ -69,4 +79,22 @@ def event_hash(prev_hash: str, document: Mapping[str, Any]) -> str:
     """``sha256(prev_hash + canonical(document))`` as lower-case hex."""
     digest = hashlib.sha256(prev_hash.encode("ascii"))
     digest.update(canonical_bytes(document))
+    return digest.hexdigest()
+
+
+def event_hash_v2(
+    prev_hash: str,
+    document: Mapping[str, Any],
+    commitments: Mapping[str, str],
+    keys: Mapping[str, str],
+) -> str:
+    """The version-2 hash: personal fields replaced by their commitments."""
+    body = {
+        "commitments": dict(commitments),
+        "document": without_personal({k: v for k, v in document.items() if k != INTEGRITY_FIELD}),
+        "keys": dict(keys),
+        "v": 2,
+    }
+    digest = hashlib.sha256(prev_hash.encode("ascii"))
+    digest.update(orjson.dumps(body, option=_OPTIONS))
     return digest.hexdigest()

@@ -6,6 +6,9 @@ partition extends it one stored document at a time::
     fields, head = extend(head, document)
     document["integrity"] = fields.as_dict()
 
+``extend_v2`` seals a version-2 link (personal values committed, see
+``canonical.event_hash_v2``); a chain may hold both versions side by side.
+
 ``head`` must be recovered from what is stored (the highest ``seq`` of the
 organization) after a restart or rebalance, never re-started at genesis
 unless the organization has no stored event.
@@ -18,7 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from audit.domain.integrity.canonical import GENESIS_HASH, INTEGRITY_FIELD, event_hash
+from audit.domain.integrity.canonical import (
+    GENESIS_HASH,
+    INTEGRITY_FIELD,
+    event_hash,
+    event_hash_v2,
+)
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -68,14 +76,22 @@ class IntegrityFields:
     seq: int
     prev_hash: str
     hash: str
+    version: int = 1
+    keys: Mapping[str, str] | None = None  # v2: subject ("actor"/"target") -> key id
+    commitments: Mapping[str, str] | None = None  # v2: field path -> commitment
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "chain": self.chain,
             "seq": self.seq,
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+        if self.version != 1:
+            out["v"] = self.version
+            out["keys"] = dict(self.keys or {})
+            out["commitments"] = dict(self.commitments or {})
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +119,51 @@ def extend(head: ChainHead, document: Mapping[str, Any]) -> tuple[IntegrityField
     digest = event_hash(head.hash, document)
     fields = IntegrityFields(head.organization_id, seq, head.hash, digest)
     return fields, ChainHead(head.organization_id, seq, digest)
+
+
+def extend_v2(
+    head: ChainHead,
+    document: Mapping[str, Any],
+    commitments: Mapping[str, str],
+    keys: Mapping[str, str],
+) -> tuple[IntegrityFields, ChainHead]:
+    """Like ``extend``, as a version-2 link: ``commitments`` (from
+    ``audit.domain.privacy.commitments.commitments_for``) stand for the
+    personal values, made with the subject keys named in ``keys``."""
+    seq = head.seq + 1
+    digest = event_hash_v2(head.hash, document, commitments, keys)
+    fields = IntegrityFields(
+        head.organization_id, seq, head.hash, digest, 2, dict(keys), dict(commitments)
+    )
+    return fields, ChainHead(head.organization_id, seq, digest)
+
+
+def commitments_of(document: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The (commitments, keys) of a version-2 link, ``None`` for version 1;
+    raises ValueError when the version-2 members are malformed."""
+    fields = document.get(INTEGRITY_FIELD)
+    if not isinstance(fields, Mapping) or fields.get("v", 1) == 1:
+        return None
+    commitments, keys = fields.get("commitments"), fields.get("keys")
+    if (
+        fields.get("v") != 2
+        or not isinstance(commitments, Mapping)
+        or not isinstance(keys, Mapping)
+    ):
+        raise ValueError("unknown link version or malformed commitments")
+    if not all(isinstance(k, str) and is_hash(v) for k, v in commitments.items()):
+        raise ValueError("malformed commitment")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items()):
+        raise ValueError("malformed key ids")
+    return dict(commitments), dict(keys)
+
+
+def expected_hash(link: ChainLink, document: Mapping[str, Any]) -> str:
+    """The hash ``document`` should have as the stored ``link`` (either version)."""
+    committed = commitments_of(document)
+    if committed is None:
+        return event_hash(link.prev_hash, document)
+    return event_hash_v2(link.prev_hash, document, committed[0], committed[1])
 
 
 def head_of(document: Mapping[str, Any]) -> ChainHead | None:

@@ -14,6 +14,9 @@ class FindingKind(StrEnum):
     REORDERED = "reordered"  # sequence order disagrees with the prev_hash links
     UNANCHORED = "unanchored"  # the start of a range could not be confirmed
     MALFORMED = "malformed"  # missing or invalid integrity fields
+    VALUE_MODIFIED = "value_modified"  # a personal value does not match its commitment
+    VALUE_REMOVED = "value_removed"  # a personal value gone without an erasure or ageing record
+    KEY_MISSING = "key_missing"  # a value is present but its subject key is gone
     DIGEST_MISMATCH = "digest_mismatch"  # events disagree with a signed digest
     DIGEST_CHAIN_BROKEN = "digest_chain_broken"  # digests do not follow each other
     BAD_SIGNATURE = "bad_signature"  # signature does not verify

@@ -26,7 +26,10 @@ How a broken link is named (seq order against prev_hash links):
 * a link whose prev_hash is no stored link's hash: ``inserted`` if its
   successor links over it, ``deleted`` if its successor links to it (its own
   predecessor is gone, or was replaced and re-hashed);
-* content that no longer hashes to its stored hash: ``modified``;
+* content that no longer hashes to its stored hash: ``modified`` (for a
+  version-2 link, personal values do not enter the hash: whether each one
+  still matches its commitment is checked by
+  ``audit.domain.privacy.checks``, with the subject keys);
 * a stored hash that differs from a signed digest's head: ``digest_mismatch``
   (the chain was rewritten after the digest was signed).
 """
@@ -40,8 +43,8 @@ from itertools import pairwise
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from audit.domain.integrity.canonical import GENESIS_HASH, event_hash
-from audit.domain.integrity.chain import ChainHead, ChainLink, link_of, stored_time
+from audit.domain.integrity.canonical import GENESIS_HASH
+from audit.domain.integrity.chain import ChainHead, ChainLink, expected_hash, link_of, stored_time
 from audit.domain.integrity.digest import Digest, verify_digest
 from audit.domain.integrity.findings import Finding, FindingKind
 
@@ -129,7 +132,20 @@ def check_document(
             None,
         )
     problem = None
-    if event_hash(link.prev_hash, document) != link.hash:
+    try:
+        digest = expected_hash(link, document)
+    except ValueError as err:
+        return (
+            None,
+            Finding(
+                kind=FindingKind.MALFORMED,
+                event_id=link.event_id,
+                seq=link.seq,
+                message=f"invalid integrity fields: {err}",
+            ),
+            None,
+        )
+    if digest != link.hash:
         problem = Finding(
             kind=FindingKind.MODIFIED,
             event_id=link.event_id,

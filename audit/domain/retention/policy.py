@@ -7,7 +7,7 @@ Loaded from YAML data (``audit/data/retention/policy.yaml``) by
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -17,6 +17,8 @@ from audit.domain.data_files import (
     line_of,
     parse_yaml,
 )
+from audit.domain.privacy.commitments import TRUNCATABLE
+from audit.domain.privacy.fields import PERSONAL_FIELDS
 
 CLASS_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -29,8 +31,20 @@ class RetentionPolicyError(DataFileError):
     """
 
 
+class FieldAge(BaseModel):
+    """A personal field that ages out: after ``after_days`` from the event's
+    time, ``truncate`` keeps the network prefix of an IP (/24, /48),
+    ``drop`` removes the value (docs/privacy.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    after_days: int = Field(ge=1)
+    action: Literal["truncate", "drop"]
+
+
 class RetentionClass(BaseModel):
-    """Ages (whole days after the end of an index's day) at which it changes tier."""
+    """Ages (whole days after the end of an index's day) at which it changes tier,
+    and the ages of personal fields within its events."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -38,6 +52,16 @@ class RetentionClass(BaseModel):
     warm_after_days: int = Field(ge=0)
     cold_after_days: int = Field(ge=0)
     delete_after_days: int = Field(ge=1)
+    field_ages: dict[str, FieldAge] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _personal_fields(self) -> RetentionClass:
+        for path, age in self.field_ages.items():
+            if path not in PERSONAL_FIELDS:
+                raise ValueError(f"field_ages: {path!r} is not a personal-data field")
+            if age.action == "truncate" and path not in TRUNCATABLE:
+                raise ValueError(f"field_ages: {path!r} cannot be truncated (only an IP can)")
+        return self
 
     @model_validator(mode="after")
     def _ascending(self) -> RetentionClass:

@@ -38,6 +38,9 @@ class EventQuery:
     session_id: str | None = None
     credential_id: str | None = None
     text: str | None = None
+    # Events under a data subject's restriction or objection (flagged in
+    # integrity.privacy.restricted) are seen only by legal and privacy.
+    include_restricted: bool = False
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ class ChainQuery:
     actions: tuple[str, ...] = ()
     time_from: datetime | None = None
     time_to: datetime | None = None
+    # Data-subject requests: exact field values (AND), and data categories left out.
+    terms: tuple[tuple[str, str], ...] = ()
+    exclude_categories: tuple[str, ...] = ()
 
 
 class ChainSnapshot(Protocol):
