@@ -26,11 +26,9 @@ from audit.api.routers import disclosures as disclosures_api
 from audit.api.schemas.disclosures import DisclosureDecisionIn
 from audit.domain.disclosure.model import PRESERVING_PROCESSES, DisclosureRequest
 from audit.domain.disclosure.report import transparency_report
-from audit.errors import InvalidTransition
 from audit.services.disclosures import nearest_clock
-from audit.services.incidents import BadInput
 from audit.ui.guard import Console, ConsoleState, Form, Record, Viewer, text
-from audit.ui.routes.common import after_post, build, services_of
+from audit.ui.routes.common import REFUSALS, after_post, build, refusal_of, services_of
 from audit.ui.routes.steps import Step, body_from, find_step, may_take, served_steps
 
 router = APIRouter(include_in_schema=False)
@@ -187,18 +185,6 @@ def _page(
     )
 
 
-def _refused(err: Exception) -> tuple[int, str] | None:
-    """The status and message of a refusal the page shows in place; None: not one
-    (the console's error page answers it, like any other problem)."""
-    if isinstance(err, InvalidTransition):
-        return 409, str(err)
-    if isinstance(err, BadInput):
-        return 400, str(err)
-    if isinstance(err, ApiProblem) and err.status in (400, 409):
-        return err.status, err.detail or err.title
-    return None
-
-
 def _posted(form: FormData) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
 
@@ -216,8 +202,8 @@ def _taken(
 ) -> Response:
     try:
         act()
-    except (InvalidTransition, BadInput, ApiProblem) as err:
-        refused = _refused(err)
+    except REFUSALS as err:
+        refused = refusal_of(err)
         if refused is None:
             raise
         status, message = refused
