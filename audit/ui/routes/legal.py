@@ -169,6 +169,7 @@ def _page(
     detail = disclosures_api.get_disclosure(request_id, principal, services, record, now)
     nexts, others = _steps(principal, detail)
     key = detail.approval_key
+    current = [a for a in detail.approvals if a.scope_key == key]
     return state.pages.render(
         request,
         "disclosure.html",
@@ -179,9 +180,10 @@ def _page(
         now=now,
         done="" if refusal else request.query_params.get("done", ""),
         refusal=refusal,
-        approvals=[a for a in detail.approvals if a.scope_key == key],
+        approvals=current,
         earlier_approvals=[a for a in detail.approvals if a.scope_key != key],
-        approved_by_me=any(a.principal == principal.id for a in detail.approvals),
+        # of the scope as it is now: an amended mapping needs everyone's approval again
+        approved_by_me=any(a.principal == principal.id for a in current),
     )
 
 
