@@ -160,6 +160,8 @@ _SAME = {
         "/v1/disclosures/{request_id}/checklist/{item_id}/decisions",
     ),
     ("GET", "/ui/holds"): ("GET", "/v1/legal-holds"),
+    ("POST", "/ui/holds"): ("POST", "/v1/legal-holds"),
+    ("POST", "/ui/holds/{hold_id}/release"): ("POST", "/v1/legal-holds/{hold_id}/release"),
     ("POST", "/ui/exports"): ("POST", "/v1/exports"),
     ("GET", "/ui/exports/{job_id}"): ("GET", "/v1/exports/{job_id}"),
     ("GET", "/ui/exports/{job_id}/progress"): ("GET", "/v1/exports/{job_id}"),

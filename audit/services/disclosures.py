@@ -1,7 +1,8 @@
 """Lawful disclosure request use cases: every step of a request, one method each.
 
 Intake (from a YAML file or the API), verify, review, map, redirect, ndo,
-notice, approve, produce, preserve, renew, close; show, decide, report.
+notice, approve, produce, preserve, renew, close; show, decide, report, and
+the listing of legal's inbox (nearest clock first).
 Each step returns the updated request; a refused step raises
 :class:`audit.domain.disclosure.DisclosureRefused` (409 over HTTP) and
 changes nothing. Writes are read-modify-write with optimistic concurrency,
@@ -503,6 +504,13 @@ class DisclosureService:
     def report(self, year: int) -> TransparencyReport:
         return transparency_report(self._store.all(), year)
 
+    def listing(self) -> list[DisclosureRequest]:
+        """Every request, as legal's inbox orders them: open ones first by their nearest
+        clock (:func:`nearest_clock`), those with no clock after them (oldest received
+        first); then closed ones, most recently closed first. Scope filtering (which
+        organizations the caller sees) is the caller's."""
+        return sorted(self._store.all(), key=_inbox_order)
+
     # --- holds ----------------------------------------------------------------
 
     def _place(self, hold: HoldRequest, request_id: str) -> None:
@@ -536,6 +544,23 @@ class DisclosureService:
             change,
             max_attempts=self._max_attempts,
         )[1]
+
+
+def nearest_clock(request: DisclosureRequest) -> datetime | None:
+    """The nearest of the deadlines the request's process type starts (:func:`clocks`:
+    preservation expiry, response due, motion to quash), or None when it starts none."""
+    due = [v for v in clocks(request).model_dump().values() if isinstance(v, datetime)]
+    return min(due) if due else None
+
+
+def _inbox_order(request: DisclosureRequest) -> tuple[int, int, float, float]:
+    if request.closed_at is not None:
+        return (1, 0, -request.closed_at.timestamp(), 0.0)
+    due = nearest_clock(request)
+    received = request.intake.received_at.timestamp()
+    if due is None:
+        return (0, 1, received, 0.0)
+    return (0, 0, due.timestamp(), received)
 
 
 def _need(**values: str) -> None:

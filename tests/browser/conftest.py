@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,10 @@ from playwright.sync_api import Page, sync_playwright
 from pydantic import SecretStr
 
 from audit.api.app import create_app
+from audit.domain.disclosure import ProcessType
 from audit.settings import Settings
-from tests.integration.api_support import Keys, api_settings, seed
+from audit.wiring.incidents import build_disclosures
+from tests.integration.api_support import ORG_A, USER_A, Keys, api_settings, request_spec, seed
 from tests.integration.conftest import RunningStack, stack  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,3 +169,42 @@ def axe(page: Page) -> list[dict[str, Any]]:
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+def new_request(console: Console, *, mapped: bool = False) -> tuple[str, str]:
+    """(id, reference) of a new subpoena for organization A, recorded by the real
+    service as intake would; ``mapped``: also verified, accepted and mapped (to
+    organization A's user A), so that approval and the other steps are offered."""
+    reference = f"REF-{uuid.uuid4().hex[:8]}"
+    service = build_disclosures(console.settings, console.es)
+    now = datetime.now(UTC).replace(microsecond=0)
+    spec = request_spec(ORG_A, reference, now).model_copy(
+        update={"process_type": ProcessType.SUBPOENA}
+    )
+    rid = service.record(spec, now)[0].id
+    if mapped:
+        by = f"dev:{LEGAL_NAMES[0]}"
+        service.verify(
+            rid,
+            contact_used="+1 555 0100",
+            contact_source="court directory",
+            confirmed=True,
+            by=by,
+            now=now,
+        )
+        service.review(rid, "accept", reason="valid on its face", by=by, now=now)
+        service.map(
+            rid,
+            data_categories=["authentication_security"],
+            organization_ids=[ORG_A],
+            user_ids=[USER_A],
+            by=by,
+            now=now,
+        )
+    console.es.indices.refresh(index=console.settings.disclosure_index)
+    return rid, reference
+
+
+def open_all_details(page: Page) -> None:
+    """Unfold every step form, so that axe checks each control (closed ones are not rendered)."""
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")

@@ -8,14 +8,17 @@ from playwright.sync_api import Page
 
 from tests.integration.api_support import ORG_A, USER_A
 
-from .conftest import Console, SignIn, axe, shot
+from .conftest import Console, SignIn, axe, new_request, open_all_details, shot
 
 pytestmark = pytest.mark.integration
 
 
 def _pages(console: Console) -> list[tuple[str, str, str, str]]:
-    """(role, scope, path, screenshot name) for every page of the console."""
+    """(role, scope, path, screenshot name) for every page of the console; a lawful
+    request both as received (verify, review, map forms) and mapped (approval, the
+    amending and other steps, with nested groups of fields and times)."""
     data = console.data
+    mapped, _ = new_request(console, mapped=True)
     return [
         ("oncall", "*", "/ui/incidents", "a11y-incidents"),
         ("oncall", "*", f"/ui/incidents/{data['incidents']['a']}", "a11y-incident"),
@@ -24,6 +27,7 @@ def _pages(console: Console) -> list[tuple[str, str, str, str]]:
         ("oncall", "*", f"/ui/timeline?entity=user&value={USER_A}", "a11y-timeline"),
         ("legal", "*", "/ui/disclosures", "lawful-requests"),
         ("legal", "*", f"/ui/disclosures/{data['disclosures'][ORG_A]}", "a11y-request"),
+        ("legal", "*", f"/ui/disclosures/{mapped}", "a11y-request-mapped"),
         ("legal", "*", "/ui/disclosures/report", "transparency-report"),
         ("legal", "*", "/ui/holds", "legal-holds"),
         ("compliance", ORG_A, "/ui/exports", "exports"),
@@ -42,11 +46,34 @@ def test_every_page_passes_axe(page: Page, console: Console, sign_in: SignIn) ->
             signed_as = (role, scope)
         page.goto(console.url + path)
         assert page.locator("main h1").count() == 1, path
+        open_all_details(page)  # every step form's controls are checked, not just the first
         shot(page, name)
         violations = axe(page)
         if violations:
             found[path] = violations
     assert found == {}
+
+
+def test_a_request_page_offers_its_steps_as_labelled_forms(
+    page: Page, console: Console, sign_in: SignIn
+) -> None:
+    """Every control of every step form has a label; the mapped request offers approval."""
+    mapped, _ = new_request(console, mapped=True)
+    sign_in("a11y-legal", "legal")
+    page.goto(f"{console.url}/ui/disclosures/{mapped}")
+    open_all_details(page)
+    assert page.get_by_role("button", name="Approve").count() == 1
+    forms = page.locator("details.step form")
+    assert forms.count() >= 5  # produce waits; review, map, ndo, notice, preserve are open
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('details.step form :is(input, select, textarea)')]
+            .filter(c => c.type !== 'hidden' && !(c.labels && c.labels.length))
+            .map(c => c.name)"""
+    )
+    assert unlabelled == []
+    group = page.locator("details.step fieldset legend", has_text="Limits")
+    assert group.count() >= 1
+    assert page.locator("details.step input[type=datetime-local]").count() >= 4
 
 
 def test_keyboard_reaches_the_forms_with_a_visible_focus(

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.integration.api_support import IP_AB, NOW, ORG_A, ORG_B, USER_A
 
-from .conftest import LEGAL_NAMES, Console, SignIn, shot
+from .conftest import LEGAL_NAMES, Console, SignIn, axe, new_request, shot
 
 pytestmark = pytest.mark.integration
 
@@ -82,9 +83,22 @@ def test_event_search_filters_and_pages(page: Page, console: Console, sign_in: S
     expect(page.get_by_role("alert")).to_contain_text("Refused (403)")
 
 
+def _step_form(page: Page, title: str) -> Locator:
+    """A step's form on a request's page, unfolded (the first next step comes unfolded)."""
+    details = page.locator("details.step", has=page.locator("summary", has_text=title))
+    if details.get_attribute("open") is None:
+        details.locator("summary").click()
+    return details.get_by_role("form", name=title)
+
+
 def test_legal_decides_and_two_principals_approve(
     page: Page, console: Console, sign_in: SignIn
 ) -> None:
+    """Legal decides a checklist item with reasons, then carries a lawful request through
+    the workflow's real steps on its page: verification (the callback), review (narrowed
+    to one user), data mapping, two approvals by distinct principals (the same one twice
+    refused on the page), a non-disclosure order, production (the bundle's digest shown)
+    and closure. Each refusal is an alert with the workflow's message."""
     ana, ben = LEGAL_NAMES
     sign_in(ana, "legal")
     page.goto(f"{console.url}/ui/incidents/{console.data['incidents']['a']}")
@@ -95,20 +109,105 @@ def test_legal_decides_and_two_principals_approve(
     expect(page.get_by_role("status")).to_contain_text("recorded")
     expect(page.locator("article.item dd", has_text=f"by dev:{ana}").first).to_be_visible()
 
+    rid, reference = new_request(console)
     page.goto(f"{console.url}/ui/disclosures")
-    page.get_by_role("link", name=f"REF-{ORG_A}").click()
-    shot(page, "lawful-request")
+    page.get_by_role("link", name=reference).click()
+    assert page.url.endswith(f"/ui/disclosures/{rid}")
+    expect(page.locator("#history")).to_contain_text("received")
+    expect(page.get_by_role("heading", name="Clocks")).to_be_visible()
+    steps = page.locator("#next-steps")
+    expect(steps).to_contain_text("Approve (after: map data)")
+    expect(steps).to_contain_text("Produce (after: verify, review, map data, approve)")
+    assert page.get_by_role("button", name="Approve").count() == 0
+
+    # Verification: a contact taken from the request itself is refused, in place.
+    verify = _step_form(page, "Record the out-of-band verification")
+    verify.get_by_label("Contact used").fill("+1 555 0100")
+    verify.get_by_label("Contact source").fill("requester")
+    verify.get_by_label("Confirmed").select_option("yes")
+    verify.get_by_role("button", name="Record: verify").click()
+    expect(page.get_by_role("alert")).to_contain_text("independently sourced contact")
+    assert not axe(page), axe(page)  # the refused page, its alert and kept values
+    verify = page.get_by_role("form", name="Record the out-of-band verification")
+    expect(verify.get_by_label("Contact used")).to_have_value("+1 555 0100")
+    verify.get_by_label("Contact source").fill("court clerk's office, official directory")
+    verify.get_by_label("Confirmed").select_option("yes")
+    verify.get_by_role("button", name="Record: verify").click()
+    expect(page.get_by_role("status")).to_contain_text("verify recorded")
+    expect(page.locator("#verification")).to_contain_text("confirmed by callback")
+
+    # Legal review narrows production to user A's last 30 days (a nested group of fields).
+    review = _step_form(page, "Legal review of the scope")
+    review.get_by_label("Outcome").select_option("narrow")
+    review.get_by_label("Reason").fill("only the named user's logins are relevant")
+    review.get_by_label("User ids (comma-separated)").fill(USER_A)
+    since = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S")
+    review.get_by_label("Time from (UTC)").fill(since)
+    review.get_by_role("button", name="Record: review").click()
+    expect(page.get_by_role("status")).to_contain_text("review recorded")
+    expect(page.locator("#review")).to_contain_text("narrow")
+    expect(page.locator("#review")).to_contain_text(USER_A)
+
+    mapping = _step_form(page, "Map the data")
+    mapping.get_by_label("Data categories (comma-separated)").fill("authentication_security")
+    mapping.get_by_label("Organization ids (comma-separated)").fill(ORG_A)
+    mapping.get_by_label("User ids (comma-separated)").fill(USER_A)
+    mapping.get_by_role("button", name="Record: map data").click()
+    expect(page.get_by_role("status")).to_contain_text("map data recorded")
+    expect(page.locator("#mapping")).to_contain_text(f"authentication_security of {ORG_A}")
+
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("#approvals")).to_contain_text("1 of 2")
     page.get_by_role("button", name="Approve").click()  # the same principal again
     expect(page.get_by_role("alert")).to_contain_text("already approved")
-    page.get_by_role("link", name="Back to the console").click()
+    expect(page.locator("#approvals")).to_contain_text("1 of 2")
+    shot(page, "lawful-request-refused")
 
-    sign_in(ben, "legal", next_path=f"/ui/disclosures/{console.data['disclosures'][ORG_A]}")
+    sign_in(ben, "legal", next_path=f"/ui/disclosures/{rid}")
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("#approvals")).to_contain_text("2 of 2")
     expect(page.locator("#approvals")).to_contain_text(f"dev:{ana}")
     expect(page.locator("#approvals")).to_contain_text(f"dev:{ben}")
+
+    # Production is next; without a notice period served (or an order barring notice),
+    # the workflow refuses it.
+    page.get_by_role("button", name="Record: produce").click()
+    expect(page.get_by_role("alert")).to_contain_text("notify the customer first")
+    ndo = _step_form(page, "Record a non-disclosure order")
+    until = (datetime.now(UTC) + timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%S")
+    ndo.get_by_label("Expires at (UTC) (optional)").fill(until)
+    ndo.get_by_label("Reference (optional)").fill("18 U.S.C. 2705(b) order 24-17")
+    ndo.get_by_label("Issuer (optional)").fill("District Court")
+    ndo.get_by_role("button", name="Record: ndo").click()
+    expect(page.get_by_role("status")).to_contain_text("ndo recorded")
+    expect(page.locator("#ndo")).to_contain_text("2705(b) order 24-17")
+    # The notice's clock now runs to the order's expiry.
+    expect(page.locator("#clocks")).to_contain_text("Notify the customer when the non-disclosure")
+    shot(page, "lawful-request")
+
+    page.get_by_role("button", name="Record: produce").click()
+    expect(page.get_by_role("status")).to_contain_text("produce recorded")
+    production = page.locator("#production")
+    expect(production).to_contain_text(f"{ORG_A}: bundle {rid}-{ORG_A}, 30 events")
+    digest = production.locator("code.digest").first.inner_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", digest), digest
+    shot(page, "lawful-request-produced")
+    shot(page, "lawful-request-top", full=False)
+
+    closing = _step_form(page, "Close the request")
+    closing.get_by_label("Outcome").select_option("disclosed")
+    closing.get_by_label("Why (optional)").fill(
+        "produced under the order; notice follows its expiry"
+    )
+    closing.get_by_role("button", name="Record: close").click()
+    expect(page.locator("#request-state")).to_contain_text("closed (disclosed)")
+    expect(page.locator("#next-steps")).to_have_text("None: the request is closed.")
+    history = page.locator("#history")
+    for action in ("verified", "reviewed", "data mapped", "approved", "ndo recorded"):
+        expect(history).to_contain_text(action)
+    expect(history).to_contain_text("produced")
+    expect(history).to_contain_text("closed")
+    assert not axe(page), axe(page)
 
 
 def _tampered(archive: Path) -> bytes:

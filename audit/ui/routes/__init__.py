@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from audit.ui.routes import auth, events, exports, incidents, legal, orgs
+from audit.ui.routes import auth, events, exports, holds, incidents, legal, orgs
 
-ROUTERS = tuple(area.router for area in (auth, incidents, events, legal, exports, orgs))
+ROUTERS = tuple(area.router for area in (auth, incidents, events, legal, exports, holds, orgs))

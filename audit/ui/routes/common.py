@@ -12,7 +12,10 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ValidationError
 
-from audit.api.problems import bad_request
+from audit.api.problems import ApiProblem, bad_request
+from audit.errors import ConflictError, InvalidTransition
+from audit.services.holds import HoldExists, InvalidHold
+from audit.services.incidents import BadInput
 from audit.wiring.api import ApiServices
 
 M = TypeVar("M", bound=BaseModel)
@@ -78,3 +81,18 @@ def top(events: list[dict[str, Any]], path: str, size: int = 5) -> list[tuple[st
         if node is not None:
             values[str(node)] += 1
     return values.most_common(size)
+
+
+REFUSALS = (ApiProblem, InvalidTransition, ConflictError, HoldExists, BadInput, InvalidHold)
+
+
+def refusal_of(err: Exception) -> tuple[int, str] | None:
+    """(status, message) of a refusal a form's page shows in place, as an alert next to
+    the form that was posted; None: not one (the console's error page answers it)."""
+    if isinstance(err, ApiProblem):
+        return (err.status, err.detail or err.title) if err.status in (400, 409) else None
+    if isinstance(err, InvalidTransition | ConflictError | HoldExists):
+        return 409, str(err)[:500]
+    if isinstance(err, BadInput | InvalidHold):
+        return 400, str(err)[:500]
+    return None

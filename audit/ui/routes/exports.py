@@ -1,5 +1,5 @@
 """Exports (with a progress bar), bundle download and verification, an organization's
-trail verification, legal holds: each through the API's route functions."""
+trail verification: each through the API's route functions."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from starlette.datastructures import UploadFile
 
 from audit.api.problems import ApiProblem, bad_request
 from audit.api.routers import exports as exports_api
-from audit.api.routers import holds as holds_api
 from audit.api.routers import verify as verify_api
-from audit.api.schemas.holds import HoldListParams
 from audit.api.schemas.jobs import ArchiveKind, ExportIn, VerifyIn
 from audit.ui.guard import Console, Form, Record, Viewer, text
 from audit.ui.routes.common import after_post, build, filled, services_of
@@ -119,11 +117,3 @@ def verify_trail(request: Request, principal: Viewer, record: Record, state: Con
     document = json.loads(bytes(answer.body))
     report, job = (document, None) if answer.status_code == 200 else (None, document)
     return state.pages.render(request, "verify.html", report=report, job=job, asked=asked)
-
-
-@router.get("/ui/holds")
-def holds(request: Request, principal: Viewer, record: Record, state: Console) -> Response:
-    services = services_of(request)
-    params = build(HoldListParams, filled(request, "organization_id", "active"))
-    listed = holds_api.list_holds(params, principal, services, record, services.clock())
-    return state.pages.render(request, "holds.html", holds=listed.holds)

@@ -1,32 +1,37 @@
-"""Lawful disclosure requests: the inbox by clock, a request's page, approvals, the
-transparency report. Steps go through the API's route functions; a step the API
-does not serve yet is shown as pending, not offered as a button."""
+"""Lawful disclosure requests: the inbox by clock, a request's page, its steps,
+approvals, the transparency report.
+
+Steps go through the API's route functions (audit/ui/routes/steps.py). A step
+the workflow refuses (its preconditions are not met, the same principal
+approves twice) comes back to the request's page with the problem's message
+as an alert, and the form that was posted keeps its values.
+"""
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
+from audit.api.access_log import RequestRecord
+from audit.api.principal import Principal
 from audit.api.problems import ApiProblem, forbidden
 from audit.api.routers import disclosures as disclosures_api
 from audit.api.schemas.disclosures import DisclosureDecisionIn
-from audit.domain.disclosure.clocks import clocks
-from audit.domain.disclosure.model import DisclosureRequest
+from audit.domain.disclosure.model import PRESERVING_PROCESSES, DisclosureRequest
 from audit.domain.disclosure.report import transparency_report
-from audit.services.disclosures import DisclosureService
-from audit.ui.guard import Console, Form, Record, Viewer, text
-from audit.ui.routes.common import after_post, build, services_of
-from audit.ui.routes.steps import body_from, find_step, may_take
+from audit.services.disclosures import nearest_clock
+from audit.ui.guard import Console, ConsoleState, Form, Record, Viewer, text
+from audit.ui.routes.common import REFUSALS, after_post, build, refusal_of, services_of
+from audit.ui.routes.steps import Step, body_from, find_step, may_take, served_steps
 
 router = APIRouter(include_in_schema=False)
-
-
-_FAR = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -35,79 +40,208 @@ class InboxRow:
     due: datetime | None  # the nearest of the request's clocks
 
 
-def _all(service: DisclosureService) -> list[DisclosureRequest]:
-    # The service lists requests only for the transparency report; read the
-    # same store here until it exposes a listing of its own.
-    return list(service._store.all())
+@dataclass(frozen=True)
+class StepView:
+    """One step on a request's page: its form (None: a button or nothing), whether
+    it can be taken now, and what it waits for when not."""
+
+    name: str
+    form: Step | None
+    mine: bool  # the route's rule lets the viewer take it
+    served: bool  # the API serves it
+    waits_for: tuple[str, ...] = ()
 
 
-def _nearest(request: DisclosureRequest) -> datetime | None:
-    due = [v for v in clocks(request).model_dump().values() if isinstance(v, datetime)]
-    return min(due) if due else None
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    message: str
+    step: str  # the step (or form) that was refused
+    posted: dict[str, str]
+
+
+# Steps that are not "next" but may be taken while the request is open: which of
+# them the page offers, given the request. Others (verify, produce, close, ...)
+# appear only when the workflow names them next; a step route the API adds later
+# is offered until it is given a rule here.
+def _notified(r: DisclosureRequest) -> bool:
+    return r.customer_notice is not None and r.customer_notice.sent
+
+
+def _holding(r: DisclosureRequest) -> bool:
+    return r.hold_id is not None and not r.hold_released
+
+
+def _offered(r: DisclosureRequest) -> bool:
+    return True
+
+
+OTHER_STEPS: dict[str, Callable[[DisclosureRequest], bool]] = {
+    "verify": lambda r: False,
+    "redirect": lambda r: False,
+    "produce": lambda r: False,
+    "close": lambda r: False,
+    # a later review or mapping amends the earlier one (new approvals are needed)
+    "review": lambda r: r.review is not None and r.production is None,
+    "map": lambda r: r.mapping is not None and r.production is None,
+    "ndo": lambda r: not _notified(r),
+    "notice": lambda r: not _notified(r),
+    "preserve": lambda r: not _holding(r),
+    "renew": lambda r: r.process_type in PRESERVING_PROCESSES and _holding(r),
+}
+
+
+def _waits_for(name: str, before: list[str]) -> tuple[str, ...]:
+    """What a next step waits for (the workflow refuses it until then): approval
+    approves the mapped scope; production comes after every step before it."""
+    if name == "approve":
+        return tuple(s for s in before if s == "map_data")
+    if name == "produce":
+        return tuple(before)
+    return ()
+
+
+def _visible_requests(request: Request, principal: Principal) -> list[DisclosureRequest]:
+    return [
+        r
+        for r in services_of(request).disclosures.listing()
+        if principal.sees_all(r.intake.organization_ids)
+    ]
 
 
 @router.get("/ui/disclosures")
 def inbox(request: Request, principal: Viewer, record: Record, state: Console) -> Response:
-    services = services_of(request)
-    rows: list[InboxRow] = []
-    for item in _all(services.disclosures):
-        if not principal.sees_all(item.intake.organization_ids):
-            continue
-        rows.append(InboxRow(item, _nearest(item)))
-    rows.sort(key=lambda r: (r.request.closed_at is not None, r.due is None, r.due or _FAR))
+    rows = [InboxRow(r, nearest_clock(r)) for r in _visible_requests(request, principal)]
     record.count = len(rows)
-    return state.pages.render(request, "disclosures.html", rows=rows, now=services.clock())
+    return state.pages.render(
+        request, "disclosures.html", rows=rows, now=services_of(request).clock()
+    )
 
 
 @router.get("/ui/disclosures/report")
 def report(request: Request, principal: Viewer, record: Record, state: Console) -> Response:
-    services = services_of(request)
-    now = services.clock()
+    now = services_of(request).clock()
     year_text = request.query_params.get("year", "")
     year = int(year_text) if year_text.isdigit() and 2000 <= int(year_text) <= 2100 else now.year
-    visible = [
-        r for r in _all(services.disclosures) if principal.sees_all(r.intake.organization_ids)
-    ]
-    summary = transparency_report(visible, year)
+    summary = transparency_report(_visible_requests(request, principal), year)
     record.count = summary.total
     return state.pages.render(request, "report.html", report=summary, year=year)
+
+
+def _steps(principal: Principal, detail: Any) -> tuple[list[StepView], list[StepView]]:
+    """(the workflow's next steps in order, the other steps open to the request)."""
+    nexts: list[StepView] = []
+    covered: set[str] = set()
+    for index, name in enumerate(detail.next_steps):
+        found = None if name == "approve" else find_step(name)
+        if found is not None:
+            covered.add(found.path.rsplit("/", 1)[1])
+        nexts.append(
+            StepView(
+                name,
+                found,
+                mine=found is not None and may_take(principal, found),
+                served=name == "approve" or found is not None,
+                waits_for=_waits_for(name, detail.next_steps[:index]),
+            )
+        )
+    others: list[StepView] = []
+    if detail.closed_at is None:
+        for name in served_steps():
+            if name in covered or not OTHER_STEPS.get(name, _offered)(detail):
+                continue
+            found = find_step(name)
+            if found is not None and may_take(principal, found):
+                others.append(StepView(name, found, mine=True, served=True))
+    return nexts, others
+
+
+def _page(
+    request_id: str,
+    request: Request,
+    principal: Principal,
+    record: RequestRecord,
+    state: ConsoleState,
+    refusal: Refusal | None = None,
+) -> Response:
+    services = services_of(request)
+    now = services.clock()
+    detail = disclosures_api.get_disclosure(request_id, principal, services, record, now)
+    nexts, others = _steps(principal, detail)
+    key = detail.approval_key
+    current = [a for a in detail.approvals if a.scope_key == key]
+    return state.pages.render(
+        request,
+        "disclosure.html",
+        status=refusal.status if refusal else 200,
+        item=detail,
+        steps=nexts,
+        others=others,
+        now=now,
+        done="" if refusal else request.query_params.get("done", ""),
+        refusal=refusal,
+        approvals=current,
+        earlier_approvals=[a for a in detail.approvals if a.scope_key != key],
+        # of the scope as it is now: an amended mapping needs everyone's approval again
+        approved_by_me=any(a.principal == principal.id for a in current),
+    )
+
+
+def _posted(form: FormData) -> dict[str, str]:
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
+def _taken(
+    request_id: str,
+    request: Request,
+    principal: Principal,
+    record: RequestRecord,
+    state: ConsoleState,
+    form: FormData,
+    step: str,
+    act: Callable[[], None],
+    done: str,
+) -> Response:
+    try:
+        act()
+    except REFUSALS as err:
+        refused = refusal_of(err)
+        if refused is None:
+            raise
+        status, message = refused
+        posted = _posted(form)
+        return _page(
+            request_id, request, principal, record, state, Refusal(status, message, step, posted)
+        )
+    return after_post(f"/ui/disclosures/{request_id}", done=done)
 
 
 @router.get("/ui/disclosures/{request_id}")
 def request_page(
     request_id: str, request: Request, principal: Viewer, record: Record, state: Console
 ) -> Response:
-    services = services_of(request)
-    now = services.clock()
-    detail = disclosures_api.get_disclosure(request_id, principal, services, record, now)
-    steps: list[dict[str, Any]] = []
-    for name in detail.next_steps:
-        found = None if name == "approve" else find_step(name)
-        steps.append(
-            {
-                "name": name,
-                "form": found if found and may_take(principal, found) else None,
-                "served": name == "approve" or found is not None,
-            }
-        )
-    return state.pages.render(
-        request,
-        "disclosure.html",
-        item=detail,
-        steps=steps,
-        now=now,
-        done=request.query_params.get("done", ""),
-        approved_by_me=any(a.principal == principal.id for a in detail.approvals),
-    )
+    return _page(request_id, request, principal, record, state)
 
 
 @router.post("/ui/disclosures/{request_id}/approvals")
 def approve(
-    request_id: str, request: Request, form: Form, principal: Viewer, record: Record
+    request_id: str,
+    request: Request,
+    form: Form,
+    principal: Viewer,
+    record: Record,
+    state: Console,
 ) -> Response:
     services = services_of(request)
-    disclosures_api.approve_disclosure(request_id, principal, services, record, services.clock())
-    return after_post(f"/ui/disclosures/{request_id}", done="approval recorded")
+
+    def act() -> None:
+        disclosures_api.approve_disclosure(
+            request_id, principal, services, record, services.clock()
+        )
+
+    return _taken(
+        request_id, request, principal, record, state, form, "approve", act, "approval recorded"
+    )
 
 
 @router.post("/ui/disclosures/{request_id}/steps/{step}")
@@ -118,6 +252,7 @@ def take_step(
     form: Form,
     principal: Viewer,
     record: Record,
+    state: Console,
 ) -> Response:
     """One workflow step through the API route that serves it (its rule, its function)."""
     services = services_of(request)
@@ -126,18 +261,23 @@ def take_step(
         raise ApiProblem(404, "not-found", "Not found", f"no step {step!r} is served")
     if not may_take(principal, found):
         raise forbidden()
-    body = build(found.model, body_from(found, form))
-    arguments = {
-        "request_id": request_id,
-        "body": body,
-        "principal": principal,
-        "services": services,
-        "record": record,
-        "now": services.clock(),
-    }
-    wanted = inspect.signature(found.route.endpoint).parameters
-    found.route.endpoint(**{k: v for k, v in arguments.items() if k in wanted})
-    return after_post(f"/ui/disclosures/{request_id}", done=f"{step.replace('_', ' ')} recorded")
+    step_form = found
+
+    def act() -> None:
+        body = build(step_form.model, body_from(step_form, form))
+        arguments = {
+            "request_id": request_id,
+            "body": body,
+            "principal": principal,
+            "services": services,
+            "record": record,
+            "now": services.clock(),
+        }
+        wanted = inspect.signature(step_form.route.endpoint).parameters
+        step_form.route.endpoint(**{k: v for k, v in arguments.items() if k in wanted})
+
+    done = f"{step.replace('_', ' ')} recorded"
+    return _taken(request_id, request, principal, record, state, form, step, act, done)
 
 
 @router.post("/ui/disclosures/{request_id}/checklist/{item_id}/decisions")
@@ -148,12 +288,18 @@ def decide(
     form: Form,
     principal: Viewer,
     record: Record,
+    state: Console,
 ) -> Response:
     services = services_of(request)
-    body = build(
-        DisclosureDecisionIn, {"answer": text(form, "answer"), "rationale": text(form, "rationale")}
-    )
-    disclosures_api.decide_disclosure(
-        request_id, item_id, body, principal, services, record, services.clock()
-    )
-    return after_post(f"/ui/disclosures/{request_id}", done=f"decision on {item_id} recorded")
+
+    def act() -> None:
+        body = build(
+            DisclosureDecisionIn,
+            {"answer": text(form, "answer"), "rationale": text(form, "rationale")},
+        )
+        disclosures_api.decide_disclosure(
+            request_id, item_id, body, principal, services, record, services.clock()
+        )
+
+    done = f"decision on {item_id} recorded"
+    return _taken(request_id, request, principal, record, state, form, f"item:{item_id}", act, done)
