@@ -247,9 +247,10 @@ def test_uploads_are_bounded_and_flat(api_env: ApiEnv) -> None:
     assert post(link.getvalue()).status_code == 400
     too_big = post(b"\0" * (UPLOAD_MAX + 1))
     assert too_big.status_code == 413 and too_big.headers["content-type"] == PROBLEM
-    # A bundle without its files: answered with findings, not an error.
+    # A bundle without a readable manifest is refused (issue 11, item 11): with
+    # no manifest there is no tenant to check the caller against.
     empty = post(_tar({"notes.txt": b"hello"}))
-    assert empty.status_code == 200 and empty.json()["ok"] is False
+    assert empty.status_code == 400 and empty.headers["content-type"] == PROBLEM
 
 
 def test_jobs_one_per_principal_and_bounded_per_process() -> None:
