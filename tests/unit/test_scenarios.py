@@ -234,7 +234,7 @@ def test_merge_keeps_event_time_order_keys_and_topics() -> None:
 
 def _replay(monkeypatch: pytest.MonkeyPatch, *argv: str) -> list[Any]:
     from audit.adapters.kafka import publisher, topics
-    from audit.cli import ingest
+    from audit.cli import replay
 
     sent: list[Any] = []
 
@@ -245,7 +245,7 @@ def _replay(monkeypatch: pytest.MonkeyPatch, *argv: str) -> list[Any]:
     monkeypatch.setattr(publisher, "publish", fake_publish)
     monkeypatch.setattr(topics, "ensure_topics", lambda *a, **k: None)
     parser = argparse.ArgumentParser()
-    ingest.register(parser.add_subparsers(dest="command", required=True))
+    replay.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["replay", *argv])
     assert args.handler(args) == 0
     return sent

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
 from audit.adapters.kafka.config import connection_options
@@ -26,6 +27,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         revoked = list(revoked)
         if revoked:
             log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+            # Another member may commit further for them now: never go back.
+            for tp in revoked:
+                self._source._uncommitted.pop((tp.topic, tp.partition), None)
             if self._source.on_revoke is not None:
                 self._source.on_revoke()
 
@@ -41,6 +45,11 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class KafkaBatchSource:
+    """Implements :class:`audit.services.ports.ingest.BatchSource` over kafka-python.
+
+    Connects and subscribes on first use: the constructor does no I/O.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -53,23 +62,43 @@ class KafkaBatchSource:
         # python 3 refuses blocking client calls from its callbacks).
         self.on_revoke: Callable[[], None] | None = None
         self.on_assign: Callable[[], None] | None = None
-        self.consumer = KafkaConsumer(
-            group_id=group_id,
-            client_id=client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.batch_max_records,
-            # A long outage is waited out while polling paused partitions,
-            # so this only bounds one batch's processing.
-            max_poll_interval_ms=300_000,
-            session_timeout_ms=20_000,
-            heartbeat_interval_ms=3_000,
-            fetch_max_bytes=16 * 1024 * 1024,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            **connection_options(settings),
-        )
-        self.consumer.subscribe(list(topics), listener=_Listener(self))
+        self._settings = settings
+        self._topics = list(topics)
+        self._group_id = group_id
+        self._client_id = client_id
+        self._consumer: KafkaConsumer | None = None
         self._lag_checked = 0.0
+        # Offsets a rebalance kept from being committed, retried with the next.
+        self._uncommitted: dict[Partition, int] = {}
+
+    @property
+    def consumer(self) -> KafkaConsumer:
+        """The group member, connected on first use (the constructor does no I/O)."""
+        if self._consumer is None:
+            consumer = KafkaConsumer(
+                group_id=self._group_id,
+                client_id=self._client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self._settings.batch_max_records,
+                # A long outage is waited out while polling paused partitions,
+                # so this only bounds one batch's processing.
+                max_poll_interval_ms=300_000,
+                session_timeout_ms=20_000,
+                heartbeat_interval_ms=3_000,
+                fetch_max_bytes=16 * 1024 * 1024,
+                max_partition_fetch_bytes=4 * 1024 * 1024,
+                **connection_options(self._settings),
+            )
+            consumer.subscribe(self._topics, listener=_Listener(self))
+            self._consumer = consumer
+        return self._consumer
+
+    def set_rebalance_hooks(
+        self, on_revoke: Callable[[], None], on_assign: Callable[[], None]
+    ) -> None:
+        self.on_revoke = on_revoke
+        self.on_assign = on_assign
 
     def poll_batch(self, timeout_ms: int, max_records: int) -> list[InboundMessage]:
         records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
@@ -126,15 +155,30 @@ class KafkaBatchSource:
             self.consumer.resume(*self.consumer.paused())
             self.paused_for_outage = False
 
-    def commit(self, offsets: dict[Partition, int]) -> None:
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
         owned = self.owned()
+        for partition, offset in offsets.items():
+            if self._uncommitted.get(partition, -1) < offset:
+                self._uncommitted[partition] = offset
         to_commit = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in offsets.items()
+            for (topic, partition), offset in self._uncommitted.items()
             if (topic, partition) in owned
         }
-        if to_commit:
+        self._uncommitted.clear()
+        if not to_commit:
+            return
+        try:
             self.consumer.commit(to_commit)
+        except (RebalanceInProgressError, CommitFailedError) as err:
+            # The group is moving partitions: keep these offsets for the next
+            # commit (if the partitions stay ours); if they go, their new
+            # owner reads those messages again and the store answers 409.
+            log.warning("commit deferred by a rebalance: %s", err)
+            for tp, meta in to_commit.items():
+                partition = (tp.topic, tp.partition)
+                if self._uncommitted.get(partition, -1) < meta.offset:
+                    self._uncommitted[partition] = meta.offset
 
     def lag(self, min_interval: float = 10.0) -> dict[Partition, int] | None:
         """Messages between the position and the end of each owned partition."""
@@ -152,4 +196,5 @@ class KafkaBatchSource:
         }
 
     def close(self) -> None:
-        self.consumer.close(autocommit=False)
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
