@@ -109,10 +109,18 @@ def build_ingest(settings: Settings, metrics: PrometheusMetrics | None = None) -
     stop = StopSignal()
     outage = OutageWait(source, metrics.heartbeat, stop)
 
+    days: dict[int, str] = {}  # event-time day (ordinal) -> "YYYY.MM.DD"
+
     def index_for(event: NormalizedEvent) -> str:
         """The daily index of the event's retention class and event-time day."""
         retention_class = classes.class_for(event.organization_id, event.data_category)
-        return store.index_name(retention_class, event.timestamp.strftime("%Y.%m.%d"))
+        ordinal = event.timestamp.toordinal()
+        day = days.get(ordinal)
+        if day is None:
+            if len(days) > 4096:  # a replay over years: keep the cache small
+                days.clear()
+            day = days[ordinal] = event.timestamp.strftime("%Y.%m.%d")
+        return store.index_name(retention_class, day)
 
     pipeline = IngestPipeline(
         store=store,
