@@ -163,7 +163,10 @@ def main() -> None:
         pipeline(True, "profiled", args.profile)
     members: dict[str, float] = {}
     if args.processes > 1:
-        members = run_members(tag, args.processes, len(stream.unique_event_ids), es)
+        try:
+            members = run_members(tag, args.processes, len(stream.unique_event_ids), es)
+        except (subprocess.CalledProcessError, AssertionError) as err:
+            print(f"--processes {args.processes} failed: {err!r}", file=sys.stderr)
 
     names = list(es.indices.get(index=f"bench{tag}-*"))
     if names:
@@ -241,7 +244,7 @@ def _cum(stats: pstats.Stats, file_suffix: str, name: str, caller: str | None = 
 
 def print_stages(stats: pstats.Stats, events: int, process_cpu: float) -> None:
     """Per-stage CPU µs per event, from the profile of both threads."""
-    loads = _cum(stats, "", "<built-in method orjson.loads>", "normalize_message")
+    loads = _cum(stats, "", "<orjson.loads>", "normalize_message")
     normalize = _cum(stats, "audit/domain/event.py", "normalize_message")
     existing = _cum(stats, "event_store.py", "existing_ids")
     heads = _cum(stats, "event_store.py", "latest_heads") + _cum(stats, "event_store.py", "refresh")

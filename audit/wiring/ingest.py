@@ -94,7 +94,7 @@ class IngestProcess:
 def build_ingest(settings: Settings, metrics: PrometheusMetrics | None = None) -> IngestProcess:
     """Every part of the ingest process, connected to nothing yet."""
     metrics = metrics or PrometheusMetrics()
-    client = build_client(settings)
+    client = build_client(settings, fast_json=True)
     store = ElasticsearchEventStore(client, settings.index_prefix)
     org_settings = ElasticsearchOrgSettingsStore(client, settings.org_settings_index)
     classes = RetentionClassResolver(
