@@ -1,11 +1,9 @@
-"""``audit consume``, ``audit replay`` and ``audit dlq list``."""
+"""``audit consume``: run the ingest consumer (``consumers/ingest.py``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-from datetime import datetime, timedelta
 
 from audit.settings import load_settings
 
@@ -19,168 +17,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="exit after this long with nothing to read, having committed",
     )
+    consume.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N members of the consumer group, one process each (metrics on port+i)",
+    )
     consume.add_argument("--json", action="store_true", help="print the run summary as JSON")
     consume.set_defaults(handler=_consume)
 
-    replay = sub.add_parser("replay", help="publish a synthetic stream of Elastra traffic")
-    replay.add_argument("--events", type=int, default=10_000, help="messages to publish")
-    replay.add_argument("--seed", type=int, default=7)
-    replay.add_argument("--organizations", type=int, default=20)
-    replay.add_argument("--users", type=int, default=25, help="users per organization")
-    replay.add_argument(
-        "--start",
-        type=datetime.fromisoformat,
-        default=None,
-        help="event time of the first event (default: 6 h ago)",
-    )
-    replay.add_argument("--hours", type=float, default=6.0, help="span of event time")
-    replay.add_argument(
-        "--malformed",
-        type=float,
-        default=0.0,
-        metavar="RATIO",
-        help="share of malformed messages, e.g. 0.01",
-    )
-    replay.add_argument(
-        "--duplicates",
-        type=float,
-        default=0.0,
-        metavar="RATIO",
-        help="share of redelivered events, e.g. 0.05",
-    )
-    replay.add_argument(
-        "--scenario",
-        action="append",
-        default=None,
-        metavar="NAME",
-        help="mix a named attack scenario into the stream (repeatable; 'all' for every one);"
-        " it begins a quarter into the span, or at --start with --events 0",
-    )
-    replay.add_argument(
-        "--list-scenarios",
-        action="store_true",
-        help="list the scenarios (name, rules, kind, description) and exit",
-    )
-    replay.set_defaults(handler=_replay)
-
-    dlq = sub.add_parser("dlq", help="the dead-letter topic")
-    dlq_actions = dlq.add_subparsers(dest="dlq_action", required=True, metavar="ACTION")
-    dlq_list = dlq_actions.add_parser("list", help="what sits in the dead-letter topic and why")
-    dlq_list.add_argument("--limit", type=int, default=None)
-    dlq_list.set_defaults(handler=_dlq_list)
-
 
 def _consume(args: argparse.Namespace) -> int:
-    from consumers.ingest import run
+    from audit.logging_setup import configure_logging
+    from consumers.ingest import run, run_members
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # kafka-python narrates every connection at INFO.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
-    summary = run(load_settings(), until_idle=args.until_idle)
+    configure_logging()
+    if args.processes < 1:
+        raise SystemExit("audit consume: --processes must be at least 1")
+    if args.processes == 1:
+        counts = run(load_settings(), until_idle=args.until_idle)
+    else:
+        counts = run_members(load_settings(), args.processes, until_idle=args.until_idle)
     if args.json:
-        print(json.dumps(summary.__dict__))
+        print(json.dumps(counts.as_dict()))
     else:
         print(
-            f"consumed={summary.consumed} stored={summary.stored} "
-            f"duplicates={summary.duplicates} rejected={summary.rejected} "
-            f"retries={summary.retries}"
-        )
-    return 0
-
-
-def _replay(args: argparse.Namespace) -> int:
-    from audit.adapters.kafka.publisher import publish
-    from audit.adapters.kafka.topics import ensure_topics
-    from audit.replay.mix import mixed_stream
-    from audit.replay.scenarios import SCENARIOS, build_many, merge, resolve
-    from audit.replay.traffic import TrafficGenerator, TrafficProfile
-
-    if args.list_scenarios:
-        for spec in SCENARIOS.values():
-            kind = "near miss" if spec.near_miss else "attack"
-            print(f"{spec.name}\t{','.join(spec.rule_ids)}\t{kind}\t{spec.description}")
-        return 0
-    try:
-        scenario_names = resolve(args.scenario or [])
-    except KeyError as err:
-        raise SystemExit(
-            f"audit replay: unknown scenario {err.args[0]} (see --list-scenarios)"
-        ) from None
-    start = args.start or (datetime.now().astimezone() - timedelta(hours=args.hours))
-    if start.tzinfo is None:
-        raise SystemExit("audit replay: --start needs a time zone, e.g. 2026-11-26T00:00:00Z")
-    settings = load_settings()
-    profile = TrafficProfile(
-        organizations=args.organizations,
-        users_per_organization=args.users,
-        seed=args.seed,
-        start=start,
-        duration=timedelta(hours=args.hours),
-    )
-    stream = mixed_stream(
-        TrafficGenerator(profile),
-        args.events,
-        malformed_ratio=args.malformed,
-        duplicate_ratio=args.duplicates,
-    )
-    scenario_start = start + (timedelta(hours=args.hours) / 4 if args.events > 0 else timedelta())
-    scenarios = build_many(scenario_names, scenario_start, args.seed)
-    messages = merge(stream.messages, scenarios) if scenarios else stream.messages
-    ensure_topics(
-        settings,
-        {settings.topic_auth: None, settings.topic_security: None, settings.topic_dlq: None},
-    )
-    sent = publish(settings, messages)
-    print(
-        json.dumps(
-            {
-                "published": sent,
-                "unique_valid_events": len(stream.unique_event_ids)
-                + sum(len(sc.events) for sc in scenarios),
-                "malformed": stream.malformed,
-                "duplicates": stream.duplicates,
-                "scenarios": [
-                    {
-                        "name": sc.name,
-                        "start": sc.start.isoformat(),
-                        "events": len(sc.events),
-                        "organization_ids": sc.organization_ids,
-                        "expected": sc.expected,
-                        "group_keys": sc.group_keys,
-                    }
-                    for sc in scenarios
-                ],
-            }
-        )
-    )
-    return 0
-
-
-def _dlq_list(args: argparse.Namespace) -> int:
-    from audit.adapters.kafka.dead_letter_reader import read_dead_letters
-
-    for letter in read_dead_letters(load_settings(), limit=args.limit):
-        value = letter.value or b""
-        print(
-            json.dumps(
-                {
-                    "partition": letter.partition,
-                    "offset": letter.offset,
-                    "timestamp_ms": letter.timestamp_ms,
-                    "key": letter.key.decode("utf-8", "replace")
-                    if letter.key is not None
-                    else None,
-                    "error_type": letter.headers.get("error.type"),
-                    "error_message": letter.headers.get("error.message"),
-                    "source": {
-                        "topic": letter.headers.get("source.topic"),
-                        "partition": letter.headers.get("source.partition"),
-                        "offset": letter.headers.get("source.offset"),
-                    },
-                    "value_bytes": len(value),
-                    "value_preview": value[:200].decode("utf-8", "replace"),
-                }
-            )
+            f"consumed={counts.consumed} stored={counts.stored} "
+            f"duplicates={counts.duplicates} rejected={counts.rejected} "
+            f"retries={counts.retries}"
         )
     return 0

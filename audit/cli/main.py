@@ -17,6 +17,8 @@ from audit.errors import AuditError
 _COMMAND_MODULES = (
     "stack",
     "ingest",
+    "replay",
+    "dlq",
     "detect",
     "events",
     "demo",

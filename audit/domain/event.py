@@ -376,7 +376,7 @@ def normalize_message(
         parsed = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise _decode_error(value, exc) from None
-    return normalize_document(parsed, received_at=received_at)
+    return _validate(parsed, received_at, expand=not _plain_keys(value))
 
 
 def normalize_document(document: Any, *, received_at: datetime) -> NormalizedEvent:
@@ -385,13 +385,53 @@ def normalize_document(document: Any, *, received_at: datetime) -> NormalizedEve
     Takes ownership of ``document``: it is modified in place and becomes
     ``NormalizedEvent.document``.
     """
+    return _validate(document, received_at, expand=True)
+
+
+# Characters for which str.isspace() is true and that JSON allows unescaped
+# in a string (the C0 controls must be escaped): a key made only of them is
+# blank. tests/unit/test_event_fast_path.py checks the list against Python.
+BLANK_KEY_CHARS: Final = (
+    " \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+# A string opening with one of these bytes may be a blank (or empty) key:
+# '"', a space, or the first byte of a blank's UTF-8 form (a superset:
+# values opening so are rare, and only send the message down the walk).
+_BLANK_OPENING: Final = re.compile(
+    b'"[' + re.escape(bytes(sorted({ord('"'), *(c.encode()[0] for c in BLANK_KEY_CHARS)}))) + b"]"
+)
+# A dot, then the rest of a string, then a colon: a dotted key (a value may
+# match too, e.g. '"1.5":' inside a string: then the walk runs, no harm).
+# UTF-8 never has the bytes of '"' or '.' inside a multi-byte character.
+_DOTTED_KEY: Final = re.compile(rb'\.[^"]*"\s*:')
+
+
+def _plain_keys(value: bytes) -> bool:
+    """True when the walk of :func:`_expand` provably has nothing to do.
+
+    Checked on the bytes, cheaper than walking every object: no escape (so
+    every key is visible as typed), no string opening with a blank, fewer
+    brackets than the depth limit, no dotted key. Anything else takes the walk.
+    """
+    return (
+        b"\\" not in value
+        and value.count(b"{") + value.count(b"[") < MAX_DEPTH
+        and _BLANK_OPENING.search(value) is None
+        and _DOTTED_KEY.search(value) is None
+    )
+
+
+def _validate(document: Any, received_at: datetime, *, expand: bool) -> NormalizedEvent:
     if received_at.tzinfo is None or received_at.utcoffset() is None:
         raise ValueError("received_at must be a timezone-aware datetime")
     if type(document) is not dict:
         raise _rejected(
             "not_object", f"the message must be a JSON object, got {_json_type(document)}"
         )
-    _expand(document, "", 1)
+    if expand:
+        _expand(document, "", 1)
     if not _ES_METADATA.isdisjoint(document):
         name = sorted(_ES_METADATA.intersection(document))[0]
         raise _rejected("invalid_value", f"{name} is a field name reserved by Elasticsearch")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,13 +64,44 @@ class _Pending:
 
 
 @dataclass
-class BatchReport:
+class IngestCounts:
+    """What happened to messages: of one batch, or added up over a run."""
+
     consumed: int = 0
     stored: int = 0
     duplicates: int = 0
     rejected: int = 0
     retries: int = 0
+    batches: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: IngestCounts) -> None:
+        self.batches += other.batches
+        self.consumed += other.consumed
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.retries += other.retries
+        for reason, count in other.rejected_by_reason.items():
+            self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + count
+
+    def as_dict(self) -> dict[str, int | dict[str, int]]:
+        """The counters alone (JSON-ready), without a batch's offsets or events."""
+        return {
+            "consumed": self.consumed,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "retries": self.retries,
+            "batches": self.batches,
+            "rejected_by_reason": dict(self.rejected_by_reason),
+        }
+
+
+@dataclass
+class BatchReport(IngestCounts):
+    """One batch's counts, plus what its caller commits and feeds on."""
+
     commit_offsets: dict[Partition, int] = field(default_factory=dict)
     # Stored now or already stored: both go on to detection, so that an
     # event stored just before a crash is still evaluated after it (the
@@ -138,7 +169,7 @@ class IngestPipeline:
         Split from storing so that the runtime can read and prepare the next
         batch while this one's bulk request is in flight.
         """
-        prepared = PreparedBatch(batch, BatchReport(consumed=len(batch)), [])
+        prepared = PreparedBatch(batch, BatchReport(consumed=len(batch), batches=1), [])
         if not batch:
             return prepared
         self._metrics.observe("audit_batch_size", len(batch))
@@ -153,11 +184,27 @@ class IngestPipeline:
             except EventRejected as rejection:
                 self._reject(message, rejection.error_type, rejection.message, prepared.report)
                 continue
-            document = StoredDocument(self._index_for(event), event.event_id, event.document)
+            index = self._index_of(event, prepared.report)
+            document = StoredDocument(index, event.event_id, event.document)
             prepared.pending.append(_Pending(message, event, document))
         for topic, count in consumed.items():
             self._metrics.inc("audit_events_consumed_total", count, topic=topic)
         return prepared
+
+    def _index_of(self, event: NormalizedEvent, report: BatchReport) -> str:
+        """The event's index; waits while the store cannot say which (``index_for``
+        raises StoreUnavailable when an organization's retention class is unknown)."""
+        delays: Iterator[float] | None = None
+        while True:
+            try:
+                return self._index_for(event)
+            except StoreUnavailable:
+                # Waiting is the only way to file the event under the class
+                # its organization chose.
+                self._metrics.inc("audit_store_retries_total", reason="unavailable")
+                report.retries += 1
+                delays = delays or iter(self._backoff.delays())
+                self._wait(next(delays))
 
     def first_attempt(self, prepared: PreparedBatch) -> BulkOutcome | StoreUnavailable:
         """Seal and write the whole batch once; safe to run on a worker thread."""

@@ -234,19 +234,19 @@ def test_merge_keeps_event_time_order_keys_and_topics() -> None:
 
 
 def _replay(monkeypatch: pytest.MonkeyPatch, *argv: str) -> list[Any]:
-    from audit.adapters.kafka import publisher, topics
-    from audit.cli import ingest
+    from audit.cli import replay
+    from audit.wiring import replay as replay_wiring
 
     sent: list[Any] = []
 
-    def fake_publish(settings: object, messages: Iterable[Any]) -> int:
+    # The command's one way out to Kafka: the messages it hands over are its output.
+    def collect(settings: object, messages: Iterable[Any], **_: object) -> int:
         sent.extend(messages)
         return len(sent)
 
-    monkeypatch.setattr(publisher, "publish", fake_publish)
-    monkeypatch.setattr(topics, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(replay_wiring, "publish_replay", collect)
     parser = argparse.ArgumentParser()
-    ingest.register(parser.add_subparsers(dest="command", required=True))
+    replay.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["replay", *argv])
     assert args.handler(args) == 0
     return sent

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from elastic_transport import OrjsonSerializer
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from audit.settings import Settings
 
 
-def build_client(settings: Settings) -> Elasticsearch:
-    """An 8.x client for the configured cluster (API key, basic auth, CA)."""
+def build_client(settings: Settings, *, fast_json: bool = False) -> Elasticsearch:
+    """An 8.x client for the configured cluster (API key, basic auth, CA).
+
+    ``fast_json``: requests and answers through orjson instead of the
+    standard library (the ingest consumer: a 2,000-item bulk answer costs
+    ~5 ms to parse with ``json``).
+    """
     auth: dict[str, object] = {}
+    if fast_json:
+        auth["serializer"] = OrjsonSerializer()
     if settings.es_api_key is not None:
         auth["api_key"] = settings.es_api_key.get_secret_value()
     elif settings.es_username and settings.es_password is not None:

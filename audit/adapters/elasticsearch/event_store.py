@@ -56,10 +56,20 @@ class ElasticsearchEventStore:
     def bulk_create(self, documents: Sequence[StoredDocument]) -> BulkOutcome:
         if not documents:
             return BulkOutcome(items=())
+        # One action prefix per index (a batch spans a few daily indices),
+        # then the id and the source, each serialized once.
+        prefixes: dict[str, bytes] = {}
         lines: list[bytes] = []
+        append = lines.append
+        dumps = orjson.dumps
         for doc in documents:
-            lines.append(orjson.dumps({"create": {"_index": doc.index, "_id": doc.doc_id}}))
-            lines.append(orjson.dumps(doc.source))
+            prefix = prefixes.get(doc.index)
+            if prefix is None:
+                prefix = prefixes[doc.index] = (
+                    b'{"create":{"_index":' + dumps(doc.index) + b',"_id":'
+                )
+            append(prefix + dumps(doc.doc_id) + b"}}")
+            append(dumps(doc.source))
         body = b"\n".join(lines) + b"\n"
         try:
             response = self._client.perform_request(

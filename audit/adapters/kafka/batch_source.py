@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -27,6 +27,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         revoked = list(revoked)
         if revoked:
             log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+            # Another member may commit further for them now: never go back.
+            for tp in revoked:
+                self._source._uncommitted.pop((tp.topic, tp.partition), None)
             if self._source.on_revoke is not None:
                 self._source.on_revoke()
 
@@ -42,6 +45,11 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class KafkaBatchSource:
+    """Implements :class:`audit.services.ports.ingest.BatchSource` over kafka-python.
+
+    Connects and subscribes on first use: the constructor does no I/O.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -50,28 +58,47 @@ class KafkaBatchSource:
         client_id: str = "elastra-audit-ingest",
     ) -> None:
         self.paused_for_outage = False
-        self._deferred: dict[Partition, int] = {}  # offsets a broker outage kept back
         # Hooks run inside poll(): they must not call this consumer (kafka-
         # python 3 refuses blocking client calls from its callbacks).
         self.on_revoke: Callable[[], None] | None = None
         self.on_assign: Callable[[], None] | None = None
-        self.consumer = KafkaConsumer(
-            group_id=group_id,
-            client_id=client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.batch_max_records,
-            # A long outage is waited out while polling paused partitions,
-            # so this only bounds one batch's processing.
-            max_poll_interval_ms=300_000,
-            session_timeout_ms=20_000,
-            heartbeat_interval_ms=3_000,
-            fetch_max_bytes=16 * 1024 * 1024,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            **connection_options(settings),
-        )
-        self.consumer.subscribe(list(topics), listener=_Listener(self))
+        self._settings = settings
+        self._topics = list(topics)
+        self._group_id = group_id
+        self._client_id = client_id
+        self._consumer: KafkaConsumer | None = None
         self._lag_checked = 0.0
+        # Offsets a rebalance kept from being committed, retried with the next.
+        self._uncommitted: dict[Partition, int] = {}
+
+    @property
+    def consumer(self) -> KafkaConsumer:
+        """The group member, connected on first use (the constructor does no I/O)."""
+        if self._consumer is None:
+            consumer = KafkaConsumer(
+                group_id=self._group_id,
+                client_id=self._client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self._settings.batch_max_records,
+                # A long outage is waited out while polling paused partitions,
+                # so this only bounds one batch's processing.
+                max_poll_interval_ms=300_000,
+                session_timeout_ms=20_000,
+                heartbeat_interval_ms=3_000,
+                fetch_max_bytes=16 * 1024 * 1024,
+                max_partition_fetch_bytes=4 * 1024 * 1024,
+                **connection_options(self._settings),
+            )
+            consumer.subscribe(self._topics, listener=_Listener(self))
+            self._consumer = consumer
+        return self._consumer
+
+    def set_rebalance_hooks(
+        self, on_revoke: Callable[[], None], on_assign: Callable[[], None]
+    ) -> None:
+        self.on_revoke = on_revoke
+        self.on_assign = on_assign
 
     def poll_batch(self, timeout_ms: int, max_records: int) -> list[InboundMessage]:
         records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
@@ -132,31 +159,31 @@ class KafkaBatchSource:
             self.consumer.resume(*self.consumer.paused())
             self.paused_for_outage = False
 
-    def commit(self, offsets: dict[Partition, int]) -> bool:
-        """Commit ``offsets`` (and any a broker outage deferred); False: deferred again.
-
-        With the broker away the commit fails: the offsets are kept and go with
-        the next commit, so the process rides the outage out instead of dying
-        (issue 11 item 14); what was stored meanwhile is deduplicated by id if
-        it is read again.
-        """
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
         owned = self.owned()
-        pending = {**self._deferred, **offsets}
+        for partition, offset in offsets.items():
+            if self._uncommitted.get(partition, -1) < offset:
+                self._uncommitted[partition] = offset
         to_commit = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in pending.items()
+            for (topic, partition), offset in self._uncommitted.items()
             if (topic, partition) in owned
         }
-        self._deferred = {}
+        self._uncommitted.clear()
         if not to_commit:
-            return True
+            return
         try:
             self.consumer.commit(to_commit)
         except KafkaError as err:
-            log.warning("commit deferred, the broker is unavailable: %s", err)
-            self._deferred = {(tp.topic, tp.partition): m.offset for tp, m in to_commit.items()}
-            return False
-        return True
+            # The group is moving partitions, or the broker is away (issue 11
+            # item 14): keep these offsets for the next commit (if the
+            # partitions stay ours) instead of dying; if they go, their new
+            # owner reads those messages again and the store answers 409.
+            log.warning("commit deferred: %s", err)
+            for tp, meta in to_commit.items():
+                partition = (tp.topic, tp.partition)
+                if self._uncommitted.get(partition, -1) < meta.offset:
+                    self._uncommitted[partition] = meta.offset
 
     def lag(self, min_interval: float = 10.0) -> dict[Partition, int] | None:
         """Messages between the position and the end of each owned partition."""
@@ -177,4 +204,5 @@ class KafkaBatchSource:
             return None
 
     def close(self) -> None:
-        self.consumer.close(autocommit=False)
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)

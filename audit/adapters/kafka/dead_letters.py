@@ -23,16 +23,24 @@ class KafkaDeadLetterSink:
     """Implements :class:`audit.services.ports.DeadLetterSink`."""
 
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._topic = settings.topic_dlq
-        self._producer = KafkaProducer(
-            client_id="elastra-audit-dlq",
-            acks="all",
-            retries=10,
-            # A refused message may be up to the broker's limit, not ours.
-            max_request_size=2 * 1024 * 1024,
-            **connection_options(settings),
-        )
         self._deliveries = Deliveries(self._topic)
+        self._client: KafkaProducer | None = None
+
+    @property
+    def _producer(self) -> KafkaProducer:
+        """Connected on first use: the constructor does no I/O."""
+        if self._client is None:
+            self._client = KafkaProducer(
+                client_id="elastra-audit-dlq",
+                acks="all",
+                retries=10,
+                # A refused message may be up to the broker's limit, not ours.
+                max_request_size=2 * 1024 * 1024,
+                **connection_options(self._settings),
+            )
+        return self._client
 
     def send(self, message: InboundMessage, error_type: str, error_message: str) -> None:
         headers = [
@@ -52,8 +60,10 @@ class KafkaDeadLetterSink:
     def flush(self) -> None:
         """Raises UndeliveredRecords if the broker refused a dead letter: the batch
         must not be committed, or the refused message would be lost."""
-        self._producer.flush()
+        if self._client is not None:
+            self._client.flush()
         self._deliveries.check()
 
     def close(self) -> None:
-        self._producer.close()
+        if self._client is not None:
+            self._client.close()

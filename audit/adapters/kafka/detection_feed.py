@@ -30,16 +30,24 @@ class KafkaDetectionFeed:
     """
 
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._topic = settings.topic_routed
-        self._producer = KafkaProducer(
-            client_id="elastra-audit-detection-feed",
-            acks="all",
-            linger_ms=5,
-            batch_size=256 * 1024,
-            **connection_options(settings),
-        )
+        self._client: KafkaProducer | None = None
         self._partitions: list[int] | None = None
         self._deliveries = Deliveries(self._topic)
+
+    @property
+    def _producer(self) -> KafkaProducer:
+        """Connected on first use: the constructor does no I/O."""
+        if self._client is None:
+            self._client = KafkaProducer(
+                client_id="elastra-audit-detection-feed",
+                acks="all",
+                linger_ms=5,
+                batch_size=256 * 1024,
+                **connection_options(self._settings),
+            )
+        return self._client
 
     def publish(self, routed: Sequence[RoutedEvent]) -> None:
         # One message per partition and batch, holding many records: the
@@ -89,8 +97,10 @@ class KafkaDetectionFeed:
     def flush(self) -> None:
         """Raises UndeliveredRecords if a routed record or marker was refused: the
         ingest batch must not be committed, or detection would miss its events."""
-        self._producer.flush()
+        if self._client is not None:
+            self._client.flush()
         self._deliveries.check()
 
     def close(self) -> None:
-        self._producer.close()
+        if self._client is not None:
+            self._client.close()

@@ -6,7 +6,7 @@ real adapters against the real servers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -72,6 +72,67 @@ class InboundMessage:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
     timestamp_ms: int | None = None
+
+
+Partition = tuple[str, int]
+
+
+class BatchSource(Protocol):
+    """A member of the ingest consumer group: batches in, explicit commits out.
+
+    The rebalance hooks run inside :meth:`poll_batch` and :meth:`wait_paused`
+    (when the group moves partitions) and must not call the source back.
+    """
+
+    def set_rebalance_hooks(
+        self, on_revoke: Callable[[], None], on_assign: Callable[[], None]
+    ) -> None:
+        """``on_revoke`` before partitions go; ``on_assign`` after new ones arrive."""
+        ...
+
+    def poll_batch(self, timeout_ms: int, max_records: int) -> list[InboundMessage]: ...
+
+    def owned(self) -> set[Partition]:
+        """The partitions assigned to this member now."""
+        ...
+
+    def wait_paused(self, seconds: float) -> set[Partition]:
+        """Stay in the group for ``seconds`` reading nothing new; answer what is owned."""
+        ...
+
+    def resume_all(self) -> None:
+        """Undo :meth:`wait_paused`: deliver again."""
+        ...
+
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
+        """Commit the next offset of each partition still owned (others are skipped)."""
+        ...
+
+    def caught_up(self) -> dict[Partition, bool]:
+        """Per owned partition: has this member read up to its end?"""
+        ...
+
+    def lag(self) -> dict[Partition, int] | None:
+        """Messages behind per owned partition, or ``None`` when not measured this time."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Liveness(Protocol):
+    """What /healthz and /readyz answer from: alive, and ready to do work."""
+
+    def beat(self) -> None: ...
+
+    def ready(self, ok: bool) -> None: ...
+
+
+class ProgressPublisher(Protocol):
+    """Where the ingest side tells the detectors how far each source partition got."""
+
+    def publish_progress(self, progress: Mapping[str, int]) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 class DeadLetterSink(Protocol):

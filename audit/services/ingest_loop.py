@@ -1,0 +1,221 @@
+"""The ingest consumer's run loop: read, prepare, store in the background, commit.
+
+One bulk request is in flight while the next batch is read and prepared:
+Elasticsearch indexes on its own cores while Python validates. Offsets of
+a batch are committed when it is finished, for the partitions still owned
+then: if a rebalance moved one away meanwhile, its new owner reads those
+messages again and the store answers 409 for what was already written
+(kafka-python 3 forbids committing from a synchronous rebalance callback).
+
+Only ports are used here (:class:`BatchSource`, :class:`ProgressPublisher`,
+:class:`Liveness`, :class:`MetricsRecorder`, clocks); ``audit.wiring.ingest``
+builds the loop over the Kafka and Elasticsearch adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from audit.domain.detection.routing import to_us
+from audit.domain.detection.watermarks import NEVER
+from audit.errors import StoreUnavailable
+from audit.services.chain_keeper import ChainKeeper
+from audit.services.ingest import (
+    IngestCounts,
+    IngestInterrupted,
+    IngestPipeline,
+    PreparedBatch,
+)
+from audit.services.ports.ingest import (
+    BatchSource,
+    BulkOutcome,
+    Liveness,
+    MetricsRecorder,
+    Partition,
+    ProgressPublisher,
+)
+
+log = logging.getLogger("audit.ingest")
+
+# How often an idle consumer tells the detectors where its sources stand.
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+class StopSignal:
+    """Set by a signal handler (SIGTERM/SIGINT): finish the batch in hand, then stop."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        if not self.requested:
+            log.info("stop requested: finishing the batch in hand, then stopping")
+        self.requested = True
+
+
+class OutageWait:
+    """The pipeline's way to wait out an unavailable store.
+
+    Keeps the group membership (the source polls paused partitions), says
+    the process is alive but not ready, and gives up when a stop is
+    requested: nothing of the batch is committed, it is read again later.
+    """
+
+    def __init__(self, source: BatchSource, health: Liveness, stop: StopSignal) -> None:
+        self._source = source
+        self._health = health
+        self._stop = stop
+
+    def __call__(self, seconds: float) -> set[Partition]:
+        if self._stop.requested:
+            raise IngestInterrupted("stopping during an Elasticsearch outage; nothing committed")
+        log.warning("Elasticsearch unavailable; waiting %.1fs before retrying", seconds)
+        self.waiting()
+        return self._source.wait_paused(seconds)
+
+    def waiting(self) -> None:
+        """Alive (/healthz) but not ready (/readyz) while Elasticsearch is out."""
+        self._health.beat()
+        self._health.ready(False)
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    poll_timeout_ms: int = 500
+    batch_max_records: int = 2000
+    group: str = "elastra-audit-ingest"
+
+
+class IngestLoop:
+    """One member of the ingest consumer group, run until idle or stopped."""
+
+    def __init__(
+        self,
+        *,
+        source: BatchSource,
+        pipeline: IngestPipeline,
+        metrics: MetricsRecorder,
+        health: Liveness,
+        stop: StopSignal,
+        options: LoopOptions,
+        progress: ProgressPublisher | None = None,
+        chain: ChainKeeper | None = None,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._pipeline = pipeline
+        self._metrics = metrics
+        self._health = health
+        self._stop = stop
+        self._options = options
+        self._progress = progress
+        self._chain = chain
+        self._clock = clock
+        self._monotonic = monotonic
+        self.counts = IngestCounts()
+        self._last_progress = float("-inf")
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
+        self._in_flight: list[tuple[PreparedBatch, Future[BulkOutcome | StoreUnavailable]]] = []
+        source.set_rebalance_hooks(self._settle_in_flight, self._forget_chain_heads)
+
+    def run(self, until_idle: float | None = None) -> IngestCounts:
+        """Until stopped, or (with ``until_idle``) until nothing was read for that long."""
+        idle_since = self._monotonic()
+        try:
+            while not self._stop.requested:
+                batch = self._source.poll_batch(
+                    self._options.poll_timeout_ms, self._options.batch_max_records
+                )
+                if batch:
+                    idle_since = self._monotonic()
+                    prepared = self._pipeline.prepare(batch)
+                    self._complete_in_flight()
+                    attempt = self._worker.submit(self._pipeline.first_attempt, prepared)
+                    self._in_flight.append((prepared, attempt))
+                else:
+                    self._complete_in_flight()
+                    self._publish_progress(nothing_pending=True)
+                    if not self._source.owned():
+                        # Not idle but waiting for an assignment (e.g. while
+                        # the group waits out a crashed member's session).
+                        idle_since = self._monotonic()
+                    elif until_idle is not None and self._monotonic() - idle_since >= until_idle:
+                        break
+                self._record_lag()
+                # The poll, and the commit of any batch completed, returned.
+                self._health.beat()
+                self._health.ready(True)
+            self._complete_in_flight()
+        except IngestInterrupted as err:
+            log.warning("%s", err)
+        return self.counts
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
+
+    def _settle_in_flight(self) -> None:
+        """Before a partition goes: let the bulk request in flight land.
+
+        Its new owner then finds those events stored (and already chained)
+        when it reads them again; their offsets are committed, for the
+        partitions still ours, when the batch completes after the poll.
+        """
+        for _, attempt in self._in_flight:
+            attempt.result()
+
+    def _forget_chain_heads(self) -> None:
+        if self._chain is not None:
+            self._chain.reset()
+
+    def _complete_in_flight(self) -> None:
+        if not self._in_flight:
+            return
+        prepared, attempt = self._in_flight.pop()
+        report = self._pipeline.finish(prepared, attempt.result())
+        self._source.resume_all()
+        self._source.commit(report.commit_offsets)
+        self._metrics.set("audit_last_commit_timestamp_seconds", self._clock().timestamp())
+        self.counts.add(report)
+        # A batch read after this one may already be waiting (prepared, not
+        # yet routed): vouch only for event times actually routed.
+        self._publish_progress(force=True, nothing_pending=False)
+
+    def _publish_progress(self, *, force: bool = False, nothing_pending: bool) -> None:
+        """Tell the detectors how far each owned source partition has got.
+
+        After every batch, and at least every second while idle, so that
+        a quiet source does not hold the detectors' watermark back. Only
+        when every record read so far has been routed may a source read to
+        its end vouch for the present: what it delivers next is new, and
+        the detectors' lateness covers producer delays.
+        """
+        if self._progress is None:
+            return
+        now = self._monotonic()
+        if not force and now - self._last_progress < PROGRESS_EVERY_SECONDS:
+            return
+        self._last_progress = now
+        present = to_us(self._clock())
+        progress = {}
+        for (topic, partition), caught_up in self._source.caught_up().items():
+            seen = self._pipeline.progress.get((topic, partition), NEVER)
+            vouch = caught_up and nothing_pending
+            progress[f"{topic}:{partition}"] = max(seen, present) if vouch else seen
+        self._progress.publish_progress(progress)
+        self._progress.flush()
+
+    def _record_lag(self) -> None:
+        for (topic, partition), value in (self._source.lag() or {}).items():
+            self._metrics.set(
+                "audit_consumer_lag",
+                value,
+                group=self._options.group,
+                topic=topic,
+                partition=str(partition),
+            )

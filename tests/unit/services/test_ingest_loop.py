@@ -1,0 +1,214 @@
+"""The ingest run loop over in-memory ports: commit after the bulk answer,
+counts summed, progress published, revoke settles the bulk in flight,
+a stop during an outage commits nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from audit.errors import StoreUnavailable
+from audit.replay.traffic import TrafficGenerator, TrafficProfile
+from audit.services.ingest import IngestPipeline
+from audit.services.ingest_loop import IngestLoop, LoopOptions, OutageWait, StopSignal
+from audit.services.ports.ingest import (
+    BulkItem,
+    BulkOutcome,
+    InboundMessage,
+    Partition,
+    StoredDocument,
+)
+
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+TOPIC = "audit.auth"
+
+
+def _batch(partition: int, first_offset: int, count: int, seed: int) -> list[InboundMessage]:
+    profile = TrafficProfile(seed=seed, start=NOW - timedelta(hours=1), duration=timedelta(hours=1))
+    events = TrafficGenerator(profile).events(count)
+    return [
+        InboundMessage(TOPIC, partition, first_offset + i, None, orjson.dumps(event))
+        for i, event in enumerate(events)
+    ]
+
+
+class Journal(list[str]):
+    """The order in which the ports were called."""
+
+
+class Source:
+    def __init__(self, batches: list[list[InboundMessage]], journal: Journal) -> None:
+        self.batches = batches
+        self.journal = journal
+        self.commits: list[dict[Partition, int]] = []
+        self.on_revoke: Callable[[], None] = lambda: None
+        self.on_assign: Callable[[], None] = lambda: None
+        self.revoke_on_poll: int | None = None
+        self.gate: threading.Event | None = None  # opened only once the revoke began
+        self.polls = 0
+
+    def set_rebalance_hooks(
+        self, on_revoke: Callable[[], None], on_assign: Callable[[], None]
+    ) -> None:
+        self.on_revoke, self.on_assign = on_revoke, on_assign
+
+    def poll_batch(self, timeout_ms: int, max_records: int) -> list[InboundMessage]:
+        self.polls += 1
+        if self.polls == self.revoke_on_poll:
+            self.journal.append("revoke")
+            if self.gate is not None:
+                threading.Timer(0.05, self.gate.set).start()
+            self.on_revoke()
+            self.journal.append("revoked")
+        return self.batches.pop(0) if self.batches else []
+
+    def owned(self) -> set[Partition]:
+        return {(TOPIC, 0), (TOPIC, 1)}
+
+    def wait_paused(self, seconds: float) -> set[Partition]:
+        return self.owned()
+
+    def resume_all(self) -> None:
+        pass
+
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
+        self.journal.append("commit")
+        self.commits.append(dict(offsets))
+
+    def caught_up(self) -> dict[Partition, bool]:
+        return dict.fromkeys(self.owned(), not self.batches)
+
+    def lag(self) -> dict[Partition, int] | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class Store:
+    def __init__(self, journal: Journal, gate: threading.Event | None = None) -> None:
+        self.journal = journal
+        self.gate = gate
+        self.ids: set[str] = set()
+        self.unavailable = False
+
+    def bulk_create(self, documents: Sequence[StoredDocument]) -> BulkOutcome:
+        if self.gate is not None:
+            self.gate.wait(5)
+        if self.unavailable:
+            raise StoreUnavailable("down")
+        items = []
+        for doc in documents:
+            items.append(BulkItem("duplicate" if doc.doc_id in self.ids else "created"))
+            self.ids.add(doc.doc_id)
+        self.journal.append("bulk")
+        return BulkOutcome(tuple(items))
+
+
+class Feed:
+    def __init__(self) -> None:
+        self.routed = 0
+        self.progress: list[dict[str, int]] = []
+
+    def publish(self, routed: Sequence[object]) -> None:
+        self.routed += len(routed)
+
+    def publish_progress(self, progress: Mapping[str, int]) -> None:
+        self.progress.append(dict(progress))
+
+    def flush(self) -> None:
+        pass
+
+
+class Nothing:
+    """Metrics, liveness and dead letters that only need to be callable."""
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None: ...
+
+    def set(self, name: str, value: float, **labels: str) -> None: ...
+
+    def observe(self, name: str, value: float, **labels: str) -> None: ...
+
+    def beat(self) -> None: ...
+
+    def ready(self, ok: bool) -> None: ...
+
+    def send(self, message: InboundMessage, error_type: str, error_message: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+def _loop(source: Source, store: Store, feed: Feed) -> tuple[IngestLoop, StopSignal]:
+    stop = StopSignal()
+    nothing = Nothing()
+    wait = OutageWait(source, nothing, stop)
+    pipeline = IngestPipeline(
+        store=store,
+        dead_letters=nothing,
+        metrics=nothing,
+        index_for=lambda event: "events",
+        clock=lambda: NOW,
+        wait=wait,
+        detection_feed=feed,
+    )
+    loop = IngestLoop(
+        source=source,
+        pipeline=pipeline,
+        metrics=nothing,
+        health=nothing,
+        stop=stop,
+        options=LoopOptions(poll_timeout_ms=1, batch_max_records=100),
+        progress=feed,
+        clock=lambda: NOW,
+    )
+    return loop, stop
+
+
+def test_each_batch_is_committed_after_its_bulk_answer_and_counts_add_up() -> None:
+    journal = Journal()
+    source = Source([_batch(0, 0, 20, 1), _batch(1, 100, 30, 2)], journal)
+    feed = Feed()
+    loop, _ = _loop(source, Store(journal), feed)
+    counts = loop.run(until_idle=0.0)
+    loop.close()
+    assert (counts.consumed, counts.stored, counts.batches) == (50, 50, 2)
+    assert journal == ["bulk", "commit", "bulk", "commit"]
+    assert source.commits == [{(TOPIC, 0): 20}, {(TOPIC, 1): 130}]
+    assert feed.progress, "the detectors heard where the sources stand"
+
+
+def test_a_revoke_waits_for_the_bulk_in_flight() -> None:
+    journal = Journal()
+    gate = threading.Event()
+    source = Source([_batch(0, 0, 10, 3)], journal)
+    source.revoke_on_poll = 2  # the poll after the batch went to the worker
+    source.gate = gate
+    loop, _ = _loop(source, Store(journal, gate), Feed())
+    loop.run(until_idle=0.0)
+    loop.close()
+    assert journal.index("bulk") < journal.index("revoked")
+    assert journal.index("revoke") < journal.index("bulk")
+
+
+def test_a_stop_during_an_outage_commits_nothing() -> None:
+    journal = Journal()
+    store = Store(journal)
+    store.unavailable = True
+    source = Source([_batch(0, 0, 10, 4)], journal)
+    loop, stop = _loop(source, store, Feed())
+    original = source.poll_batch
+
+    def poll_then_stop(timeout_ms: int, max_records: int) -> list[InboundMessage]:
+        batch = original(timeout_ms, max_records)
+        if batch:
+            stop.set()  # SIGTERM while this batch cannot be stored
+        return batch
+
+    source.poll_batch = poll_then_stop  # type: ignore[method-assign]
+    counts = loop.run()
+    loop.close()
+    assert source.commits == []
+    assert counts.stored == 0
