@@ -51,81 +51,25 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _development_only(what: str) -> None:
-    import os
-
-    from audit.errors import ConfigurationError
-
-    # The variable first: production settings may not even load on a laptop.
-    named = os.environ.get("AUDIT_ENVIRONMENT", "").strip().lower()
-    if named == "production" or load_settings().environment == "production":
-        raise ConfigurationError(
-            f"audit api {what} is a development helper, refused with AUDIT_ENVIRONMENT="
-            "production: tokens come from the identity provider there"
-        )
-
-
 def _keypair(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from audit.api.dev_tokens import write_keypair
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    _development_only("keypair")
-    folder = Path(args.folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    key = ed25519.Ed25519PrivateKey.generate()
-    private = folder / "jwt-private.pem"
-    private.touch(mode=0o600)
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    (folder / "jwt-public.pem").write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    print(f"AUDIT_API_JWT_KEY_FILE={folder / 'jwt-public.pem'}")
+    private, public = write_keypair(args.folder)
+    print(f"AUDIT_API_JWT_KEY_FILE={public}")
     print(f"private key (keep it here, never on the API host): {private}")
     return 0
 
 
 def _token(args: argparse.Namespace) -> int:
-    import time
-    from pathlib import Path
+    from audit.api.dev_tokens import sign_token
 
-    import jwt
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    from audit.errors import ConfigurationError
-
-    _development_only("token")
-    settings = load_settings()
-    if not settings.api_jwt_issuer or not settings.api_jwt_audience:
-        raise ConfigurationError("set AUDIT_API_JWT_ISSUER and AUDIT_API_JWT_AUDIENCE first")
-    key = load_pem_private_key(Path(args.private_key).read_bytes(), password=None)
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        algorithm = "EdDSA"
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        algorithm = "ES256"
-    elif isinstance(key, rsa.RSAPrivateKey):
-        algorithm = "RS256"
-    else:
-        raise ConfigurationError(f"{args.private_key}: an Ed25519, EC or RSA private key")
-    now = int(time.time())
-    claims = {
-        "iss": settings.api_jwt_issuer,
-        "aud": settings.api_jwt_audience,
-        "sub": args.sub,
-        "iat": now,
-        "exp": now + args.lifetime,
-        "roles": args.role,
-        "orgs": args.org,
-    }
-    print(jwt.encode(claims, key, algorithm=algorithm))
+    print(
+        sign_token(
+            args.private_key,
+            sub=args.sub,
+            roles=args.role,
+            orgs=args.org,
+            lifetime_seconds=args.lifetime,
+        )
+    )
     return 0
