@@ -175,9 +175,10 @@ class DetectorLoop:
         idle_since = self.monotonic()
         while not self.stop:
             processed = self.run_once()
-            # The poll and the commit returned: alive and ready.
+            # The poll and the commit returned: alive; ready while a broker
+            # answers (a poll returns normally without one).
             self.liveness.beat()
-            self.liveness.ready(True)
+            self.liveness.ready(self.source.reachable())
             if processed or not self.tasks:
                 idle_since = self.monotonic()
             elif until_idle is not None and self.monotonic() - idle_since >= until_idle:

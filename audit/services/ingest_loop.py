@@ -148,9 +148,10 @@ class IngestLoop:
                     elif until_idle is not None and self._monotonic() - idle_since >= until_idle:
                         break
                 self._record_lag()
-                # The poll, and the commit of any batch completed, returned.
+                # The poll, and the commit of any batch completed, returned;
+                # ready only while a broker answers (a poll returns without one).
                 self._health.beat()
-                self._health.ready(True)
+                self._health.ready(self._source.reachable())
             self._complete_in_flight()
         except IngestInterrupted as err:
             log.warning("%s", err)

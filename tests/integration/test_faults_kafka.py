@@ -9,7 +9,7 @@ Elasticsearch is the shared node (unique indices, deleted afterwards).
 Expected: no event lost, none stored twice; the consumer and the detector
 resume by themselves (the detector evaluates the events published after the
 outage); the API answers 503 problem documents while the broker is away (not
-500, not a hang) and 200 again after; its /readyz says so.
+500, not a hang) and 200 again after; each process's /readyz says so.
 """
 
 from __future__ import annotations
@@ -243,6 +243,9 @@ def test_item14_broker_stopped_30s_nothing_lost_everything_resumes(
     wait_until(lambda: _status(f"{p.api}/readyz")[0] == 503, 60, "the API to say not ready")
     status, body = _status(f"{p.api}/readyz")
     assert body["kafka"] is False and body["elasticsearch"] is True
+    # The consumer and the detector say they are not ready while it is away.
+    for probe in (p.consumer_probe, p.detector_probe):
+        wait_until(lambda probe=probe: _status(probe)[0] == 503, 60, f"{probe} not ready")
     # A read must be audited: without the broker it is withheld, as a problem document.
     status, body = _status(f"{p.api}/v1/events?limit=1", key)
     assert status == 503, body
@@ -277,4 +280,4 @@ def test_item14_broker_stopped_30s_nothing_lost_everything_resumes(
         lambda: _status(f"{p.api}/v1/events?limit=1", key)[0] == 200, 120, "the API to answer"
     )
     for probe in (p.consumer_probe, p.detector_probe, f"{p.api}/readyz"):
-        assert _status(probe)[0] == 200, probe
+        wait_until(lambda probe=probe: _status(probe)[0] == 200, 60, f"{probe} ready again")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 
 from kafka import KafkaProducer
 
-from audit.adapters.kafka.config import connection_options
+from audit.adapters.kafka.config import BrokerProbe, connection_options
 from audit.adapters.kafka.topics import ensure_topics
 from audit.settings import Settings
 
@@ -24,6 +23,7 @@ class KafkaAccessEventSink:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._topic = settings.topic_security
+        self._probe = BrokerProbe(settings.kafka_bootstrap, every=0.0)
         self._timeout = settings.api_audit_timeout_seconds
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
@@ -52,7 +52,7 @@ class KafkaAccessEventSink:
             return False
         # partitions_for answers from cached metadata even with the broker gone:
         # a broker must also accept a connection now.
-        return bool(partitions) and _any_broker_listening(self._settings.kafka_bootstrap)
+        return bool(partitions) and self._probe.reachable()
 
     def close(self) -> None:
         with self._lock:
@@ -60,13 +60,3 @@ class KafkaAccessEventSink:
                 self._producer.close(timeout=5)
                 self._producer = None
 
-
-def _any_broker_listening(bootstrap: str, timeout: float = 2.0) -> bool:
-    for address in bootstrap.split(","):
-        host, _, port = address.strip().rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False

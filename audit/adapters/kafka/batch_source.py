@@ -10,7 +10,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from audit.adapters.kafka.config import connection_options
+from audit.adapters.kafka.config import BrokerProbe, connection_options
 from audit.services.ports.ingest import InboundMessage
 from audit.settings import Settings
 
@@ -67,6 +67,7 @@ class KafkaBatchSource:
         self._group_id = group_id
         self._client_id = client_id
         self._consumer: KafkaConsumer | None = None
+        self._probe = BrokerProbe(settings.kafka_bootstrap)
         self._lag_checked = 0.0
         # Offsets a rebalance kept from being committed, retried with the next.
         self._uncommitted: dict[Partition, int] = {}
@@ -202,6 +203,10 @@ class KafkaBatchSource:
             }
         except KafkaError:  # the broker is away: no lag figure this time
             return None
+
+    def reachable(self) -> bool:
+        """A broker accepts connections now (checked at most every 5 s)."""
+        return self._probe.reachable()
 
     def close(self) -> None:
         if self._consumer is not None:

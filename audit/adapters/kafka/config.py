@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 from audit.settings import Settings
@@ -22,3 +24,34 @@ def connection_options(settings: Settings) -> dict[str, Any]:
         if settings.kafka_sasl_password is not None:
             options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return options
+
+
+class BrokerProbe:
+    """Whether a broker accepts a TCP connection now, asked at most every ``every`` seconds.
+
+    kafka-python's calls answer from cached metadata, and its poll returns
+    normally, with the brokers gone: /readyz needs a fresh answer
+    (issue 11 item 14).
+    """
+
+    def __init__(self, bootstrap: str, every: float = 5.0, timeout: float = 2.0) -> None:
+        self._addresses = [a.strip() for a in bootstrap.split(",") if a.strip()]
+        self._every = every
+        self._timeout = timeout
+        self._checked = float("-inf")
+        self._answer = True
+
+    def reachable(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked >= self._every:
+            self._checked = now
+            self._answer = any(self._listening(a) for a in self._addresses)
+        return self._answer
+
+    def _listening(self, address: str) -> bool:
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=self._timeout):
+                return True
+        except (OSError, ValueError):
+            return False

@@ -16,7 +16,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from audit.adapters.kafka.config import connection_options
+from audit.adapters.kafka.config import BrokerProbe, connection_options
 from audit.adapters.kafka.detection_feed import KIND_HEADER, KIND_PROGRESS
 from audit.domain.detection.routing import RoutedEvent
 from audit.services.ports.detection import AssignmentChanges, RoutedMessage
@@ -46,6 +46,7 @@ class KafkaRoutedSource:
         self._topic = settings.topic_routed
         self._listener = _Listener()
         self._consumer: KafkaConsumer | None = None
+        self._probe = BrokerProbe(settings.kafka_bootstrap)
         self._deferred: dict[int, int] = {}
 
     def _client(self) -> KafkaConsumer:
@@ -109,6 +110,10 @@ class KafkaRoutedSource:
         except KafkaError as err:
             log.warning("commit deferred (%s): the next commit carries these offsets", err)
             self._deferred = {tp.partition: meta.offset for tp, meta in to_commit.items()}
+
+    def reachable(self) -> bool:
+        """A broker accepts connections now (checked at most every 5 s)."""
+        return self._probe.reachable()
 
     def close(self) -> None:
         if self._consumer is not None:

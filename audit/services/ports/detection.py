@@ -56,6 +56,10 @@ class RoutedSource(Protocol):
         task must hear before its watermark moves."""
         ...
 
+    def reachable(self) -> bool:
+        """A broker answers now: not ready (/readyz) while none does."""
+        ...
+
     def commit(self, offsets: Mapping[int, int]) -> None:
         """Commit the next offset to read per partition (partitions no longer
         owned are skipped)."""

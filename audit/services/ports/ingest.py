@@ -104,6 +104,10 @@ class BatchSource(Protocol):
         """Undo :meth:`wait_paused`: deliver again."""
         ...
 
+    def reachable(self) -> bool:
+        """A broker answers now: not ready (/readyz) while none does."""
+        ...
+
     def commit(self, offsets: Mapping[Partition, int]) -> None:
         """Commit the next offset of each partition still owned (others are skipped)."""
         ...

@@ -49,6 +49,10 @@ class Source:
         self.revoke_on_poll: int | None = None
         self.gate: threading.Event | None = None  # opened only once the revoke began
         self.polls = 0
+        self.broker_up = True
+
+    def reachable(self) -> bool:
+        return self.broker_up
 
     def set_rebalance_hooks(
         self, on_revoke: Callable[[], None], on_assign: Callable[[], None]
@@ -124,7 +128,10 @@ class Feed:
 
 
 class Nothing:
-    """Metrics, liveness and dead letters that only need to be callable."""
+    """Metrics, liveness and dead letters that only need to be callable
+    (readiness is remembered: /readyz answers from it)."""
+
+    readiness: list[bool]
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None: ...
 
@@ -134,16 +141,19 @@ class Nothing:
 
     def beat(self) -> None: ...
 
-    def ready(self, ok: bool) -> None: ...
+    def ready(self, ok: bool) -> None:
+        self.readiness = [*getattr(self, "readiness", []), ok]
 
     def send(self, message: InboundMessage, error_type: str, error_message: str) -> None: ...
 
     def flush(self) -> None: ...
 
 
-def _loop(source: Source, store: Store, feed: Feed) -> tuple[IngestLoop, StopSignal]:
+def _loop(
+    source: Source, store: Store, feed: Feed, nothing: Nothing | None = None
+) -> tuple[IngestLoop, StopSignal]:
     stop = StopSignal()
-    nothing = Nothing()
+    nothing = nothing or Nothing()
     wait = OutageWait(source, nothing, stop)
     pipeline = IngestPipeline(
         store=store,
@@ -212,3 +222,19 @@ def test_a_stop_during_an_outage_commits_nothing() -> None:
     loop.close()
     assert source.commits == []
     assert counts.stored == 0
+
+
+def test_not_ready_while_no_broker_answers_though_polls_return() -> None:
+    """kafka-python's poll returns normally with the brokers gone: readiness
+    follows the source's own probe (issue 11 item 14)."""
+    journal = Journal()
+    source = Source([_batch(0, 0, 5, 5)], journal)
+    health = Nothing()
+    loop, _ = _loop(source, Store(journal), Feed(), health)
+    loop.run(until_idle=0.0)
+    assert health.readiness[-1] is True
+    source.broker_up = False
+    source.batches.append(_batch(0, 5, 5, 6))
+    loop.run(until_idle=0.0)
+    loop.close()
+    assert health.readiness[-1] is False
