@@ -33,7 +33,8 @@ from audit.services.ingest_loop import IngestLoop, LoopOptions, OutageWait, Stop
 from audit.services.restricted_subjects import RestrictedSubjects, RestrictingRouter
 from audit.services.retention_classes import RetentionClassResolver
 from audit.settings import Settings
-from audit.wiring.privacy import build_committer, request_reader
+from audit.wiring.privacy import request_reader
+from audit.wiring.subject_keys import build_committer
 
 log = logging.getLogger("audit.ingest")
 

@@ -2,64 +2,32 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from elasticsearch import Elasticsearch
 
-from audit.adapters.bundled_data import load_retention_policy
 from audit.adapters.elasticsearch.client import build_client
 from audit.adapters.elasticsearch.privacy_store import (
     ElasticsearchDocumentIndex,
     ElasticsearchErasureLedger,
     ElasticsearchRequestStore,
-    ElasticsearchSubjectKeyStore,
 )
-from audit.domain.retention.ageing import ageable, aged_fields
-from audit.errors import ConfigurationError
-from audit.services.commitments import Committer
 from audit.services.dsr import DsrService
-from audit.services.personal_values import PersonalValueChecker
 from audit.services.subject_erasure import Indices, SubjectErasure
-from audit.services.subject_keys import SubjectKeyring
 from audit.settings import Settings
+from audit.wiring.subject_keys import build_committer, build_keyring
+from audit.wiring.trail import build_trail
 
-
-def kek(settings: Settings) -> bytes | None:
-    """The key-encryption key, or ``None`` when not configured."""
-    if settings.privacy_kek is None:
-        return None
-    text = settings.privacy_kek.get_secret_value().strip()
-    try:
-        value = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=False)
-    except (binascii.Error, ValueError) as err:
-        raise ConfigurationError(f"AUDIT_PRIVACY_KEK is not base64: {err}") from err
-    if len(value) != 32:
-        raise ConfigurationError(
-            "AUDIT_PRIVACY_KEK must be the base64 of 32 random bytes "
-            "(python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')"
-        )
-    return value
-
-
-def build_keyring(settings: Settings, client: Elasticsearch) -> SubjectKeyring | None:
-    """The subject keyring (``None`` without a KEK); ensures its index."""
-    secret = kek(settings)
-    if secret is None:
-        return None
-    store = ElasticsearchSubjectKeyStore(client, settings.subject_key_index)
-    store.ensure_index()
-    return SubjectKeyring(store, secret)
-
-
-def build_committer(settings: Settings, client: Elasticsearch) -> Committer | None:
-    """What the chain keeper seals version-2 links with (``None``: version 1)."""
-    keyring = build_keyring(settings, client)
-    return Committer(keyring) if keyring is not None else None
+__all__ = [
+    "build_committer",
+    "build_dsr",
+    "build_keyring",
+    "build_ledger",
+    "build_requests",
+    "open_dsr",
+    "request_reader",
+]
 
 
 def build_ledger(settings: Settings, client: Elasticsearch) -> ElasticsearchErasureLedger:
@@ -80,29 +48,10 @@ def build_requests(settings: Settings, client: Elasticsearch) -> ElasticsearchRe
     return store
 
 
-def value_checker(
-    settings: Settings, client: Elasticsearch, public_keys: Mapping[str, Ed25519PublicKey]
-) -> PersonalValueChecker:
-    """What ``audit verify`` checks version-2 personal values with: the keys,
-    the erasure ledger, and the fields the retention policy ages out (a field
-    may be missing once its shortest age has passed)."""
-    minimum_days = ageable(load_retention_policy(settings.retention_policy_file))
-    now = datetime.now(UTC)
-    return PersonalValueChecker(
-        build_keyring(settings, client),
-        # Read only: a missing ledger index means nothing was erased.
-        ElasticsearchErasureLedger(client, settings.erasure_index),
-        public_keys,
-        aged=lambda document: aged_fields(document, minimum_days, now),
-    )
-
-
 def build_dsr(settings: Settings, client: Elasticsearch) -> DsrService:
     """The data-subject request service (its indices ensured)."""
     from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
     from audit.adapters.signing_keys import load_key_ring
-    from audit.wiring.trail import build_trail
-
     requests = build_requests(settings, client)
     documents = ElasticsearchDocumentIndex(client)
     holds = ElasticsearchHoldStore(client, settings.hold_index)

@@ -18,7 +18,7 @@ from audit.services.export import ExportService
 from audit.services.ports.ingest import MetricsRecorder
 from audit.services.verify import VerifyService
 from audit.settings import Settings
-from audit.wiring.privacy import value_checker
+from audit.wiring.subject_keys import value_checker
 
 
 def digest_policy(settings: Settings) -> DigestPolicy:
