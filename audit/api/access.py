@@ -102,10 +102,15 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("POST", "/v1/legal-holds/{hold_id}/release"): _rule(
         {_L, _A}, "legal_hold.release", "legal_hold"
     ),
-    # exports (jobs) and bundle verification
-    ("POST", "/v1/exports"): _rule({_C, _L}, "export.create", "export"),
-    ("GET", "/v1/exports/{job_id}"): _rule({_C, _L}, "audit.access", "export"),
-    ("GET", "/v1/exports/{job_id}/bundle"): _rule({_C, _L}, "audit.access", "export"),
+    # exports (jobs) and bundle verification. Organization administrators export
+    # and download their own organization's trail (the privacy policy promises
+    # them they manage their logs and exports, issue 14); their tenant scope keeps
+    # them to it. Verifying an uploaded bundle stays with compliance and legal. Listing, like
+    # reading one job, is by organization, not by who started the job.
+    ("POST", "/v1/exports"): _rule({_C, _L, _A}, "export.create", "export"),
+    ("GET", "/v1/exports"): _rule({_C, _L, _A}, "audit.access", "export"),
+    ("GET", "/v1/exports/{job_id}"): _rule({_C, _L, _A}, "audit.access", "export"),
+    ("GET", "/v1/exports/{job_id}/bundle"): _rule({_C, _L, _A}, "audit.access", "export"),
     ("POST", "/v1/exports/verify"): _rule({_C, _L}, "audit.access", "export_bundle"),
     # retention
     ("GET", "/v1/retention/plan"): _rule({_C, _A, _R}, "audit.access", "retention_plan"),

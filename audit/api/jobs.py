@@ -45,6 +45,7 @@ class Job:
     result: dict[str, Any] | None = None
     error: str | None = None
     files: dict[str, Any] = field(default_factory=dict)  # what the job left behind
+    size_bytes: int | None = None  # of what it left behind, once finished
 
     def progress(self, done: int, total: int) -> None:
         self.done, self.total = done, total
@@ -102,6 +103,18 @@ class JobRunner:
             : max(0, len(finished) - self._kept)
         ]:
             del self._jobs[job.id]
+
+    def listing(self, kind: str, visible: Callable[[Job], bool]) -> list[Job]:
+        """The remembered jobs of one kind that ``visible`` keeps, newest first.
+
+        The caller decides what is visible (the API: the principal's tenant
+        scope); the runner only knows jobs, not who may see them.
+        """
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.kind == kind]
+        return sorted(
+            (j for j in jobs if visible(j)), key=lambda j: (j.created_at, j.id), reverse=True
+        )
 
     def get(self, job_id: str, kind: str) -> Job:
         with self._lock:

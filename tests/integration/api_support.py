@@ -542,6 +542,7 @@ def build_request(route: tuple[str, str], env: ApiEnv, fresh: Fresh) -> Request:
         "/v1/incidents/{incident_id}": f"/v1/incidents/{data['incidents']['a']}",
         "/v1/disclosures/{request_id}": f"/v1/disclosures/{data['disclosures'][ORG_A]}",
         "/v1/legal-holds": f"/v1/legal-holds?organization_id={ORG_A}",
+        "/v1/exports": f"/v1/exports?organization_id={ORG_A}",
         "/v1/exports/{job_id}": f"/v1/exports/{data['export_job']['id']}",
         "/v1/exports/{job_id}/bundle": f"/v1/exports/{data['export_job']['id']}/bundle",
         "/v1/retention/plan": "/v1/retention/plan",

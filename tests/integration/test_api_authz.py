@@ -53,7 +53,7 @@ def expected_status(route: tuple[str, str], role: Role, scope: str, success: int
 
 
 def test_table_covers_every_role_and_route() -> None:
-    assert len(PROTECTED) == 43
+    assert len(PROTECTED) == 44
     for route in PROTECTED:
         roles = ROUTES[route].roles
         assert roles, f"{route} is allowed to nobody"

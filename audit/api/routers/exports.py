@@ -26,7 +26,15 @@ from audit.api.deps import CurrentPrincipal, Now, Record, Services
 from audit.api.jobs import Job
 from audit.api.principal import Principal
 from audit.api.problems import ApiProblem, bad_request, forbidden, responses
-from audit.api.schemas.jobs import ArchiveKind, BundleVerdict, ExportIn, JobOut
+from audit.api.schemas.jobs import (
+    ArchiveKind,
+    BundleVerdict,
+    ExportIn,
+    JobList,
+    JobListParams,
+    JobOut,
+)
+from audit.api.views import scope_filter
 from audit.domain.export import MANIFEST_FILE, Manifest, profile
 from audit.domain.integrity.findings import Finding, FindingKind
 from audit.services.bundle import verify_bundle
@@ -50,6 +58,7 @@ def job_view(job: Job, links: dict[str, str]) -> JobOut:
         total=job.total,
         result=job.result,
         error=job.error,
+        size_bytes=job.size_bytes,
         links=links,
     )
 
@@ -104,12 +113,42 @@ def create_export(
         )
         result = exporter.export(request, now, job.progress)
         job.files["bundle"] = out
+        job.size_bytes = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         return result.summary()
 
     job = services.jobs.start("export", principal.id, body.organization_id, work)
     record.resource_id = job.id
     record.count = 1
     return job_view(job, _links(job))
+
+
+@router.get(
+    "/v1/exports",
+    response_model=JobList,
+    summary="Export jobs of the caller's organizations (this process remembers the latest)",
+)
+def list_exports(
+    params: Annotated[JobListParams, Query()],
+    principal: CurrentPrincipal,
+    services: Services,
+    record: Record,
+) -> JobList:
+    """Scoped like reading one job: by organization, not by who started it, so an
+    organization's administrators see every export of their organization, and
+    nothing of another's (an organization outside the scope is refused)."""
+    record.organization_id = params.organization_id
+    one, _ = scope_filter(principal, params.organization_id)
+
+    def visible(job: Job) -> bool:
+        return (
+            principal.sees(job.organization_id)
+            and (one is None or job.organization_id == one)
+            and (params.state is None or job.state == params.state)
+        )
+
+    jobs = [job_view(j, _links(j)) for j in services.jobs.listing("export", visible)]
+    record.count = len(jobs)
+    return JobList(jobs=jobs, count=len(jobs))
 
 
 @router.get(

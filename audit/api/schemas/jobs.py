@@ -54,7 +54,25 @@ class JobOut(BaseModel):
     total: int | None = Field(description="events to process, when known")
     result: dict[str, Any] | None = None
     error: str | None = None
+    size_bytes: int | None = Field(
+        default=None,
+        description="bytes of the finished export's bundle files (the archive is compressed)",
+    )
     links: dict[str, str] = Field(default_factory=dict)
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut] = Field(description="newest first")
+    count: int
+
+
+class JobListParams(BaseModel):
+    model_config = _FORBID
+
+    organization_id: OrgId | None = Field(
+        default=None, description="one organization of the caller's scope (default: all of it)"
+    )
+    state: Literal["queued", "running", "succeeded", "failed"] | None = None
 
 
 class VerifyReportOut(BaseModel):
