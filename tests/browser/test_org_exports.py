@@ -42,6 +42,7 @@ def test_org_admin_exports_lists_downloads_and_reaches_no_other_orgs_export(
     assert job_b not in page.content()
     job_a = _export_from_org_page(page, console, ORG_A, "our yearly audit")
     expect(page.locator("#export-state")).to_contain_text("30 events written")
+    assert axe(page) == []  # the export's own page, as an organization administrator
 
     page.get_by_role("link", name=f"Organization {ORG_A}: its exports").click()
     row = page.locator(f"#export-list tr[data-job='{job_a}']")
