@@ -142,6 +142,9 @@ class RoutedEvent(NamedTuple):
 
 
 _KeyPart = tuple[tuple[str, Getter], ...]
+#: RoutedEvent's constructor without the keyword-argument wrapper NamedTuple
+#: adds (routing builds one per record: the hot path).
+_new_routed = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,7 @@ def _key_part(field: KeyField) -> _KeyPart:
     return tuple((path, compile_getter(path)) for path in key_field_paths(field))
 
 
-KeyReader = Callable[[NormalizedEvent], "list[tuple[str, str]] | None"]
+KeyReader = Callable[[NormalizedEvent], "tuple[tuple[str, str], ...] | None"]
 
 
 def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
@@ -171,16 +174,16 @@ def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
         if len(parts) == 1:
             ((name, get),) = parts[0]
 
-            def one(event: NormalizedEvent) -> list[tuple[str, str]] | None:
+            def one(event: NormalizedEvent) -> tuple[tuple[str, str], ...] | None:
                 value = get(event)
                 if type(value) is not str:
                     value = _as_key_value(value)
-                return [(name, value)] if value else None
+                return ((name, value),) if value else None
 
             return one
         ((name1, get1),), ((name2, get2),) = parts
 
-        def two(event: NormalizedEvent) -> list[tuple[str, str]] | None:
+        def two(event: NormalizedEvent) -> tuple[tuple[str, str], ...] | None:
             first = get1(event)
             if type(first) is not str:
                 first = _as_key_value(first)
@@ -189,11 +192,11 @@ def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
             second = get2(event)
             if type(second) is not str:
                 second = _as_key_value(second)
-            return [(name1, first), (name2, second)] if second else None
+            return ((name1, first), (name2, second)) if second else None
 
         return two
 
-    def general(event: NormalizedEvent) -> list[tuple[str, str]] | None:
+    def general(event: NormalizedEvent) -> tuple[tuple[str, str], ...] | None:
         names: list[tuple[str, str]] = []
         for part in parts:
             for name, get in part:
@@ -205,7 +208,7 @@ def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
                     break
             else:
                 return None
-        return names
+        return tuple(names)
 
     return general
 
@@ -384,19 +387,24 @@ class Router:
                         fields[name] = value
             if len(names) == 1:
                 key = target.prefix + _escaped(names[0][1])
+            elif len(names) == 2:
+                key = target.prefix + _escaped(names[0][1]) + "|" + _escaped(names[1][1])
             else:
                 key = target.prefix + "|".join([_escaped(v) for _, v in names])
             out.append(
-                RoutedEvent(
-                    target.rule_id,
-                    key,
-                    tuple(names),
-                    time_us,
-                    event.event_id,
-                    event.organization_id,
-                    target.step,
-                    fields,
-                    clock_us,
+                _new_routed(
+                    RoutedEvent,
+                    (
+                        target.rule_id,
+                        key,
+                        names,
+                        time_us,
+                        event.event_id,
+                        event.organization_id,
+                        target.step,
+                        fields,
+                        clock_us,
+                    ),
                 )
             )
         return out
