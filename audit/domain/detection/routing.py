@@ -49,6 +49,8 @@ _US = timedelta(microseconds=1)
 RESOURCE_ORG_FIELD = "elastra.resource.organization_id"
 CATEGORY_FIELD = "elastra.data_category"
 _BASE_FIELDS = (*ENTITY_FIELDS, RESOURCE_ORG_FIELD, CATEGORY_FIELD)
+_BASE_PATHS = frozenset(_BASE_FIELDS)
+_Names = tuple[tuple[str, str], ...]
 
 
 def to_us(moment: datetime) -> int:
@@ -162,19 +164,31 @@ def _key_part(field: KeyField) -> _KeyPart:
     return tuple((path, compile_getter(path)) for path in key_field_paths(field))
 
 
-KeyReader = Callable[[NormalizedEvent], "tuple[tuple[str, str], ...] | None"]
+KeyReader = Callable[[NormalizedEvent, "dict[str, Any]"], "tuple[tuple[str, str], ...] | None"]
 
 
 def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
     """Reads a group key: (name, value) per part, or None if a part is absent.
 
-    Specialised for the common shapes (one or two plain fields).
+    The reader gets the event and its base fields (:func:`_base_fields`,
+    read once per event): a part that is a base field is one dict lookup
+    there instead of a walk of the document. Specialised for the common
+    shapes (one or two plain fields).
     """
     if all(len(part) == 1 for part in parts) and len(parts) <= 2:
         if len(parts) == 1:
             ((name, get),) = parts[0]
+            if name in _BASE_PATHS:
 
-            def one(event: NormalizedEvent) -> tuple[tuple[str, str], ...] | None:
+                def one_base(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
+                    value = base.get(name)
+                    if type(value) is not str:
+                        value = _as_key_value(value)
+                    return ((name, value),) if value else None
+
+                return one_base
+
+            def one(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
                 value = get(event)
                 if type(value) is not str:
                     value = _as_key_value(value)
@@ -182,8 +196,22 @@ def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
 
             return one
         ((name1, get1),), ((name2, get2),) = parts
+        if name2 in _BASE_PATHS:
 
-        def two(event: NormalizedEvent) -> tuple[tuple[str, str], ...] | None:
+            def two_base(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
+                first = get1(event)
+                if type(first) is not str:
+                    first = _as_key_value(first)
+                if not first:
+                    return None
+                second = base.get(name2)
+                if type(second) is not str:
+                    second = _as_key_value(second)
+                return ((name1, first), (name2, second)) if second else None
+
+            return two_base
+
+        def two(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
             first = get1(event)
             if type(first) is not str:
                 first = _as_key_value(first)
@@ -196,7 +224,7 @@ def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
 
         return two
 
-    def general(event: NormalizedEvent) -> tuple[tuple[str, str], ...] | None:
+    def general(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
         names: list[tuple[str, str]] = []
         for part in parts:
             for name, get in part:
@@ -361,15 +389,17 @@ class Router:
             if targets is None:
                 targets = self._select(None, event.outcome)
         out: list[RoutedEvent] = []
+        if not targets:
+            return out
         time_us = -1
         clock_us = -1
-        base: dict[str, Any] = {}
+        base = _base_fields(event)
         for target in targets:
             if not target.test(event):
                 continue
             if target.required is not None and target.required(event) is None:
                 continue
-            names = target.read_key(event)
+            names = target.read_key(event, base)
             if names is None:
                 continue
             if time_us < 0:
@@ -377,7 +407,6 @@ class Router:
                 clock_us = time_us
                 if received_at is not None:
                     clock_us = min(time_us, to_us(received_at))
-                base = _base_fields(event)
             fields = base
             if target.extras:
                 fields = dict(base)
