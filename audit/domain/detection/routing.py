@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 import orjson
 
 from audit.domain.detection.predicates import (
+    Condition,
     Getter,
+    Node,
     compile_all,
     compile_getter,
     required_values,
@@ -272,10 +274,13 @@ _Index = tuple[frozenset[str] | None, frozenset[str] | None]
 def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
     extras = tuple((p, compile_getter(p)) for p in projected_fields(rule))
     required: Getter | None = None
+    required_field: str | None = None
     if isinstance(rule, SumRule | NewValueRule):
-        required = compile_getter(rule.field)
+        required_field = rule.field
     elif isinstance(rule, GeoVelocityRule):
-        required = compile_getter(rule.location_field)
+        required_field = rule.location_field
+    if required_field is not None:
+        required = compile_getter(required_field)
     if isinstance(rule, SequenceRule):
         steps = [((*rule.where, *step.where), rule.join_of(i)) for i, step in enumerate(rule.steps)]
     else:
@@ -285,7 +290,7 @@ def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
         target = _Target(
             rule.id,
             index,
-            compile_all(without_indexed(nodes, _INDEXED)),
+            compile_all(_without_required(without_indexed(nodes, _INDEXED), required_field)),
             _key_reader(tuple(_key_part(f) for f in key_fields)),
             extras,
             required,
@@ -297,6 +302,23 @@ def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
         )
         out.append((wanted, target))
     return out
+
+
+def _without_required(nodes: tuple[Node, ...], field: str | None) -> tuple[Node, ...]:
+    """``nodes`` less a top-level ``exists: true`` on the field the rule
+    requires: the router's ``required`` check reads that field anyway."""
+    if field is None:
+        return nodes
+    return tuple(
+        node
+        for node in nodes
+        if not (
+            isinstance(node, Condition)
+            and node.field == field
+            and node.operator == "exists"
+            and node.exists is True
+        )
+    )
 
 
 def _wants(wanted: _Index, action: str | None, outcome: str) -> bool:
