@@ -469,6 +469,9 @@ class SequenceEvaluator(_Base):
         last = len(self.counts) - 1
         if event.step != last and not (queues[last] and queues[last][-1].time_us > event.time_us):
             return None  # nothing of the last step after it: no match can end here
+        for queue, need in zip(queues, self.counts, strict=True):
+            if len(queue) < need:
+                return None  # a step short of events: no match at all (the usual case)
         first = self._first_of_match(data)
         if first is None:
             return None
