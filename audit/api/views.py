@@ -53,6 +53,7 @@ REDACTED_INCIDENT: dict[str, Any] = {
     "data_categories": (),
     "roles": {},
     "detection_ids": (),
+    "detection_event_counts": {},
     "assignee": None,
     "closure_reason": None,
     "evidence": (),

@@ -37,6 +37,7 @@ from audit.domain.incidents import (
     legal_hold_request,
     process_detection,
     record_decision,
+    refresh_detection,
     transition,
 )
 from audit.domain.notifications import EventKind
@@ -101,11 +102,19 @@ class IncidentService:
     def handle_detection(self, detection: Detection, now: datetime) -> DetectionOutcome:
         """Open an incident, join an open one, or leave a low detection alone.
 
-        Idempotent: a detection already part of an incident (open or not) changes nothing.
+        Idempotent: a detection already part of an incident (open or not) changes
+        nothing, unless it grew since (updated in place): an active incident then
+        follows its new events (:func:`refresh_detection`).
         """
         known = self._store.find(detection_id=detection.id)
         if known:
-            return DetectionOutcome(detection.id, "unchanged", known[0].id, "already merged")
+            holder = known[0]
+            if refresh_detection(holder, detection) is holder:
+                return DetectionOutcome(detection.id, "unchanged", holder.id, "already merged")
+            before, after = self._update(holder.id, functools.partial(_refresh_all, [detection]))
+            if after is before:
+                return DetectionOutcome(detection.id, "unchanged", holder.id, "already merged")
+            return DetectionOutcome(detection.id, "joined", holder.id, "detection updated")
         for _ in range(3):
             candidates = self._store.find(
                 statuses=[s.value for s in ACTIVE_STATUSES],
@@ -146,8 +155,9 @@ class IncidentService:
         written once: a create per incident opened, one optimistic
         read-modify-write per existing incident joined. A detection already
         part of an active incident changes nothing (as in
-        :meth:`handle_detection`); when a write conflicts, the detections
-        of that incident are handled one by one.
+        :meth:`handle_detection`) unless it was updated in place since: the
+        incident then follows its growth, idempotently. When a write
+        conflicts, the detections of that incident are handled one by one.
         """
         if not detections:
             return []
@@ -170,9 +180,11 @@ class IncidentService:
         for detection in detections:
             holder = merged.get(detection.id)
             if holder is not None:
-                known = candidates.get(holder)
-                if known is not None and detection.last_seen > known.last_event_at:
+                known = candidates[holder]
+                grown = refresh_detection(known, detection)
+                if grown is not known:
                     # a detection updated in place (the burst went on): the incident follows
+                    candidates[holder] = grown
                     refreshed.setdefault(holder, []).append(detection)
                     outcomes.append(
                         DetectionOutcome(detection.id, "joined", holder, "detection updated")
@@ -208,12 +220,11 @@ class IncidentService:
                 outcomes.append(
                     DetectionOutcome(detection.id, "detection_only", None, decision.reason)
                 )
-        self._write_batch(opened, joined, existing, now)
+        again = self._write_batch(opened, joined, existing, now)
+        outcomes = [again.get(o.detection_id, o) for o in outcomes]
         for incident_id, members in refreshed.items():
-            try:
-                self._update(incident_id, functools.partial(_refresh_all, members))
-            except InvalidTransition:  # closed meanwhile: it keeps what it had
-                continue
+            # closed meanwhile: refresh_detection leaves it as it was
+            self._update(incident_id, functools.partial(_refresh_all, members))
         return outcomes
 
     def _write_batch(
@@ -222,9 +233,12 @@ class IncidentService:
         joined: dict[str, list[Detection]],
         existing: set[str],
         now: datetime,
-    ) -> None:
+    ) -> dict[str, DetectionOutcome]:
         """The writes of :meth:`handle_detections`: creates in one request
-        when the store can, one read-modify-write per existing incident."""
+        when the store can, one read-modify-write per existing incident.
+        Returns the outcomes of detections handled again one by one (their
+        incident was opened or closed meanwhile), which replace the batch's."""
+        again: dict[str, DetectionOutcome] = {}
         new = [incident for incident, _ in opened.values()]
         if isinstance(self._store, BulkIncidentCreator):
             created = self._store.create_many(new)
@@ -235,7 +249,7 @@ class IncidentService:
                 self._notify_new_entries(0, incident)
             else:  # opened meanwhile by another writer: correlate these again
                 for detection in members:
-                    self.handle_detection(detection, now)
+                    again[detection.id] = self.handle_detection(detection, now)
         for incident_id, members in joined.items():
             if incident_id not in existing:
                 continue
@@ -243,7 +257,8 @@ class IncidentService:
                 self._update(incident_id, functools.partial(_apply_all, members, now))
             except InvalidTransition:  # closed meanwhile: correlate again
                 for detection in members:
-                    self.handle_detection(detection, now)
+                    again[detection.id] = self.handle_detection(detection, now)
+        return again
 
     def sync_detections(self, since: datetime | None, now: datetime) -> dict[str, int]:
         """Feed stored detections (from ``since``) not yet in an incident, oldest first.
@@ -430,22 +445,10 @@ class IncidentService:
 
 
 def _refresh_all(detections: Sequence[Detection], incident: Incident) -> Incident:
-    """An incident after detections it holds were updated in place: their
-    later events and new entities. (The event count is left as merged: the
-    incident does not keep each detection's count to take the difference.)"""
-    if not incident.is_active:
-        return incident
-    entities = {k: set(v) for k, v in incident.entities.items()}
+    """An incident after detections it holds were updated in place (idempotent)."""
     for detection in detections:
-        for kind, values in detection.entities.items():
-            entities.setdefault(kind, set()).update(values)
-    return incident.model_copy(
-        update={
-            "last_event_at": max([incident.last_event_at, *(d.last_seen for d in detections)]),
-            "first_event_at": min([incident.first_event_at, *(d.first_seen for d in detections)]),
-            "entities": {k: tuple(sorted(v)) for k, v in sorted(entities.items())},
-        }
-    )
+        incident = refresh_detection(incident, detection)
+    return incident
 
 
 def _apply_all(detections: Sequence[Detection], now: datetime, incident: Incident) -> Incident:

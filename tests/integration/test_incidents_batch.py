@@ -61,3 +61,10 @@ def test_a_detection_updated_in_place_moves_its_incident(incident_env: IncidentE
     assert incident.last_event_at == T0 + timedelta(minutes=20)
     assert incident.entities["source.ip"] == ("198.51.100.99",)
     assert incident.detection_ids == ("det-burst",)
+    assert incident.event_count == 14  # the burst's growth, not 10 + 14
+
+    # The same update again (a detector restarted before its commit): counted once.
+    again = wiring.service.handle_detections([later], T0 + timedelta(minutes=22))
+    assert [o.action for o in again] == ["unchanged"]
+    assert wiring.service.get(incident.id).event_count == 14
+    assert wiring.service.get(incident.id).detection_event_counts == {"det-burst": 14}

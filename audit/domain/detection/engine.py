@@ -118,6 +118,14 @@ class DetectionEngine:
         self._seq = 0
         self._clock_us = _NEVER
         self._watermark_us = _NEVER
+        #: Events before this are too late (the watermark minus the horizon);
+        #: kept beside the watermark so the hot path compares once.
+        self._too_late_us = _NEVER
+        #: rule id -> (evaluator, monotone?, rule): one lookup per record.
+        self._by_rule: dict[str, tuple[Evaluator, bool, RuleBase]] = {
+            rule_id: (evaluator, evaluator.monotone, self.rules[rule_id])
+            for rule_id, evaluator in self._evaluators.items()
+        }
         self._changed: set[str] = set()
         self.late_events = 0
         self.late_by_rule: Counter[str] = Counter()
@@ -137,6 +145,7 @@ class DetectionEngine:
         if now_us > self._clock_us:
             self._clock_us = now_us
             self._watermark_us = now_us - self._lateness_us
+            self._too_late_us = self._watermark_us - self._horizon_us
         return self._release(self._watermark_us)
 
     def flush(self) -> list[Detection]:
@@ -151,34 +160,37 @@ class DetectionEngine:
         A detection updated several times in one call is returned once, in
         its latest form; write it by its ``id`` (idempotent).
         """
-        evaluator = self._evaluators.get(routed.rule_id)
-        if evaluator is None:
+        entry = self._by_rule.get(routed.rule_id)
+        if entry is None:
             self.unknown_rule_events += 1
             return []
+        evaluator, monotone, rule = entry
         time_us = routed.time_us
-        if routed.clock_us > self._clock_us and self._clock_from_events:
+        if self._clock_from_events and routed.clock_us > self._clock_us:
             self._clock_us = routed.clock_us
             self._watermark_us = routed.clock_us - self._lateness_us
-        watermark = self._watermark_us
-        if watermark != _NEVER and time_us < watermark - self._horizon_us:
-            self._count_too_late(routed, watermark)
+            self._too_late_us = self._watermark_us - self._horizon_us
+        if time_us < self._too_late_us:
+            self._count_too_late(routed, self._watermark_us)
             return []
-        if evaluator.monotone:
-            state = self._states.get(routed.key)
+        if monotone:
+            key = routed.key
+            state = self._states.get(key)
             if state is not None and state.open is None:
                 floor = state.floor
                 if floor is not None and time_us > floor[0]:
                     # The common case, inlined (hot path): in event-time order
                     # and no detection open: what _apply does then.
                     state.floor = (time_us, routed.event_id, routed.step)
-                    self._changed.add(routed.key)
+                    self._changed.add(key)
                     events = evaluator.apply(state.data, routed, False)
                     if not events:
                         return []
                     fired = OpenDetection.start(state.rule_id, state.key, events)
                     state.open = fired
-                    return [fired.to_detection(self.rules[state.rule_id], state.group_key)]
+                    return [fired.to_detection(rule, state.group_key)]
             return self._arrive(evaluator, routed)
+        watermark = self._watermark_us
         key = routed.key
         state = self._states.get(key)
         if state is None:

@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 import orjson
 
 from audit.domain.detection.predicates import (
+    Condition,
     Getter,
+    Node,
     compile_all,
     compile_getter,
     required_values,
@@ -49,6 +51,8 @@ _US = timedelta(microseconds=1)
 RESOURCE_ORG_FIELD = "elastra.resource.organization_id"
 CATEGORY_FIELD = "elastra.data_category"
 _BASE_FIELDS = (*ENTITY_FIELDS, RESOURCE_ORG_FIELD, CATEGORY_FIELD)
+_BASE_PATHS = frozenset(_BASE_FIELDS)
+_Names = tuple[tuple[str, str], ...]
 
 
 def to_us(moment: datetime) -> int:
@@ -142,6 +146,9 @@ class RoutedEvent(NamedTuple):
 
 
 _KeyPart = tuple[tuple[str, Getter], ...]
+#: RoutedEvent's constructor without the keyword-argument wrapper NamedTuple
+#: adds (routing builds one per record: the hot path).
+_new_routed = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,28 +166,54 @@ def _key_part(field: KeyField) -> _KeyPart:
     return tuple((path, compile_getter(path)) for path in key_field_paths(field))
 
 
-KeyReader = Callable[[NormalizedEvent], "list[tuple[str, str]] | None"]
+KeyReader = Callable[[NormalizedEvent, "dict[str, Any]"], "tuple[tuple[str, str], ...] | None"]
 
 
 def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
     """Reads a group key: (name, value) per part, or None if a part is absent.
 
-    Specialised for the common shapes (one or two plain fields).
+    The reader gets the event and its base fields (:func:`_base_fields`,
+    read once per event): a part that is a base field is one dict lookup
+    there instead of a walk of the document. Specialised for the common
+    shapes (one or two plain fields).
     """
     if all(len(part) == 1 for part in parts) and len(parts) <= 2:
         if len(parts) == 1:
             ((name, get),) = parts[0]
+            if name in _BASE_PATHS:
 
-            def one(event: NormalizedEvent) -> list[tuple[str, str]] | None:
+                def one_base(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
+                    value = base.get(name)
+                    if type(value) is not str:
+                        value = _as_key_value(value)
+                    return ((name, value),) if value else None
+
+                return one_base
+
+            def one(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
                 value = get(event)
                 if type(value) is not str:
                     value = _as_key_value(value)
-                return [(name, value)] if value else None
+                return ((name, value),) if value else None
 
             return one
         ((name1, get1),), ((name2, get2),) = parts
+        if name2 in _BASE_PATHS:
 
-        def two(event: NormalizedEvent) -> list[tuple[str, str]] | None:
+            def two_base(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
+                first = get1(event)
+                if type(first) is not str:
+                    first = _as_key_value(first)
+                if not first:
+                    return None
+                second = base.get(name2)
+                if type(second) is not str:
+                    second = _as_key_value(second)
+                return ((name1, first), (name2, second)) if second else None
+
+            return two_base
+
+        def two(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
             first = get1(event)
             if type(first) is not str:
                 first = _as_key_value(first)
@@ -189,11 +222,11 @@ def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
             second = get2(event)
             if type(second) is not str:
                 second = _as_key_value(second)
-            return [(name1, first), (name2, second)] if second else None
+            return ((name1, first), (name2, second)) if second else None
 
         return two
 
-    def general(event: NormalizedEvent) -> list[tuple[str, str]] | None:
+    def general(event: NormalizedEvent, base: dict[str, Any]) -> _Names | None:
         names: list[tuple[str, str]] = []
         for part in parts:
             for name, get in part:
@@ -205,7 +238,7 @@ def _key_reader(parts: tuple[_KeyPart, ...]) -> KeyReader:
                     break
             else:
                 return None
-        return names
+        return tuple(names)
 
     return general
 
@@ -241,10 +274,13 @@ _Index = tuple[frozenset[str] | None, frozenset[str] | None]
 def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
     extras = tuple((p, compile_getter(p)) for p in projected_fields(rule))
     required: Getter | None = None
+    required_field: str | None = None
     if isinstance(rule, SumRule | NewValueRule):
-        required = compile_getter(rule.field)
+        required_field = rule.field
     elif isinstance(rule, GeoVelocityRule):
-        required = compile_getter(rule.location_field)
+        required_field = rule.location_field
+    if required_field is not None:
+        required = compile_getter(required_field)
     if isinstance(rule, SequenceRule):
         steps = [((*rule.where, *step.where), rule.join_of(i)) for i, step in enumerate(rule.steps)]
     else:
@@ -254,7 +290,7 @@ def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
         target = _Target(
             rule.id,
             index,
-            compile_all(without_indexed(nodes, _INDEXED)),
+            compile_all(_without_required(without_indexed(nodes, _INDEXED), required_field)),
             _key_reader(tuple(_key_part(f) for f in key_fields)),
             extras,
             required,
@@ -266,6 +302,23 @@ def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
         )
         out.append((wanted, target))
     return out
+
+
+def _without_required(nodes: tuple[Node, ...], field: str | None) -> tuple[Node, ...]:
+    """``nodes`` less a top-level ``exists: true`` on the field the rule
+    requires: the router's ``required`` check reads that field anyway."""
+    if field is None:
+        return nodes
+    return tuple(
+        node
+        for node in nodes
+        if not (
+            isinstance(node, Condition)
+            and node.field == field
+            and node.operator == "exists"
+            and node.exists is True
+        )
+    )
 
 
 def _wants(wanted: _Index, action: str | None, outcome: str) -> bool:
@@ -358,15 +411,17 @@ class Router:
             if targets is None:
                 targets = self._select(None, event.outcome)
         out: list[RoutedEvent] = []
+        if not targets:
+            return out
         time_us = -1
         clock_us = -1
-        base: dict[str, Any] = {}
+        base = _base_fields(event)
         for target in targets:
             if not target.test(event):
                 continue
             if target.required is not None and target.required(event) is None:
                 continue
-            names = target.read_key(event)
+            names = target.read_key(event, base)
             if names is None:
                 continue
             if time_us < 0:
@@ -374,7 +429,6 @@ class Router:
                 clock_us = time_us
                 if received_at is not None:
                     clock_us = min(time_us, to_us(received_at))
-                base = _base_fields(event)
             fields = base
             if target.extras:
                 fields = dict(base)
@@ -384,19 +438,24 @@ class Router:
                         fields[name] = value
             if len(names) == 1:
                 key = target.prefix + _escaped(names[0][1])
+            elif len(names) == 2:
+                key = target.prefix + _escaped(names[0][1]) + "|" + _escaped(names[1][1])
             else:
                 key = target.prefix + "|".join([_escaped(v) for _, v in names])
             out.append(
-                RoutedEvent(
-                    target.rule_id,
-                    key,
-                    tuple(names),
-                    time_us,
-                    event.event_id,
-                    event.organization_id,
-                    target.step,
-                    fields,
-                    clock_us,
+                _new_routed(
+                    RoutedEvent,
+                    (
+                        target.rule_id,
+                        key,
+                        names,
+                        time_us,
+                        event.event_id,
+                        event.organization_id,
+                        target.step,
+                        fields,
+                        clock_us,
+                    ),
                 )
             )
         return out

@@ -10,6 +10,7 @@ from audit.domain.incidents.correlation import (
     incident_id_for,
     open_incident,
     process_detection,
+    refresh_detection,
 )
 from audit.domain.incidents.lifecycle import (
     ALLOWED_TRANSITIONS,
@@ -52,6 +53,7 @@ __all__ = [
     "open_incident",
     "process_detection",
     "record_decision",
+    "refresh_detection",
     "role_for_category",
     "transition",
 ]

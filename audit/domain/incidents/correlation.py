@@ -14,7 +14,10 @@ Rules:
 - A detection spanning several organizations (one IP spraying several
   tenants) opens one incident listing all of them.
 - A detection already part of an incident joins it again (replays are
-  harmless: :func:`apply_detection` then changes nothing).
+  harmless: :func:`apply_detection` then changes nothing). A detection
+  updated in place (the same id: its burst went on within the suppression
+  period) moves the incident by what it grew (:func:`refresh_detection`):
+  more events, a later last event, new entities.
 """
 
 from __future__ import annotations
@@ -177,32 +180,22 @@ def open_incident(detection: Detection, now: datetime, *, by: str = SYSTEM_ACTOR
         last_event_at=detection.last_seen,
         event_count=detection.event_count,
         detection_ids=(detection.id,),
+        detection_event_counts={detection.id: detection.event_count},
         severity=detection.severity,
         history=(entry,),
     )
 
 
-def apply_detection(
-    incident: Incident, detection: Detection, now: datetime, *, by: str = SYSTEM_ACTOR
-) -> Incident:
-    """Merge ``detection``'s facts into ``incident``; severity becomes the maximum.
-
-    Adds a ``detection_added`` history entry, and a ``severity_raised`` one
-    when the severity goes up. A detection already merged changes nothing.
-    """
-    if detection.id in incident.detection_ids:
-        return incident
-    if not incident.is_active:
-        raise InvalidTransition(
-            f"incident {incident.id} is {incident.status.value}; detections join active incidents"
-        )
+def _merged_facts(incident: Incident, detection: Detection) -> dict[str, object]:
+    """The incident's facts with ``detection``'s added (every one a union, a
+    minimum or a maximum, so merging the same detection again adds nothing)."""
     kinds = set(incident.entities) | set(detection.entities)
     entities = {
         k: _union(incident.entities.get(k, ()), detection.entities.get(k, ()))
         for k in sorted(kinds)
     }
     categories = _union(incident.data_categories, detection.data_categories)
-    updates: dict[str, object] = {
+    return {
         "rule_ids": _union(incident.rule_ids, [detection.rule_id]),
         "organization_ids": _union(incident.organization_ids, detection.organization_ids),
         "affected_organization_ids": _union(
@@ -213,9 +206,33 @@ def apply_detection(
         "roles": {category: role_for_category(category) for category in categories},
         "first_event_at": min(incident.first_event_at, detection.first_seen),
         "last_event_at": max(incident.last_event_at, detection.last_seen),
-        "event_count": incident.event_count + detection.event_count,
-        "detection_ids": (*incident.detection_ids, detection.id),
     }
+
+
+def apply_detection(
+    incident: Incident, detection: Detection, now: datetime, *, by: str = SYSTEM_ACTOR
+) -> Incident:
+    """Merge ``detection``'s facts into ``incident``; severity becomes the maximum.
+
+    Adds a ``detection_added`` history entry, and a ``severity_raised`` one
+    when the severity goes up. A detection already merged is a refresh
+    (:func:`refresh_detection`): the same version again changes nothing.
+    """
+    if detection.id in incident.detection_ids:
+        return refresh_detection(incident, detection)
+    if not incident.is_active:
+        raise InvalidTransition(
+            f"incident {incident.id} is {incident.status.value}; detections join active incidents"
+        )
+    updates = _merged_facts(incident, detection)
+    updates.update(
+        event_count=incident.event_count + detection.event_count,
+        detection_ids=(*incident.detection_ids, detection.id),
+        detection_event_counts={
+            **incident.detection_event_counts,
+            detection.id: detection.event_count,
+        },
+    )
     added = HistoryEntry(
         at=now,
         by=by,
@@ -234,6 +251,40 @@ def apply_detection(
         )
         merged = merged.changed(raised, severity=detection.severity)
     return merged
+
+
+def refresh_detection(incident: Incident, detection: Detection) -> Incident:
+    """``incident`` after a detection it holds was updated in place.
+
+    The detector updates a detection in place while its burst goes on
+    (same id, more events, a later ``last_seen``, maybe new entities).
+    The incident keeps each detection's count, so its ``event_count`` moves
+    by the detection's growth only: applying the same version twice, or an
+    older version after a newer one, changes nothing (counts and times only
+    go up, entities are unions). An incident stored before it kept the
+    counts does not know what this detection added when it joined; its
+    count is then only ever raised to the sum of the counts it knows.
+
+    Returns ``incident`` itself when nothing changes, and for an inactive
+    incident (closed ones keep what they had). No history entry: a long
+    burst would add one per detector batch; the detection itself (stored
+    by id) carries its events.
+    """
+    if detection.id not in incident.detection_ids or not incident.is_active:
+        return incident
+    counts = dict(incident.detection_event_counts)
+    known = counts.get(detection.id)
+    if known is None:
+        counts[detection.id] = detection.event_count
+        event_count = max(incident.event_count, sum(counts.values()))
+    else:
+        counts[detection.id] = max(known, detection.event_count)
+        event_count = incident.event_count + counts[detection.id] - known
+    updates = _merged_facts(incident, detection)
+    updates.update(event_count=event_count, detection_event_counts=counts)
+    if all(getattr(incident, field) == value for field, value in updates.items()):
+        return incident
+    return incident.model_copy(update=updates)
 
 
 def process_detection(

@@ -88,6 +88,11 @@ class Incident(BaseModel):
     last_event_at: AwareDatetime
     event_count: int = Field(ge=0)
     detection_ids: tuple[str, ...]
+    # Each detection's event count as last merged: a detection updated in
+    # place (its burst went on) moves ``event_count`` by its growth only, so
+    # the same update applied twice counts once. Incidents stored before
+    # this field have it empty (see ``refresh_detection``).
+    detection_event_counts: dict[str, int] = Field(default_factory=dict)
     severity: Severity
     status: IncidentStatus = IncidentStatus.OPEN
     assignee: str | None = None

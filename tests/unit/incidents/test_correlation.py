@@ -12,6 +12,7 @@ from audit.domain.incidents import (
     incident_id_for,
     open_incident,
     process_detection,
+    refresh_detection,
     transition,
 )
 from audit.errors import InvalidTransition
@@ -157,6 +158,51 @@ def test_replayed_detection_changes_nothing_and_closed_incidents_take_none() -> 
     assert correlate(other, [closed], T0).kind is DecisionKind.OPEN
     with pytest.raises(InvalidTransition, match="active"):
         apply_detection(closed, other, T0)
+
+
+def test_a_grown_detection_moves_the_count_by_its_growth_in_any_order() -> None:
+    first = detection("d1", entities={"user.id": ["u1"]}, count=3)
+    incident = apply_detection(
+        open_incident(first, T0), detection("d2", entities={"user.id": ["u1"]}, count=4), T0
+    )
+    assert incident.event_count == 7
+    v2 = first.model_copy(update={"event_count": 9, "last_seen": T0 + timedelta(hours=1)})
+    v3 = first.model_copy(
+        update={
+            "event_count": 12,
+            "last_seen": T0 + timedelta(hours=2),
+            "entities": {"user.id": ["u1"], "source.ip": [IP]},
+        }
+    )
+    # every order of every subset of updates, each possibly twice, ends the same
+    for updates in ([v2, v3], [v3, v2], [v3, v3, v2, v2], [v2, v2, v3]):
+        result = incident
+        for update in updates:
+            result = refresh_detection(result, update)
+        assert result.event_count == 12 + 4
+        assert result.detection_event_counts == {"d1": 12, "d2": 4}
+        assert result.last_event_at == T0 + timedelta(hours=2)
+        assert result.entities == {"source.ip": (IP,), "user.id": ("u1",)}
+        assert result.history == incident.history
+    assert refresh_detection(incident, first) is incident
+    # process_detection (correlation) routes a known detection to the same refresh
+    decision, changed = process_detection(v2, [incident], T0)
+    assert decision.kind is DecisionKind.JOIN and changed is not None
+    assert changed.event_count == 9 + 4
+    # a detection it does not hold, or an inactive incident: nothing moves
+    assert refresh_detection(incident, detection("d3", count=50)) is incident
+    closed = transition(incident, IncidentStatus.FALSE_POSITIVE, by="u", at=T0, why="test")
+    assert refresh_detection(closed, v3) is closed
+
+
+def test_an_incident_stored_before_the_counts_map_never_double_counts() -> None:
+    det = detection("d1", entities={"user.id": ["u1"]}, count=10)
+    legacy = open_incident(det, T0).model_copy(update={"detection_event_counts": {}})
+    # it cannot know what d1 added when it joined: the count only rises to what it knows
+    assert refresh_detection(legacy, det).event_count == 10
+    grown = refresh_detection(legacy, det.model_copy(update={"event_count": 15}))
+    assert grown.event_count == 15 and grown.detection_event_counts == {"d1": 15}
+    assert refresh_detection(grown, det.model_copy(update={"event_count": 16})).event_count == 16
 
 
 def test_best_match_shares_most_entity_kinds() -> None:
