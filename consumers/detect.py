@@ -7,9 +7,9 @@ graph is built by :mod:`audit.wiring.detect`.
 
 from __future__ import annotations
 
-import logging
 import sys
 
+from audit.logging_setup import configure_logging
 from audit.settings import Settings, load_settings
 from audit.wiring.detect import run_detector
 
@@ -20,8 +20,7 @@ def run(settings: Settings, *, until_idle: float | None = None) -> int:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging()
     print(run(load_settings()))
     return 0
 

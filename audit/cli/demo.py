@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from audit.logging_setup import configure_logging
     from audit.replay.mix import mixed_stream
     from audit.replay.scenarios import build_many, merge, resolve
     from audit.replay.traffic import TrafficGenerator, TrafficProfile
@@ -40,9 +41,8 @@ def _demo(args: argparse.Namespace) -> int:
     from consumers.detect import run as run_detector
     from consumers.ingest import run as run_ingest
 
-    logging.basicConfig(level=logging.WARNING)
-    for noisy in ("kafka", "elastic_transport"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # The demo prints its own summary: only warnings from the service.
+    configure_logging(logging.WARNING, libraries=logging.ERROR)
     seed = args.seed if args.seed is not None else int(time.time())
     # The demo replays the past six hours at full speed. A detector that has
     # been live keeps a watermark near the present and rightly counts such

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 
 from audit.settings import load_settings
 
@@ -23,11 +22,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _detect(args: argparse.Namespace) -> int:
+    from audit.logging_setup import configure_logging
     from audit.wiring.detect import run_detector
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    configure_logging()
     raised = run_detector(load_settings(), until_idle=args.until_idle)
     print(
         json.dumps({"detections_written": raised}) if args.json else f"detections written: {raised}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import TYPE_CHECKING
 
 from audit.settings import load_settings
@@ -23,11 +22,11 @@ def register(sub: Sub) -> None:
 
 
 def _scheduler(args: argparse.Namespace) -> int:
+    from audit.logging_setup import configure_logging
     from audit.wiring.incidents import print_json
     from audit.wiring.scheduler import build_scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # one line per request
+    configure_logging()
     wiring = build_scheduler(load_settings())
     try:
         if args.once:
