@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -62,6 +63,15 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _answers(port: int, expr: str) -> bool:
+    """For waits: Prometheus may still be starting on a loaded machine
+    (connection refused), which is 'not yet', not a failure."""
+    try:
+        return bool(_query(port, expr))
+    except urllib.error.URLError:
+        return False
 
 
 def _query(port: int, expr: str) -> list[dict[str, object]]:
@@ -131,7 +141,7 @@ def test_prometheus_scrapes_every_ingest_and_detection_series_and_they_move(
         half = len(benign.messages) // 2
         publish(detecting.settings, merge(benign.messages[:half], scenarios))
         wait_until(
-            lambda: bool(_query(prom_port, "sum(audit_detections_total) > 0")),
+            lambda: _answers(prom_port, "sum(audit_detections_total) > 0"),
             120,
             "Prometheus to scrape detections",
             interval=1,
@@ -139,7 +149,7 @@ def test_prometheus_scrapes_every_ingest_and_detection_series_and_they_move(
         time.sleep(3)
         publish(detecting.settings, benign.messages[half:])
         wait_until(
-            lambda: bool(_query(prom_port, "sum(audit_late_events_total) > 0")),
+            lambda: _answers(prom_port, "sum(audit_late_events_total) > 0"),
             120,
             "Prometheus to scrape late events",
             interval=1,
