@@ -44,6 +44,13 @@ log = logging.getLogger("audit.ingest")
 
 # How often an idle consumer tells the detectors where its sources stand.
 PROGRESS_EVERY_SECONDS = 1.0
+# How long a poll may wait for the next batch while a bulk request is in
+# flight. Its events reach the detectors only once it is finished, which
+# (with one request in flight) happens when the next batch is in hand or a
+# poll comes back empty: waiting the full poll timeout there would hold a
+# burst at the end of a quiet spell back by that long (issue 12: alerts on
+# arrival). A poll still returns as soon as records are there.
+IN_FLIGHT_POLL_MS = 20
 
 
 class StopSignal:
@@ -129,9 +136,10 @@ class IngestLoop:
         idle_since = self._monotonic()
         try:
             while not self._stop.requested:
-                batch = self._source.poll_batch(
-                    self._options.poll_timeout_ms, self._options.batch_max_records
-                )
+                timeout = self._options.poll_timeout_ms
+                if self._in_flight:
+                    timeout = min(timeout, IN_FLIGHT_POLL_MS)
+                batch = self._source.poll_batch(timeout, self._options.batch_max_records)
                 if batch:
                     idle_since = self._monotonic()
                     prepared = self._pipeline.prepare(batch)
