@@ -189,6 +189,7 @@ def main() -> None:
         "target_rate_events_per_s": args.rate,
         "achieved_rate_events_per_s": round(achieved),
         "lateness_s": args.lateness,
+        "logs": str(logs),
         **by_rule,
     }
     print(json.dumps(result, indent=2))

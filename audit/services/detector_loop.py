@@ -8,6 +8,16 @@ the incident handler, changed state goes to the changelog and is flushed,
 and only then are offsets committed. A crash anywhere before the commit
 re-reads the batch, and the same state and the same events give the same
 detection ids.
+
+That write-out runs on one worker thread while the next records are read
+and evaluated (issue 12: alerts on arrival): storing a batch's detections
+and handing them to incidents takes seconds under load, and evaluation
+must not wait for it. Batches evaluated meanwhile are merged (the latest
+version of each detection and of each key's state) and written out
+together when the worker is free, in the same order as above; their offsets
+are committed once that write-out is done. Before a partition is taken
+away, whatever was evaluated is written out first (:meth:`DetectorLoop.settle`),
+so its next owner restores the state its offsets lead to.
 """
 
 from __future__ import annotations
@@ -16,9 +26,11 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from audit.domain.detection.engine import TooLate
 from audit.domain.detection.record import Detection
 from audit.domain.detection.rules import RuleBase
 from audit.services.detection import DetectionTask
@@ -36,6 +48,17 @@ log = logging.getLogger(__name__)
 
 #: Expiry and the state gauges walk every key: every 30 s, not per batch.
 HOUSEKEEPING_SECONDS = 30.0
+#: A turn (after its poll) longer than this is logged with its breakdown.
+SLOW_TURN_SECONDS = 1.0
+
+
+#: While a write-out is in flight or evaluated batches wait for one, a poll
+#: waits at most this long, so that a finished write-out is committed and
+#: the next one started promptly; it still returns as soon as records come.
+BUSY_POLL_MS = 20
+#: Evaluated records waiting for a write-out, beyond which the loop waits
+#: for the worker instead of reading on (bounds what a crash re-reads).
+MAX_UNWRITTEN_RECORDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +66,22 @@ class DetectorConfig:
     lateness: timedelta
     late_horizon: timedelta = timedelta(days=1)
     poll_timeout_ms: int = 500
+
+
+@dataclass
+class _Unwritten:
+    """What evaluated batches leave to write out, merged: the latest version
+    of each detection and of each key's state, and the offsets they cover."""
+
+    detections: dict[str, Detection] = field(default_factory=dict)
+    changes: dict[int, dict[str, bytes | None]] = field(default_factory=dict)
+    too_late: list[TooLate] = field(default_factory=list)
+    offsets: dict[int, int] = field(default_factory=dict)
+    records: int = 0
+    now: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.detections or self.changes or self.too_late or self.offsets)
 
 
 class DetectorLoop:
@@ -76,6 +115,9 @@ class DetectorLoop:
         self.stop = False
         self._sources: list[str] | None = None
         self._last_housekeeping: float | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detections")
+        self._unwritten = _Unwritten()
+        self._in_flight: tuple[Future[None], dict[int, int]] | None = None
 
     def _rebalance(self) -> None:
         changes = self.source.take_assignment_changes()
@@ -99,7 +141,13 @@ class DetectorLoop:
 
     def run_once(self) -> int:
         """One batch; returns how many routed records were evaluated."""
-        messages = self.source.poll(self.config.poll_timeout_ms)
+        clock = self.monotonic
+        timeout = self.config.poll_timeout_ms
+        if self._in_flight is not None or self._unwritten:
+            timeout = min(timeout, BUSY_POLL_MS)
+        began = clock()
+        messages = self.source.poll(timeout)
+        polled = clock()
         self._rebalance()
         found: dict[str, Detection] = {}
         offsets: dict[int, int] = {}
@@ -117,26 +165,88 @@ class DetectorLoop:
                         found[detection.id] = detection
                 processed += len(message.events)
             offsets[message.partition] = message.offset + 1
+        evaluated = clock()
         self._housekeeping()
-        self._store(list(found.values()))
+        housekept = clock()
+        self._take(found, offsets, processed)
+        self._write_out(wait=self._unwritten.records >= MAX_UNWRITTEN_RECORDS)
+        if processed:
+            self.metrics.inc("audit_detector_events_total", processed)
+        done = clock()
+        if done - polled >= SLOW_TURN_SECONDS:
+            # Records read during a slow turn wait for it: say where it went.
+            log.info(
+                "slow turn %.2fs: poll %.2f, evaluate %d records %.2f, housekeeping %.2f,"
+                " %d detections, take state and hand over %.2f",
+                done - began,
+                polled - began,
+                processed,
+                evaluated - polled,
+                housekept - evaluated,
+                len(found),
+                done - housekept,
+            )
+        return processed
+
+    def _take(self, found: dict[str, Detection], offsets: dict[int, int], records: int) -> None:
+        """Stamp this batch's detections and add them, with the state it
+        changed, to what waits for the next write-out."""
+        unwritten = self._unwritten
+        if found:
+            # Stamped when found, not when stored: the write-out may wait.
+            now = self.clock()
+            unwritten.now = now
+            for detection_id, detection in found.items():
+                unwritten.detections[detection_id] = detection.model_copy(
+                    update={"detected_at": now}
+                )
         for task in self.tasks.values():
             changes = task.take_changes()
             if changes:
-                self.changelog.write(task.partition, changes)
+                unwritten.changes.setdefault(task.partition, {}).update(changes)
             for rule_id, count in task.take_late_counts().items():
                 self.metrics.inc("audit_late_events_total", count)
                 self.metrics.inc("audit_detection_events_too_late_total", count, rule=rule_id)
-            sample = task.take_too_late()
-            if sample and self.too_late is not None:
-                self.too_late.record(sample)
-        if self.too_late is not None:
-            self.too_late.flush()
-        self.changelog.flush()
-        if offsets:
-            self.source.commit(offsets)
-        if processed:
-            self.metrics.inc("audit_detector_events_total", processed)
-        return processed
+            unwritten.too_late.extend(task.take_too_late())
+        for partition, offset in offsets.items():
+            unwritten.offsets[partition] = max(offset, unwritten.offsets.get(partition, -1))
+        unwritten.records += records
+
+    def _write_out(self, *, wait: bool) -> None:
+        """Commit a finished write-out; start the next if anything waits.
+
+        ``wait``: block until everything evaluated so far is written out
+        and committed. A failed write-out raises here (nothing of it or
+        after it is committed: it is all read again after a restart).
+        """
+        while True:
+            if self._in_flight is not None:
+                future, offsets = self._in_flight
+                if not wait and not future.done():
+                    return
+                future.result()
+                self._in_flight = None
+                if offsets:
+                    self.source.commit(offsets)
+            if not self._unwritten:
+                return
+            unwritten, self._unwritten = self._unwritten, _Unwritten()
+            self._in_flight = (self._worker.submit(self._store, unwritten), unwritten.offsets)
+            if not wait:
+                return
+
+    def settle(self) -> None:
+        """Write out everything evaluated so far, without committing (called
+        while partitions are being taken away: the consumer cannot commit
+        from inside its rebalance; the offsets are committed after the poll,
+        for the partitions still owned)."""
+        if self._in_flight is not None:
+            self._in_flight[0].result()
+        if self._unwritten:
+            unwritten, self._unwritten = self._unwritten, _Unwritten()
+            future = self._worker.submit(self._store, unwritten)
+            future.result()
+            self._in_flight = (future, unwritten.offsets)
 
     def _housekeeping(self) -> None:
         now = self.monotonic()
@@ -154,20 +264,28 @@ class DetectorLoop:
         for rule_id, count in per_rule.items():
             self.metrics.set("audit_detection_state_keys", count, rule_id=rule_id)
 
-    def _store(self, found: list[Detection]) -> None:
-        if not found:
-            return
-        now = self.clock()
-        stamped = [detection.model_copy(update={"detected_at": now}) for detection in found]
-        self.detections.put_many(stamped)
-        for detection in stamped:
-            self.raised += 1
-            self.metrics.inc("audit_detections_total", rule_id=detection.rule_id)
-            lag = (now - detection.last_seen).total_seconds()
-            if 0 <= lag < 86_400:
-                self.metrics.observe("audit_detection_latency_seconds", lag)
-        if self.handler is not None:
-            self.handler.handle_detections(stamped, now)
+    def _store(self, unwritten: _Unwritten) -> None:
+        """On the worker: detections stored and handed on, then the state
+        that produced them to the changelog, flushed (the caller commits)."""
+        found = list(unwritten.detections.values())
+        if found:
+            self.detections.put_many(found)
+            for detection in found:
+                self.raised += 1
+                self.metrics.inc("audit_detections_total", rule_id=detection.rule_id)
+                found_at = detection.detected_at or self.clock()
+                lag = (found_at - detection.last_seen).total_seconds()
+                if 0 <= lag < 86_400:
+                    self.metrics.observe("audit_detection_latency_seconds", lag)
+            if self.handler is not None:
+                self.handler.handle_detections(found, unwritten.now or self.clock())
+        for partition, changes in unwritten.changes.items():
+            self.changelog.write(partition, list(changes.items()))
+        if unwritten.too_late and self.too_late is not None:
+            self.too_late.record(unwritten.too_late)
+        if self.too_late is not None:
+            self.too_late.flush()
+        self.changelog.flush()
 
     def run(self, until_idle: float | None = None) -> int:
         """Batches until :attr:`stop` is set (or ``until_idle`` seconds with
@@ -183,4 +301,8 @@ class DetectorLoop:
                 idle_since = self.monotonic()
             elif until_idle is not None and self.monotonic() - idle_since >= until_idle:
                 break
+        self._write_out(wait=True)
         return self.raised
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)

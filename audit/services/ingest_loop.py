@@ -51,6 +51,8 @@ PROGRESS_EVERY_SECONDS = 1.0
 # burst at the end of a quiet spell back by that long (issue 12: alerts on
 # arrival). A poll still returns as soon as records are there.
 IN_FLIGHT_POLL_MS = 20
+# A turn longer than this is logged with its breakdown.
+SLOW_TURN_SECONDS = 1.0
 
 
 class StopSignal:
@@ -141,11 +143,23 @@ class IngestLoop:
                     timeout = min(timeout, IN_FLIGHT_POLL_MS)
                 batch = self._source.poll_batch(timeout, self._options.batch_max_records)
                 if batch:
-                    idle_since = self._monotonic()
+                    began = idle_since = self._monotonic()
                     prepared = self._pipeline.prepare(batch)
+                    ready = self._monotonic()
                     self._complete_in_flight()
+                    done = self._monotonic()
                     attempt = self._worker.submit(self._pipeline.first_attempt, prepared)
                     self._in_flight.append((prepared, attempt))
+                    if done - began >= SLOW_TURN_SECONDS:
+                        # Records read meanwhile wait for this turn: say where it went.
+                        log.info(
+                            "slow turn %.2fs: prepare %d messages %.2f,"
+                            " previous batch stored, fed and committed %.2f",
+                            done - began,
+                            len(batch),
+                            ready - began,
+                            done - ready,
+                        )
                 else:
                     self._complete_in_flight()
                     self._publish_progress(nothing_pending=True)

@@ -62,6 +62,7 @@ class DetectorWiring:
             self.metrics.serve(self.settings.detector_metrics_port, self.settings.metrics_addr)
 
     def close(self) -> None:
+        self.loop.close()
         self.source.close()
         self.changelog.close()
         self.too_late.close()
@@ -93,6 +94,7 @@ def build_detector(settings: Settings) -> DetectorWiring:
         _utcnow,
         too_late=too_late,
     )
+    source.set_revoke_hook(loop.settle)
     return DetectorWiring(settings, client, source, changelog, detections, metrics, loop, too_late)
 
 

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,24 +80,61 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def test_live_burst_is_detected_on_arrival_not_after_the_lateness(
+#: The issue's bound (issue 12): from the broker's ack of a burst's last event
+#: to the detection's ``detected_at``. Measured on the shared 2-core test
+#: machine: see BENCHMARKS.md ("Detection on arrival").
+ON_ARRIVAL_BOUND = timedelta(seconds=5)
+
+
+@contextmanager
+def _benign_traffic(isolated: Isolated) -> Iterator[None]:
+    """A live system's background: benign events at event time = now, a few
+    every quarter second, until the block ends."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            _benign(isolated, datetime.now(UTC), count=10)
+            stop.wait(0.25)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def test_live_burst_is_detected_within_seconds_of_the_brokers_ack(
     detecting: Isolated, tmp_path: Path
 ) -> None:
-    """Default settings (120 s lateness). Before, the detection came out once
-    the watermark passed the last event: 120 s after it. Now it fires on
-    arrival: ``detected_at`` must come well before ``last_seen + lateness``.
-    (The bench measures the seconds; the bound here only needs to tell the
-    two designs apart, so it does not flake on a loaded machine.)"""
+    """Default settings (120 s lateness), the consumer and the detector
+    running with benign traffic at event time = now: a brute-force burst is
+    detected within 5 s of the broker's ack of its last event. Before issue
+    12 it came out once the watermark passed it, 120 s later.
+
+    A first burst is awaited before the measured one: the bound is for a
+    live system, not for the processes' start (joining their groups,
+    creating the day's index, learning the organization's chain head)."""
     isolated = _with(detecting, AUDIT_DETECTION_LATENESS_SECONDS=str(LATENESS))
     _benign(isolated, datetime.now(UTC))  # creates the topics before the processes start
-    with _running(isolated, tmp_path, "live"):
-        acked = _burst(isolated, "usr_live", datetime.now(UTC))
-        wait_until(lambda: _detections(isolated, "auth.brute_force"), 90, "the live detection")
+    with _running(isolated, tmp_path, "live"), _benign_traffic(isolated):
+        _burst(isolated, "usr_warm", datetime.now(UTC) - timedelta(seconds=3))
+        wait_until(lambda: _users_detected(isolated) >= {"usr_warm"}, 90, "the first burst")
+        time.sleep(2)
+        acked = _burst(isolated, "usr_live", datetime.now(UTC) - timedelta(seconds=3))
+        wait_until(lambda: "usr_live" in _users_detected(isolated), 90, "the live detection")
         found = _one(isolated, "usr_live")
     detected_at = _time(found["detected_at"])
-    last_seen = _time(found["last_seen"])
-    assert detected_at < last_seen + timedelta(seconds=LATENESS / 2)
-    print(f"broker ack -> detected_at: {(detected_at - acked).total_seconds():.2f} s")
+    print(f"broker ack -> detected_at: {(detected_at - acked).total_seconds():.3f} s")
+    assert found["event_count"] == 12
+    assert detected_at - acked <= ON_ARRIVAL_BOUND
+    assert detected_at < _time(found["last_seen"]) + timedelta(seconds=LATENESS / 2)
+
+
+def _users_detected(isolated: Isolated) -> set[str]:
+    return {d["group_key"]["user.id"] for d in _detections(isolated, "auth.brute_force")}
 
 
 def test_a_burst_thirty_minutes_old_is_detected_with_its_old_first_seen(

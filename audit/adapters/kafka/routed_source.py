@@ -9,7 +9,7 @@ progress marker ``{"sources": {"topic:partition": clock_us}}``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -31,8 +31,13 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.changes = AssignmentChanges()
+        # Run before partitions go (inside poll: it must not call the consumer).
+        self.on_revoke: Callable[[], None] | None = None
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = list(revoked)
+        if revoked and self.on_revoke is not None:
+            self.on_revoke()
         self.changes.revoked.update(tp.partition for tp in revoked)
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -75,6 +80,11 @@ class KafkaRoutedSource:
                     events = [RoutedEvent.from_dict(item) for item in orjson.loads(record.value)]
                     messages.append(RoutedMessage(tp.partition, record.offset, events=events))
         return messages
+
+    def set_revoke_hook(self, hook: Callable[[], None]) -> None:
+        """``hook`` runs before partitions are taken away (the detector writes
+        out what it evaluated, so that their next owner restores it)."""
+        self._listener.on_revoke = hook
 
     def take_assignment_changes(self) -> AssignmentChanges:
         changes, self._listener.changes = self._listener.changes, AssignmentChanges()
