@@ -118,6 +118,7 @@ class DetectorLoop:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detections")
         self._unwritten = _Unwritten()
         self._in_flight: tuple[Future[None], dict[int, int]] | None = None
+        self._closed = False
 
     def _rebalance(self) -> None:
         changes = self.source.take_assignment_changes()
@@ -240,6 +241,8 @@ class DetectorLoop:
         while partitions are being taken away: the consumer cannot commit
         from inside its rebalance; the offsets are committed after the poll,
         for the partitions still owned)."""
+        if self._closed:
+            return
         if self._in_flight is not None:
             self._in_flight[0].result()
         if self._unwritten:
@@ -305,4 +308,8 @@ class DetectorLoop:
         return self.raised
 
     def close(self) -> None:
+        """After :meth:`run`: what it did not write out (it failed) is read
+        again on restart, not written now."""
+        self._closed = True
+        self._unwritten = _Unwritten()
         self._worker.shutdown(wait=True)
