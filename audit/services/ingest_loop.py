@@ -131,6 +131,8 @@ class IngestLoop:
         self._last_progress = float("-inf")
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
         self._in_flight: list[tuple[PreparedBatch, Future[BulkOutcome | StoreUnavailable]]] = []
+        # Where the last batch's completion went (for the slow-turn log).
+        self.last_completion = ""
         source.set_rebalance_hooks(self._settle_in_flight, self._forget_chain_heads)
 
     def run(self, until_idle: float | None = None) -> IngestCounts:
@@ -154,11 +156,12 @@ class IngestLoop:
                         # Records read meanwhile wait for this turn: say where it went.
                         log.info(
                             "slow turn %.2fs: prepare %d messages %.2f,"
-                            " previous batch stored, fed and committed %.2f",
+                            " previous batch stored, fed and committed %.2f (%s)",
                             done - began,
                             len(batch),
                             ready - began,
                             done - ready,
+                            self.last_completion,
                         )
                 else:
                     self._complete_in_flight()
@@ -200,14 +203,24 @@ class IngestLoop:
         if not self._in_flight:
             return
         prepared, attempt = self._in_flight.pop()
-        report = self._pipeline.finish(prepared, attempt.result())
+        clock = self._monotonic
+        began = clock()
+        first = attempt.result()
+        stored = clock()
+        report = self._pipeline.finish(prepared, first)
+        finished = clock()
         self._source.resume_all()
         self._source.commit(report.commit_offsets)
         self._metrics.set("audit_last_commit_timestamp_seconds", self._clock().timestamp())
         self.counts.add(report)
+        committed = clock()
         # A batch read after this one may already be waiting (prepared, not
         # yet routed): vouch only for event times actually routed.
         self._publish_progress(force=True, nothing_pending=False)
+        self.last_completion = (
+            f"waited for the bulk request {stored - began:.2f}, fed {finished - stored:.2f},"
+            f" committed {committed - finished:.2f}, progress {clock() - committed:.2f}"
+        )
 
     def _publish_progress(self, *, force: bool = False, nothing_pending: bool) -> None:
         """Tell the detectors how far each owned source partition has got.
