@@ -31,8 +31,12 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-#: Allocations (net of deallocations) before a young collection.
-GEN0_THRESHOLD = 50_000
+#: Allocations (net of deallocations) before a young collection. Measured
+#: on bench_detection (200,000 events): collector time 3.4 s with 700,
+#: 0.6 s with 50,000, 0.5 s with 100,000 (pauses of 70-250 ms as the state
+#: grows: the young generation also holds tuples reused from CPython's free
+#: lists, which the threshold does not count).
+GEN0_THRESHOLD = 100_000
 #: Every this many full collections, frozen objects are thawed rather than
 #: the survivors frozen (reclaims cyclic garbage that aged while frozen).
 THAW_EVERY = 10
