@@ -11,6 +11,7 @@ import sys
 
 from audit.logging_setup import configure_logging
 from audit.settings import Settings, load_settings
+from audit.wiring.collector import tune_collector
 from audit.wiring.detect import run_detector
 
 
@@ -21,6 +22,7 @@ def run(settings: Settings, *, until_idle: float | None = None) -> int:
 
 def main() -> int:
     configure_logging()
+    tune_collector()
     print(run(load_settings()))
     return 0
 

@@ -23,9 +23,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _detect(args: argparse.Namespace) -> int:
     from audit.logging_setup import configure_logging
+    from audit.wiring.collector import tune_collector
     from audit.wiring.detect import run_detector
 
     configure_logging()
+    tune_collector()
     raised = run_detector(load_settings(), until_idle=args.until_idle)
     print(
         json.dumps({"detections_written": raised}) if args.json else f"detections written: {raised}"

@@ -158,7 +158,9 @@ class MatchEvaluator(_Base):
 class Window:
     events: deque[RoutedEvent] = field(default_factory=deque)
     counts: list[dict[str, int]] = field(default_factory=list)
-    values: deque[tuple[str | None, ...]] = field(default_factory=deque)
+    #: per event, beside it: the values a distinct count reads (a tuple, or
+    #: the bare value when the rule has one count)
+    values: deque[Any] = field(default_factory=deque)
     total: float = 0
 
 
@@ -283,15 +285,6 @@ class ValueCountEvaluator(_Windowed):
         super().__init__(rule)
         self.extractors = tuple(_extractor(spec.fields) for spec in rule.distinct)
         self.minimums = tuple(spec.at_least for spec in rule.distinct)
-        #: The one plain field counted, read inline (see _extractor's ``one``).
-        self._path: str | None = None
-        if len(self.extractors) == 1:
-            # One distinct count (the whole pack): the engine calls the
-            # specialised method directly, one Python call less per event.
-            self.apply = self._apply_single  # type: ignore[method-assign]
-            (fields,) = (spec.fields for spec in rule.distinct)
-            if len(fields) == 1 and isinstance(fields[0], str) and fields[0] != "organization.id":
-                self._path = fields[0]
 
     def new_data(self) -> Window:
         return Window(counts=[{} for _ in self.rule.distinct])
@@ -325,10 +318,7 @@ class ValueCountEvaluator(_Windowed):
             return [event]
         if data.events and data.events[-1].time_us > event.time_us:
             return self._apply_unordered(data, event)
-        extractors = self.extractors
-        if len(extractors) == 1:
-            return self._apply_single(data, event, False)
-        values = tuple([extract(event) for extract in extractors])
+        values = tuple([extract(event) for extract in self.extractors])
         events, kept, all_counts = data.events, data.values, data.counts
         events.append(event)
         kept.append(values)
@@ -352,14 +342,16 @@ class ValueCountEvaluator(_Windowed):
         self._clear(data)
         return fired
 
-    def _apply_unordered(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
-        """An event older than the newest of the window: insert it, values beside it."""
+    def _insert_values(self, data: Window, index: int, event: RoutedEvent) -> None:
         values = tuple([extract(event) for extract in self.extractors])
-        index = _insert(data.events, event)
         data.values.insert(index, values)
         for value, counts in zip(values, data.counts, strict=True):
             if value is not None:
                 counts[value] = counts.get(value, 0) + 1
+
+    def _apply_unordered(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
+        """An event older than the newest of the window: insert it, values beside it."""
+        self._insert_values(data, _insert(data.events, event), event)
         self._evict(data, data.events[-1].time_us - self.window_us)
         if not self._holds(data):
             return None
@@ -367,38 +359,78 @@ class ValueCountEvaluator(_Windowed):
         self._clear(data)
         return fired
 
-    def _apply_single(
-        self, data: Window, event: RoutedEvent, suppressed: bool
-    ) -> list[RoutedEvent] | None:
-        """``apply`` when the rule has one distinct count."""
+
+class SingleValueCountEvaluator(ValueCountEvaluator):
+    """One distinct count (every value_count rule of the pack; session.hijack
+    sees every event): ``Window.values`` holds each event's bare value, not
+    a 1-tuple, and the one plain field counted is read inline."""
+
+    def __init__(self, rule: ValueCountRule) -> None:
+        super().__init__(rule)
+        (self._extract,) = self.extractors
+        (self._minimum,) = self.minimums
+        (fields,) = (spec.fields for spec in rule.distinct)
+        self._path: str | None = None
+        if len(fields) == 1 and isinstance(fields[0], str) and fields[0] != "organization.id":
+            self._path = fields[0]
+
+    def _added(self, data: Window, event: RoutedEvent) -> None:
+        value = self._extract(event)
+        data.values.append(value)
+        if value is not None:
+            counts = data.counts[0]
+            counts[value] = counts.get(value, 0) + 1
+
+    def _removed(self, data: Window, event: RoutedEvent) -> None:
+        value = data.values.popleft()
+        if value is not None:
+            counts = data.counts[0]
+            left = counts[value] - 1
+            if left:
+                counts[value] = left
+            else:
+                del counts[value]
+
+    def _holds(self, data: Window) -> bool:
+        return len(data.counts[0]) >= self._minimum
+
+    def _insert_values(self, data: Window, index: int, event: RoutedEvent) -> None:
+        value = self._extract(event)
+        data.values.insert(index, value)
+        if value is not None:
+            counts = data.counts[0]
+            counts[value] = counts.get(value, 0) + 1
+
+    def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
         events = data.events
-        if events and events[-1].time_us > event.time_us:
+        time_us = event.time_us
+        if events and events[-1].time_us > time_us:
             return self._apply_unordered(data, event)
         path = self._path
         if path is None:
-            value = self.extractors[0](event)
+            value = self._extract(event)
         else:
             value = event.fields.get(path)
             if type(value) is not str and value is not None:
                 value = None if isinstance(value, dict | list) else str(value)
         kept, counts = data.values, data.counts[0]
         events.append(event)
-        kept.append((value,))
+        kept.append(value)
         if value is not None:
             counts[value] = counts.get(value, 0) + 1
-        low = event.time_us - self.window_us
+        low = time_us - self.window_us
         while events[0].time_us < low:
             events.popleft()
-            (old,) = kept.popleft()
+            old = kept.popleft()
             if old is not None:
                 left = counts[old] - 1
                 if left:
                     counts[old] = left
                 else:
                     del counts[old]
-        if len(counts) < self.minimums[0]:
+        if len(counts) < self._minimum:
             return None
         fired = list(events)
         self._clear(data)
@@ -686,6 +718,8 @@ def make_evaluator(rule: RuleBase) -> Evaluator:
     if isinstance(rule, ThresholdRule):
         return ThresholdEvaluator(rule)
     if isinstance(rule, ValueCountRule):
+        if len(rule.distinct) == 1:
+            return SingleValueCountEvaluator(rule)
         return ValueCountEvaluator(rule)
     if isinstance(rule, SumRule):
         return SumEvaluator(rule)

@@ -160,6 +160,14 @@ class _Target:
     extras: tuple[tuple[str, Getter], ...]
     required: Getter | None
     prefix: str
+    #: A base field the predicate requires (``exists: true``), checked in
+    #: the event's base fields rather than by walking the document again.
+    needs: str | None = None
+    #: Targets with the same extra fields share one projection per event.
+    extras_id: int = 0
+    #: The field the rule requires when it is one of ``extras``: the
+    #: projection must hold it.
+    required_extra: str | None = None
 
 
 def _key_part(field: KeyField) -> _KeyPart:
@@ -279,7 +287,8 @@ def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
         required_field = rule.field
     elif isinstance(rule, GeoVelocityRule):
         required_field = rule.location_field
-    if required_field is not None:
+    if required_field is not None and required_field not in {name for name, _ in extras}:
+        # (a required field among the extras is checked in the projection)
         required = compile_getter(required_field)
     if isinstance(rule, SequenceRule):
         steps = [((*rule.where, *step.where), rule.join_of(i)) for i, step in enumerate(rule.steps)]
@@ -287,14 +296,21 @@ def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
         steps = [(rule.where, rule.group_by)]
     out: list[tuple[_Index, _Target]] = []
     for index, (nodes, key_fields) in enumerate(steps):
+        rest = _without_required(without_indexed(nodes, _INDEXED), required_field)
+        needs = next((f for f in _required_base_fields(rest)), None)
+        if needs is not None:
+            rest = _without_required(rest, needs)
         target = _Target(
             rule.id,
             index,
-            compile_all(_without_required(without_indexed(nodes, _INDEXED), required_field)),
+            compile_all(rest),
             _key_reader(tuple(_key_part(f) for f in key_fields)),
             extras,
             required,
             rule.id + "|",
+            needs,
+            _extras_id(tuple(name for name, _ in extras)),
+            required_field if required is None else None,
         )
         wanted = (
             required_values(nodes, "event.action"),
@@ -302,6 +318,28 @@ def _targets(rule: RuleBase) -> list[tuple[_Index, _Target]]:
         )
         out.append((wanted, target))
     return out
+
+
+_EXTRAS_IDS: dict[tuple[str, ...], int] = {(): 0}
+
+
+def _extras_id(names: tuple[str, ...]) -> int:
+    """A small number per distinct list of extra fields (0: none)."""
+    return _EXTRAS_IDS.setdefault(names, len(_EXTRAS_IDS))
+
+
+def _required_base_fields(nodes: tuple[Node, ...]) -> list[str]:
+    """Base fields on which ``nodes`` have a top-level ``exists: true``:
+    the same test as a look-up in :func:`_base_fields`' result."""
+    return [
+        node.field
+        for node in nodes
+        if isinstance(node, Condition)
+        and node.field in _BASE_PATHS
+        and node.field != CATEGORY_FIELD
+        and node.operator == "exists"
+        and node.exists is True
+    ]
 
 
 def _without_required(nodes: tuple[Node, ...], field: str | None) -> tuple[Node, ...]:
@@ -335,7 +373,8 @@ def _escaped(value: str) -> str:
 
 
 def _base_fields(event: NormalizedEvent) -> dict[str, Any]:
-    """The fields every routed record carries (see ENTITY_FIELDS), read inline."""
+    """The fields every routed record carries (see ENTITY_FIELDS), read inline
+    (unrolled: this runs for every event)."""
     doc = event.document
     out: dict[str, Any] = {}
     node = doc.get("user")
@@ -351,14 +390,15 @@ def _base_fields(event: NormalizedEvent) -> dict[str, Any]:
         out["source.ip"] = value
     node = doc.get("elastra")
     if type(node) is dict:
-        for name, path in (
-            ("elastra.token.id", "token"),
-            ("elastra.api_key.id", "api_key"),
-            ("elastra.session.id", "session"),
-        ):
-            inner = node.get(path)
-            if type(inner) is dict and (value := inner.get("id")) is not None:
-                out[name] = value
+        inner = node.get("token")
+        if type(inner) is dict and (value := inner.get("id")) is not None:
+            out["elastra.token.id"] = value
+        inner = node.get("api_key")
+        if type(inner) is dict and (value := inner.get("id")) is not None:
+            out["elastra.api_key.id"] = value
+        inner = node.get("session")
+        if type(inner) is dict and (value := inner.get("id")) is not None:
+            out["elastra.session.id"] = value
         inner = node.get("resource")
         if type(inner) is dict and (value := inner.get("organization_id")) is not None:
             out[RESOURCE_ORG_FIELD] = value
@@ -397,6 +437,11 @@ class Router:
     def _select(self, action: str | None, outcome: str) -> tuple[_Target, ...]:
         return tuple(t for wanted, t in self._targets if _wants(wanted, action, outcome))
 
+    def _unlisted(self, outcome: str) -> tuple[_Target, ...]:
+        """Targets for an action no rule lists."""
+        targets = self._other.get(outcome)
+        return self._select(None, outcome) if targets is None else targets
+
     def route(
         self, event: NormalizedEvent, *, received_at: datetime | None = None
     ) -> list[RoutedEvent]:
@@ -407,16 +452,18 @@ class Router:
         """
         targets = self._index.get((event.action, event.outcome))
         if targets is None:
-            targets = self._other.get(event.outcome)
-            if targets is None:
-                targets = self._select(None, event.outcome)
+            targets = self._unlisted(event.outcome)
         out: list[RoutedEvent] = []
         if not targets:
             return out
         time_us = -1
         clock_us = -1
         base = _base_fields(event)
+        projections: dict[int, dict[str, Any]] | None = None
         for target in targets:
+            needs = target.needs
+            if needs is not None and base.get(needs) is None:
+                continue
             if not target.test(event):
                 continue
             if target.required is not None and target.required(event) is None:
@@ -425,21 +472,42 @@ class Router:
             if names is None:
                 continue
             if time_us < 0:
-                time_us = to_us(event.timestamp)
+                time_us = (event.timestamp - EPOCH) // _US  # to_us, inline
                 clock_us = time_us
                 if received_at is not None:
                     clock_us = min(time_us, to_us(received_at))
             fields = base
-            if target.extras:
-                fields = dict(base)
-                for name, get in target.extras:
-                    value = get(event)
-                    if value is not None:
-                        fields[name] = value
+            extras_id = target.extras_id
+            if extras_id:
+                # one projection per event for the targets that want the
+                # same extra fields (never mutated once built)
+                if projections is None:
+                    projections = {}
+                found = projections.get(extras_id)
+                if found is None:
+                    found = dict(base)
+                    for name, get in target.extras:
+                        value = get(event)
+                        if value is not None:
+                            found[name] = value
+                    projections[extras_id] = found
+                if target.required_extra is not None and target.required_extra not in found:
+                    continue
+                fields = found
+            # _escaped, inline for one or two parts
             if len(names) == 1:
-                key = target.prefix + _escaped(names[0][1])
+                value = names[0][1]
+                key = target.prefix + (
+                    escape_key_part(value) if "|" in value or "\\" in value else value
+                )
             elif len(names) == 2:
-                key = target.prefix + _escaped(names[0][1]) + "|" + _escaped(names[1][1])
+                value, second = names[0][1], names[1][1]
+                key = (
+                    target.prefix
+                    + (escape_key_part(value) if "|" in value or "\\" in value else value)
+                    + "|"
+                    + (escape_key_part(second) if "|" in second or "\\" in second else second)
+                )
             else:
                 key = target.prefix + "|".join([_escaped(v) for _, v in names])
             out.append(
