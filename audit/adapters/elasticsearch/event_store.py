@@ -69,7 +69,7 @@ class ElasticsearchEventStore:
                     b'{"create":{"_index":' + dumps(doc.index) + b',"_id":'
                 )
             append(prefix + dumps(doc.doc_id) + b"}}")
-            append(dumps(doc.source))
+            append(doc.body if doc.body is not None else dumps(doc.source))
         body = b"\n".join(lines) + b"\n"
         try:
             response = self._client.perform_request(
