@@ -337,7 +337,10 @@ def print_stages(stats: pstats.Stats, events: int, process_cpu: float) -> None:
     normalize = _cum(stats, "audit/domain/event.py", "normalize_message")
     existing = _cum(stats, "event_store.py", "existing_ids")
     heads = _cum(stats, "event_store.py", "latest_heads") + _cum(stats, "event_store.py", "refresh")
-    seal = _cum(stats, "chain_keeper.py", "seal")
+    # The pipeline seals through ``seal_encoded`` (``seal`` before it existed).
+    seal = max(
+        _cum(stats, "chain_keeper.py", "seal"), _cum(stats, "chain_keeper.py", "seal_encoded")
+    )
     bulk = _cum(stats, "event_store.py", "bulk_create")
     client = _cum(stats, "", "perform_request", "bulk_create")
     route = _cum(stats, "routing.py", "route")
