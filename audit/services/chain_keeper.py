@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from audit.domain.integrity.chain import ChainHead, extend, extend_v2
+from audit.domain.integrity.canonical import with_integrity
+from audit.domain.integrity.chain import ChainHead, extend_canonical, extend_v2
 from audit.services.commitments import Committer
 from audit.services.ports.ingest import StoredDocument
 from audit.services.restricted_subjects import RestrictedSubjects
@@ -55,6 +56,16 @@ class ChainKeeper:
         earlier in this batch). May raise StoreUnavailable; then nothing is
         remembered and the call can be repeated.
         """
+        to_write, repeated, _ = self.seal_encoded(documents)
+        return to_write, repeated
+
+    def seal_encoded(
+        self, documents: Sequence[tuple[str, StoredDocument]]
+    ) -> tuple[list[int], list[int], dict[int, bytes]]:
+        """``seal``, plus the stored JSON of each document written as a
+        version-1 link, by position: the canonical bytes it was hashed over
+        with its ``integrity`` appended, so that the bulk body need not
+        serialize it again (``StoredDocument.body``)."""
         seen: set[str] = set()
         candidates: list[int] = []
         repeated: list[int] = []
@@ -67,8 +78,11 @@ class ChainKeeper:
         stored = self._store.existing_ids(
             [(documents[i][1].index, documents[i][1].doc_id) for i in candidates]
         )
-        to_write = [i for i in candidates if documents[i][1].doc_id not in stored]
-        repeated += [i for i in candidates if documents[i][1].doc_id in stored]
+        if stored:
+            to_write = [i for i in candidates if documents[i][1].doc_id not in stored]
+            repeated += [i for i in candidates if documents[i][1].doc_id in stored]
+        else:
+            to_write = candidates
 
         unknown = sorted({documents[i][0] for i in to_write} - self._heads.keys())
         heads = dict(self._heads)
@@ -80,25 +94,34 @@ class ChainKeeper:
             found = self._store.latest_heads(unknown)
             for org in unknown:
                 heads[org] = found.get(org) or ChainHead.genesis(org)
-        committed = (
-            self._committer.commit_batch(
+        # Looked up once per batch: with no subject restricted (the usual
+        # case) no document is tested.
+        restricted_by = self._restrictions.matcher() if self._restrictions is not None else None
+        bodies: dict[int, bytes] = {}
+        if self._committer is None:
+            for i in to_write:
+                org, doc = documents[i]
+                fields, heads[org], canonical = extend_canonical(heads[org], doc.source)
+                if restricted_by is not None:
+                    restricted = restricted_by(doc.source)
+                    if restricted:
+                        fields["privacy"] = {"restricted": restricted}
+                doc.source["integrity"] = fields
+                bodies[i] = with_integrity(canonical, fields)
+        else:
+            committed = self._committer.commit_batch(
                 [(documents[i][0], documents[i][1].source) for i in to_write]
             )
-            if self._committer is not None
-            else None
-        )
-        for n, i in enumerate(to_write):
-            org, doc = documents[i]
-            if committed is None:
-                fields, heads[org] = extend(heads[org], doc.source)
-            else:
+            for n, i in enumerate(to_write):
+                org, doc = documents[i]
                 commitments, keys = committed[n]
-                fields, heads[org] = extend_v2(heads[org], doc.source, commitments, keys)
-            doc.source["integrity"] = fields.as_dict()
-            if self._restrictions is not None:
-                restricted = self._restrictions.requests_for(doc.source)
-                if restricted:
-                    doc.source["integrity"]["privacy"] = {"restricted": restricted}
+                link, heads[org] = extend_v2(heads[org], doc.source, commitments, keys)
+                fields = link.as_dict()
+                if restricted_by is not None:
+                    restricted = restricted_by(doc.source)
+                    if restricted:
+                        fields["privacy"] = {"restricted": restricted}
+                doc.source["integrity"] = fields
         self._heads = heads
         self._fresh = True
-        return to_write, sorted(repeated)
+        return to_write, sorted(repeated), bodies

@@ -223,8 +223,16 @@ class IngestPipeline:
         without being written (nor chained) again.
         """
         if self._chain is not None and not prepared.sealed:
-            _, repeated = self._chain.seal([(p.event.organization_id, p.document) for p in pending])
+            _, repeated, bodies = self._chain.seal_encoded(
+                [(p.event.organization_id, p.document) for p in pending]
+            )
             prepared.known_stored = {id(pending[i]) for i in repeated}
+            for i, body in bodies.items():
+                # Serialized once, when hashed: written as is (and on retries).
+                sealed = pending[i].document
+                pending[i].document = StoredDocument(
+                    sealed.index, sealed.doc_id, sealed.source, body
+                )
             prepared.sealed = True
         known = prepared.known_stored
         writes = [p for p in pending if id(p) not in known]

@@ -67,7 +67,23 @@ class RestrictedSubjects:
 
     def requests_for(self, document: Mapping[str, Any]) -> list[str]:
         """The restriction requests that concern ``document`` (empty: none)."""
-        return [r.id for r in self._current() if r.subject.concerns(document, r.organization_id)]
+        active = self._current()
+        if not active:
+            return []
+        return [r.id for r in active if r.subject.concerns(document, r.organization_id)]
+
+    def matcher(self) -> Callable[[Mapping[str, Any]], list[str]] | None:
+        """``requests_for`` over the requests in force now, or None when no
+        subject is restricted: a batch then costs one lookup, not one per
+        document (the list is refreshed per ``ttl``, not per document)."""
+        active = tuple(self._current())
+        if not active:
+            return None
+
+        def requests_for(document: Mapping[str, Any]) -> list[str]:
+            return [r.id for r in active if r.subject.concerns(document, r.organization_id)]
+
+        return requests_for
 
 
 class RestrictingRouter(Router):

@@ -63,8 +63,12 @@ class FakeEventStore:
         if not documents:
             return BulkOutcome(items=())
         self.outages.check("bulk request failed")
-        # The adapter serializes with orjson: what it cannot encode fails the request.
-        bodies = [orjson.loads(orjson.dumps(doc.source)) for doc in documents]
+        # The adapter serializes with orjson (or writes the body sealing made):
+        # what it cannot encode fails the request.
+        bodies = [
+            orjson.loads(doc.body if doc.body is not None else orjson.dumps(doc.source))
+            for doc in documents
+        ]
         self.bulk_requests.append(list(documents))
         overloaded = self._overloaded.popleft() if self._overloaded else 0
         items = []

@@ -69,7 +69,7 @@ class ElasticsearchEventStore:
                     b'{"create":{"_index":' + dumps(doc.index) + b',"_id":'
                 )
             append(prefix + dumps(doc.doc_id) + b"}}")
-            append(dumps(doc.source))
+            append(doc.body if doc.body is not None else dumps(doc.source))
         body = b"\n".join(lines) + b"\n"
         try:
             response = self._client.perform_request(
@@ -88,6 +88,9 @@ class ElasticsearchEventStore:
             raise StoreUnavailable(
                 f"bulk answered {len(items)} items for {len(documents)} documents"
             )
+        if response.body.get("errors") is False:
+            # Every item created (the usual answer): no per-item reading.
+            return BulkOutcome(items=(_CREATED,) * len(items))
         return BulkOutcome(items=tuple(_classify(item["create"]) for item in items))
 
     def refresh(self) -> None:
@@ -152,12 +155,16 @@ class ElasticsearchEventStore:
         return heads
 
 
+_CREATED = BulkItem("created")
+_DUPLICATE = BulkItem("duplicate")
+
+
 def _classify(result: dict[str, Any]) -> BulkItem:
     status = int(result["status"])
     if status in (200, 201):
-        return BulkItem("created")
+        return _CREATED
     if status == 409:
-        return BulkItem("duplicate")
+        return _DUPLICATE
     error = result.get("error") or {}
     reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"[:512]
     if status == 429 or status >= 500:

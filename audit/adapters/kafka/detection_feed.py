@@ -19,6 +19,10 @@ KIND_PROGRESS = b"progress"
 PROGRESS_KEY = b"__progress__"
 # ~1,000 records of ~400-600 bytes: under the broker's 1 MiB message limit.
 _RECORDS_PER_MESSAGE = 1000
+# Group keys whose partition is remembered (a key recurs: the same IP, user,
+# session): a dict lookup instead of encoding and hashing the key again.
+# Cleared when full, so memory stays bounded under a key storm.
+_KEYS_REMEMBERED = 65_536
 
 
 class KafkaDetectionFeed:
@@ -34,6 +38,7 @@ class KafkaDetectionFeed:
         self._topic = settings.topic_routed
         self._client: KafkaProducer | None = None
         self._partitions: list[int] | None = None
+        self._partition_of_key: dict[str, int] = {}
         self._deliveries = Deliveries(self._topic)
 
     @property
@@ -59,14 +64,23 @@ class KafkaDetectionFeed:
             return
         partitions = self._partition_list()
         count = len(partitions)
-        chunks: dict[int, list[bytes]] = {}
+        by_key = self._partition_of_key
+        chunks: dict[int, list[RoutedEvent]] = {}
         for record in routed:
-            partition = partitions[zlib.crc32(record.key.encode()) % count]
-            chunks.setdefault(partition, []).append(record.to_json())
+            partition = by_key.get(record.key)
+            if partition is None:
+                if len(by_key) >= _KEYS_REMEMBERED:
+                    by_key.clear()
+                partition = by_key[record.key] = partitions[zlib.crc32(record.key.encode()) % count]
+            chunk = chunks.get(partition)
+            if chunk is None:
+                chunks[partition] = [record]
+            else:
+                chunk.append(record)
         headers = [(KIND_HEADER, KIND_EVENTS)]
-        for partition, items in chunks.items():
-            for start in range(0, len(items), _RECORDS_PER_MESSAGE):
-                value = b"[" + b",".join(items[start : start + _RECORDS_PER_MESSAGE]) + b"]"
+        for partition, records in chunks.items():
+            for start in range(0, len(records), _RECORDS_PER_MESSAGE):
+                value = RoutedEvent.array_json(records[start : start + _RECORDS_PER_MESSAGE])
                 self._deliveries.track(
                     self._producer.send(
                         self._topic, value=value, partition=partition, headers=headers

@@ -122,7 +122,43 @@ class RoutedEvent(NamedTuple):
         return out
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict())
+        """``to_dict`` as JSON (the times as ``_rfc3339`` writes them)."""
+        return orjson.dumps(self._wire({}), option=orjson.OPT_UTC_Z)
+
+    @staticmethod
+    def array_json(records: Iterable[RoutedEvent]) -> bytes:
+        """The JSON array of the records' ``to_json``, in one serialization.
+
+        The ingest feed's hot path: byte for byte what joining each
+        record's ``to_json`` with commas in brackets gives, without a
+        ``bytes`` object, a ``dict`` copy of the projection and a time
+        string built in Python per record.
+        """
+        times: dict[int, datetime] = {}
+        return orjson.dumps([r._wire(times) for r in records], option=orjson.OPT_UTC_Z)
+
+    def _wire(self, times: dict[int, datetime]) -> dict[str, Any]:
+        """``to_dict`` for orjson: the times as aware datetimes (which
+        ``OPT_UTC_Z`` writes exactly as ``_rfc3339`` does: seconds, the
+        microseconds when not zero, ``Z``), memoized in ``times`` (a batch's
+        records share their events' times); the projection uncopied."""
+        moment = times.get(self.time_us)
+        if moment is None:
+            moment = times[self.time_us] = from_us(self.time_us)
+        fields = self.fields
+        out: dict[str, Any] = {
+            "rule_id": self.rule_id,
+            "key": self.key,
+            "group_key": dict(self.group_key),
+            "time": moment,
+            "event_id": self.event_id,
+            "organization_id": self.organization_id,
+            "step": self.step,
+            "fields": fields if type(fields) is dict else dict(fields),
+        }
+        if self.clock_us != self.time_us:
+            out["clock"] = from_us(self.clock_us)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RoutedEvent:

@@ -77,9 +77,34 @@ def canonical_bytes(document: Mapping[str, Any]) -> bytes:
 
 def event_hash(prev_hash: str, document: Mapping[str, Any]) -> str:
     """``sha256(prev_hash + canonical(document))`` as lower-case hex."""
+    return hashed_canonical(prev_hash, document)[0]
+
+
+def hashed_canonical(prev_hash: str, document: Mapping[str, Any]) -> tuple[str, bytes]:
+    """``event_hash`` and the canonical bytes it hashed.
+
+    The ingest path keeps the bytes: with the ``integrity`` object appended
+    (``with_integrity``) they are the stored JSON, so the document is
+    serialized once, not once to hash and again for the bulk body.
+    """
+    body = canonical_bytes(document)
     digest = hashlib.sha256(prev_hash.encode("ascii"))
-    digest.update(canonical_bytes(document))
-    return digest.hexdigest()
+    digest.update(body)
+    return digest.hexdigest(), body
+
+
+def with_integrity(canonical: bytes, integrity: Mapping[str, Any]) -> bytes:
+    """The stored JSON of a document from its ``canonical_bytes`` and its
+    ``integrity`` object: the same members (sorted), ``integrity`` last.
+
+    Member order means nothing to a JSON reader (nor to verification, which
+    canonicalizes what it reads), so this parses back to the document with
+    ``integrity`` set.
+    """
+    member = b'"integrity":' + orjson.dumps(integrity)
+    if canonical == b"{}":
+        return b"{" + member + b"}"
+    return canonical[:-1] + b"," + member + b"}"
 
 
 def event_hash_v2(

@@ -26,6 +26,7 @@ from audit.domain.integrity.canonical import (
     INTEGRITY_FIELD,
     event_hash,
     event_hash_v2,
+    hashed_canonical,
 )
 
 _HEX = frozenset("0123456789abcdef")
@@ -119,6 +120,19 @@ def extend(head: ChainHead, document: Mapping[str, Any]) -> tuple[IntegrityField
     digest = event_hash(head.hash, document)
     fields = IntegrityFields(head.organization_id, seq, head.hash, digest)
     return fields, ChainHead(head.organization_id, seq, digest)
+
+
+def extend_canonical(
+    head: ChainHead, document: Mapping[str, Any]
+) -> tuple[dict[str, Any], ChainHead, bytes]:
+    """``extend`` for the ingest path: the integrity fields already as the
+    stored object (``IntegrityFields.as_dict`` of a version-1 link), the new
+    head, and the canonical bytes that were hashed (see ``with_integrity``).
+    """
+    seq = head.seq + 1
+    digest, canonical = hashed_canonical(head.hash, document)
+    fields = {"chain": head.organization_id, "seq": seq, "prev_hash": head.hash, "hash": digest}
+    return fields, ChainHead(head.organization_id, seq, digest), canonical
 
 
 def extend_v2(

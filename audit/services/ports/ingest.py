@@ -26,11 +26,17 @@ class MetricsRecorder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StoredDocument:
-    """One document to create: where, under which id, with what source."""
+    """One document to create: where, under which id, with what source.
+
+    ``body``, when set, is ``source`` already serialized as JSON (sealing
+    serializes each document to hash it; the store writes those bytes
+    instead of serializing the document a second time).
+    """
 
     index: str
     doc_id: str
     source: dict[str, Any]
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

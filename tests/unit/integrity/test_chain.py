@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,6 +18,8 @@ from audit.domain.integrity import (
     head_of,
     verify_chain,
 )
+from audit.domain.integrity.canonical import hashed_canonical, with_integrity
+from audit.domain.integrity.chain import extend_canonical
 from tests.unit.integrity.conftest import ORG, build_chain, build_digests, tampered
 
 
@@ -73,6 +76,27 @@ def test_extend_links_from_genesis_and_head_recovers() -> None:
     assert second.prev_hash == first.hash and second.seq == 2
     assert head == ChainHead(ORG, 2, second.hash)
     assert head_of({"a": 2, "integrity": second.as_dict()}) == head
+
+
+@given(st.lists(st.dictionaries(st.text(max_size=6), json_values, max_size=6), max_size=4))
+def test_extend_canonical_is_extend_and_its_bytes_are_the_stored_document(
+    documents: list[dict[str, Any]],
+) -> None:
+    """The ingest path's single serialization: same fields and head as
+    ``extend``, and bytes that read back as the document with its integrity."""
+    head = fast_head = ChainHead.genesis(ORG)
+    stored = []
+    for document in documents:
+        document.pop("integrity", None)
+        fields, head = extend(head, document)
+        fast, fast_head, canonical = extend_canonical(fast_head, document)
+        assert fast == fields.as_dict() and fast_head == head
+        assert canonical == canonical_bytes(document)
+        assert hashed_canonical(fields.prev_hash, document) == (fields.hash, canonical)
+        body = orjson.loads(with_integrity(canonical, fast))
+        assert body == {**document, "integrity": fields.as_dict()}
+        stored.append(body)
+    assert verify_chain(stored, [], {}) == []
 
 
 def test_untouched_chain_verifies_clean(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from audit.domain.integrity import ChainHead, verify_chain
 from audit.services.chain_keeper import ChainKeeper
 from audit.services.commitments import Committer
@@ -98,3 +100,34 @@ def test_restriction_list_failure_keeps_the_last_list_and_does_not_raise() -> No
     store.fail = True
     clock[0] = 120.0
     assert subjects.requests_for(make_document(1)) == ["dsr_r"]
+
+
+def test_version_1_links_come_with_their_stored_json_and_restriction_flags() -> None:
+    """``seal_encoded``: each written document's bytes are its stored form
+    (integrity and the restriction flag included), so the bulk body is not
+    serialized twice."""
+    restriction = {
+        "id": "dsr_r",
+        "right": "restriction",
+        "law": "gdpr",
+        "subject": {"user_id": "usr_19c2"},
+        "verification": {"method": "session", "verified_by": "desk"},
+        "received_at": "2026-11-26T09:00:00+00:00",
+        "received_by": "p",
+        "status": "executed",
+    }
+    keeper = ChainKeeper(EmptyChains(), restrictions=RestrictedSubjects(Requests([restriction])))
+    documents = [(ORG, StoredDocument("idx", f"ev-{i:05d}", make_document(i))) for i in range(1, 5)]
+    written, repeated, bodies = keeper.seal_encoded([*documents, documents[0]])
+    assert (written, repeated) == ([0, 1, 2, 3], [4])
+    sources = [doc.source for _, doc in documents]
+    assert {i: orjson.loads(body) for i, body in bodies.items()} == dict(enumerate(sources))
+    assert verify_chain([orjson.loads(bodies[i]) for i in written], [], {}) == []
+    flagged = [s["integrity"].get("privacy", {}).get("restricted") for s in sources]
+    assert flagged == [["dsr_r"], None, ["dsr_r"], None]
+
+
+def test_no_restriction_in_force_means_no_per_document_test() -> None:
+    subjects = RestrictedSubjects(Requests([]))
+    assert subjects.matcher() is None
+    assert subjects.requests_for(make_document(1)) == []
