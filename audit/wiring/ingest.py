@@ -25,13 +25,12 @@ from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
 from audit.adapters.kafka.detection_feed import KafkaDetectionFeed
 from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
 from audit.adapters.metrics import PrometheusMetrics
-from audit.domain.event import NormalizedEvent
 from audit.errors import StoreUnavailable
 from audit.services.chain_keeper import ChainKeeper
 from audit.services.ingest import Backoff, IngestCounts, IngestPipeline
 from audit.services.ingest_loop import IngestLoop, LoopOptions, OutageWait, StopSignal
 from audit.services.restricted_subjects import RestrictedSubjects, RestrictingRouter
-from audit.services.retention_classes import RetentionClassResolver
+from audit.services.retention_classes import DailyIndexes, RetentionClassResolver
 from audit.settings import Settings
 from audit.wiring.privacy import request_reader
 from audit.wiring.subject_keys import build_committer
@@ -118,24 +117,11 @@ def build_ingest(settings: Settings, metrics: PrometheusMetrics | None = None) -
     stop = StopSignal()
     outage = OutageWait(source, metrics.heartbeat, stop)
 
-    days: dict[int, str] = {}  # event-time day (ordinal) -> "YYYY.MM.DD"
-
-    def index_for(event: NormalizedEvent) -> str:
-        """The daily index of the event's retention class and event-time day."""
-        retention_class = classes.class_for(event.organization_id, event.data_category)
-        ordinal = event.timestamp.toordinal()
-        day = days.get(ordinal)
-        if day is None:
-            if len(days) > 4096:  # a replay over years: keep the cache small
-                days.clear()
-            day = days[ordinal] = event.timestamp.strftime("%Y.%m.%d")
-        return store.index_name(retention_class, day)
-
     pipeline = IngestPipeline(
         store=store,
         dead_letters=dead_letters,
         metrics=metrics,
-        index_for=index_for,
+        index_for=DailyIndexes(classes, store.index_name),
         clock=utcnow,
         wait=outage,
         backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
