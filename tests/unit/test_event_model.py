@@ -399,6 +399,34 @@ def test_bad_value_message_quotes_the_value() -> None:
     assert error.message == "event.outcome must be one of success, failure, unknown, got 'ok'"
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (
+            "event.action",
+            "user.login\n",  # a pattern anchored with $ must not let a newline through
+            "must be a dotted name of letters, digits, '_' and '-', got 'user.login\\n'",
+        ),
+        ("event.action", "usér.login", "must be a dotted name"),
+        ("event.outcome", "success\n", "must be one of success, failure, unknown, got"),
+        (
+            "source.geo.country_iso_code",
+            "ÉT",
+            "must be an ISO 3166-1 alpha-2 code (two upper-case letters), got 'ÉT'",
+        ),
+        ("source.geo.country_iso_code", "ＦＲ", "must be an ISO 3166-1 alpha-2 code"),
+        ("elastra.mfa.method", "sms ", "must be one of push, totp, webauthn, sms, got 'sms '"),
+        ("elastra.sso.protocol", "OIDC", "must be one of saml, oidc, got 'OIDC'"),
+    ],
+)
+def test_checks_run_by_pydantic_core_keep_our_messages(
+    path: str, value: str, expected: str
+) -> None:
+    error = reject(with_path(path, value))
+    assert error.error_type == "invalid_value"
+    assert error.message.startswith(f"{path} {expected}"), error.message
+
+
 def test_several_problems_report_the_first_and_count_the_rest() -> None:
     error = reject(event(**{"event.outcome": "ok", "user.id": 1, "source.ip": "x"}))
     assert error.message.startswith("event.outcome")
