@@ -12,8 +12,8 @@ The steps, cheapest first:
 2. dotted keys (``"event.id": ...``) are object paths, as in Elasticsearch:
    they are merged into the nested form, at any depth; the same path given
    twice with different values, or as both a value and an object, rejects;
-3. the contract fields are validated by :class:`AuditEvent`, a strict frozen
-   pydantic model (no coercion: ``"5"`` is not an integer, ``true`` is not a
+3. the contract fields are validated by :class:`AuditEvent`, a strict
+   pydantic schema (no coercion: ``"5"`` is not an integer, ``true`` is not a
    number). A JSON ``null`` counts as absent: fine for an optional field, a
    missing field for a required one;
 4. ``@timestamp`` must be RFC 3339 with a zone and not more than 24 h ahead
@@ -35,15 +35,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NotRequired
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict  # pydantic refuses typing.TypedDict before 3.12
 
 from audit.domain.catalogue import data_category_for, lookup
 from audit.domain.fields import get_path
@@ -128,41 +136,9 @@ def _parse_timestamp(value: Any) -> datetime:
 
 
 def _printable(value: str) -> str:
+    # Python's notion of printable (its Unicode tables): no Rust pattern says the same.
     if not value.isprintable():
         raise _fail("invalid_value", f"must contain only printable characters, got {_show(value)}")
-    return value
-
-
-_ACTION = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
-
-
-def _dotted_name(value: str) -> str:
-    if _ACTION.fullmatch(value) is None:
-        raise _fail(
-            "invalid_value",
-            f"must be a dotted name of letters, digits, '_' and '-', got {_show(value)}",
-        )
-    return value
-
-
-def _one_of(*allowed: str) -> Callable[[str], str]:
-    members = frozenset(allowed)
-    listing = ", ".join(allowed)
-
-    def check(value: str) -> str:
-        if value not in members:
-            raise _fail("invalid_value", f"must be one of {listing}, got {_show(value)}")
-        return value
-
-    return check
-
-
-def _country(value: str) -> str:
-    if not (len(value) == 2 and value.isascii() and value.isalpha() and value.isupper()):
-        raise _fail(
-            "invalid_value",
-            f"must be an ISO 3166-1 alpha-2 code (two upper-case letters), got {_show(value)}",
-        )
     return value
 
 
@@ -171,7 +147,10 @@ _IPV4 = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)
 def _ip(value: str) -> str:
+    # Cached: real traffic repeats addresses (a user, an office, a bot farm);
+    # a failure raises, and lru_cache keeps no entry for it.
     if _IPV4.fullmatch(value) is not None:  # the common case, 10x cheaper than ipaddress
         return value
     try:
@@ -184,145 +163,210 @@ def _ip(value: str) -> str:
         ) from None
 
 
+# Checks that pydantic-core runs itself (Rust regex, no Python call per
+# event). A mismatch is the error type "string_pattern_mismatch" with the
+# pattern in its context: _PATTERN_MESSAGES turns it into our message.
+_PATTERN_MESSAGES: Final[dict[str, str]] = {}
+
+
+def _pattern(regex: str, message: str) -> Any:
+    _PATTERN_MESSAGES[regex] = message
+    return Field(pattern=regex)
+
+
+def _one_of(*allowed: str) -> Any:
+    return _pattern(
+        "^(?:" + "|".join(re.escape(a) for a in allowed) + ")$",
+        f"must be one of {', '.join(allowed)}",
+    )
+
+
 LONG_MAX: Final = 2**63 - 1
 
 Timestamp = Annotated[datetime, PlainValidator(_parse_timestamp)]
 EventId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_printable)]
-Action = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_dotted_name)]
-Outcome = Annotated[str, AfterValidator(_one_of("success", "failure", "unknown"))]
+Action = Annotated[
+    str,
+    Field(min_length=1, max_length=128),
+    _pattern(
+        r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$",
+        "must be a dotted name of letters, digits, '_' and '-'",
+    ),
+]
+Outcome = Annotated[str, _one_of("success", "failure", "unknown")]
 NonEmpty = Annotated[str, Field(min_length=1)]
 OrganizationId = Annotated[str, Field(min_length=1, max_length=128)]
-CountryCode = Annotated[str, AfterValidator(_country)]
+CountryCode = Annotated[
+    str,
+    _pattern("^[A-Z]{2}$", "must be an ISO 3166-1 alpha-2 code (two upper-case letters)"),
+]
 IpAddress = Annotated[str, AfterValidator(_ip)]
-MfaMethod = Annotated[str, AfterValidator(_one_of("push", "totp", "webauthn", "sms"))]
-SsoProtocol = Annotated[str, AfterValidator(_one_of("saml", "oidc"))]
+MfaMethod = Annotated[str, _one_of("push", "totp", "webauthn", "sms")]
+SsoProtocol = Annotated[str, _one_of("saml", "oidc")]
 Count = Annotated[int, Field(ge=0, le=LONG_MAX)]
 AsNumber = Annotated[int, Field(ge=0, le=2**32 - 1)]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 
 # ---------------------------------------------------------------------------
-# the model of the contract fields
+# the contract fields
+#
+# TypedDicts validated by one strict TypeAdapter, not BaseModels: pydantic
+# builds a model instance per object (eight per event), which cost 5x the
+# whole validation of the same fields into dicts (bench/bench_validate.py).
+# The output is only read once, by _normalize; the stored document is the
+# producer's own, and NormalizedEvent is the frozen, typed event.
+# Extras are ignored: the stored document keeps them, not the validated copy.
+# Keys that are not Python names ("@timestamp", "as", "class") use the
+# functional form. Field order is validation order: the first error reported.
+
+_STRICT: Final = ConfigDict(strict=True, extra="ignore")
 
 
-class _Node(BaseModel):
-    # Extras are ignored here: the stored document keeps them, not the model.
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
-
-
-class EventFields(_Node):
+@with_config(_STRICT)
+class EventFields(TypedDict):
     id: EventId
     action: Action
     outcome: Outcome
     provider: NonEmpty
-    reason: str | None = None
-    category: list[str] | None = None
-    type: list[str] | None = None
+    reason: NotRequired[str | None]
+    category: NotRequired[list[str] | None]
+    type: NotRequired[list[str] | None]
 
 
-class Organization(_Node):
+@with_config(_STRICT)
+class Organization(TypedDict):
     id: OrganizationId
-    name: str | None = None
+    name: NotRequired[str | None]
 
 
-class UserTarget(_Node):
-    id: str | None = None
-    name: str | None = None
+@with_config(_STRICT)
+class UserTarget(TypedDict):
+    id: NotRequired[str | None]
+    name: NotRequired[str | None]
 
 
-class User(_Node):
-    id: str | None = None
-    name: str | None = None
-    email: str | None = None
-    roles: list[str] | None = None
-    target: UserTarget | None = None
+@with_config(_STRICT)
+class User(TypedDict):
+    id: NotRequired[str | None]
+    name: NotRequired[str | None]
+    email: NotRequired[str | None]
+    roles: NotRequired[list[str] | None]
+    target: NotRequired[UserTarget | None]
 
 
-class GeoLocation(_Node):
-    # geo_point: Elasticsearch refuses any other key in the object.
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+# geo_point: Elasticsearch refuses any other key in the object.
+@with_config(ConfigDict(strict=True, extra="forbid"))
+class GeoLocation(TypedDict):
     lat: Latitude
     lon: Longitude
 
 
-class Geo(_Node):
-    country_iso_code: CountryCode | None = None
-    city_name: str | None = None
-    location: GeoLocation | None = None
+@with_config(_STRICT)
+class Geo(TypedDict):
+    country_iso_code: NotRequired[CountryCode | None]
+    city_name: NotRequired[str | None]
+    location: NotRequired[GeoLocation | None]
 
 
-class AsOrganization(_Node):
-    name: str | None = None
+@with_config(_STRICT)
+class AsOrganization(TypedDict):
+    name: NotRequired[str | None]
 
 
-class AutonomousSystem(_Node):
-    number: AsNumber | None = None
-    organization: AsOrganization | None = None
+@with_config(_STRICT)
+class AutonomousSystem(TypedDict):
+    number: NotRequired[AsNumber | None]
+    organization: NotRequired[AsOrganization | None]
 
 
-class Source(_Node):
-    ip: IpAddress | None = None
-    geo: Geo | None = None
-    as_: AutonomousSystem | None = Field(default=None, alias="as")
+Source = TypedDict(
+    "Source",
+    {
+        "ip": NotRequired[IpAddress | None],
+        "geo": NotRequired[Geo | None],
+        "as": NotRequired[AutonomousSystem | None],
+    },
+)
+with_config(_STRICT)(Source)
 
 
-class UserAgent(_Node):
-    original: str | None = None
+@with_config(_STRICT)
+class UserAgent(TypedDict):
+    original: NotRequired[str | None]
 
 
-class Ref(_Node):
+@with_config(_STRICT)
+class Ref(TypedDict):
     """An object holding only an id: session, token, api_key, device, request."""
 
-    id: str | None = None
+    id: NotRequired[str | None]
 
 
-class Mfa(_Node):
-    method: MfaMethod | None = None
+@with_config(_STRICT)
+class Mfa(TypedDict):
+    method: NotRequired[MfaMethod | None]
 
 
-class Sso(_Node):
-    protocol: SsoProtocol | None = None
-    idp: str | None = None
+@with_config(_STRICT)
+class Sso(TypedDict):
+    protocol: NotRequired[SsoProtocol | None]
+    idp: NotRequired[str | None]
 
 
-class Resource(_Node):
-    type: str | None = None
-    id: str | None = None
-    organization_id: str | None = None
+@with_config(_STRICT)
+class Resource(TypedDict):
+    type: NotRequired[str | None]
+    id: NotRequired[str | None]
+    organization_id: NotRequired[str | None]
 
 
-class Retention(_Node):
-    class_: str = Field(alias="class")
-    days_before: Count
-    days_after: Count
+Retention = TypedDict("Retention", {"class": str, "days_before": Count, "days_after": Count})
+with_config(_STRICT)(Retention)
 
 
-class Elastra(_Node):
-    session: Ref | None = None
-    token: Ref | None = None
-    api_key: Ref | None = None
-    device: Ref | None = None
-    mfa: Mfa | None = None
-    sso: Sso | None = None
-    role: str | None = None
-    resource: Resource | None = None
-    records: Count | None = None
-    bytes_: Count | None = Field(default=None, alias="bytes")
-    retention: Retention | None = None
-    request: Ref | None = None
-    stage: str | None = None
+@with_config(_STRICT)
+class Elastra(TypedDict):
+    session: NotRequired[Ref | None]
+    token: NotRequired[Ref | None]
+    api_key: NotRequired[Ref | None]
+    device: NotRequired[Ref | None]
+    mfa: NotRequired[Mfa | None]
+    sso: NotRequired[Sso | None]
+    role: NotRequired[str | None]
+    resource: NotRequired[Resource | None]
+    records: NotRequired[Count | None]
+    bytes: NotRequired[Count | None]
+    retention: NotRequired[Retention | None]
+    request: NotRequired[Ref | None]
+    stage: NotRequired[str | None]
 
 
-class AuditEvent(_Node):
-    """The contract fields of an event (EVENTS.md, v1), strictly typed."""
+AuditEvent = TypedDict(
+    "AuditEvent",
+    {
+        "@timestamp": Timestamp,
+        "event": EventFields,
+        "organization": Organization,
+        "user": NotRequired[User | None],
+        "source": NotRequired[Source | None],
+        "user_agent": NotRequired[UserAgent | None],
+        "elastra": NotRequired[Elastra | None],
+    },
+)
+"""The contract fields of an event (EVENTS.md, v1), strictly typed."""
+with_config(_STRICT)(AuditEvent)
 
-    timestamp: Timestamp = Field(alias="@timestamp")
-    event: EventFields
-    organization: Organization
-    user: User | None = None
-    source: Source | None = None
-    user_agent: UserAgent | None = None
-    elastra: Elastra | None = None
+_CONTRACT: Final = TypeAdapter(AuditEvent)
+
+
+def validate_fields(document: dict[str, Any]) -> AuditEvent:
+    """The contract fields of ``document`` validated (a new dict, extras left out).
+
+    Raises pydantic's ``ValidationError``; :func:`normalize_message` turns it
+    into an :class:`~audit.errors.EventRejected`.
+    """
+    return _CONTRACT.validate_python(document)
 
 
 # ---------------------------------------------------------------------------
@@ -436,57 +480,62 @@ def _validate(document: Any, received_at: datetime, *, expand: bool) -> Normaliz
         name = sorted(_ES_METADATA.intersection(document))[0]
         raise _rejected("invalid_value", f"{name} is a field name reserved by Elasticsearch")
     try:
-        model = AuditEvent.model_validate(document)
+        fields = _CONTRACT.validate_python(document)
     except ValidationError as exc:
         raise _rejection(exc) from None
 
-    timestamp = model.timestamp.astimezone(UTC)
+    timestamp = fields["@timestamp"].astimezone(UTC)
     if timestamp - received_at > MAX_FUTURE:
         raise _rejected(
             "timestamp",
             f"@timestamp {_show(document['@timestamp'])} is more than 24 h ahead of the "
             f"receiving clock ({_format_utc(received_at)})",
         )
-    return _normalize(document, model, timestamp, received_at)
+    return _normalize(document, fields, timestamp, received_at)
 
 
 def _normalize(
-    document: dict[str, Any], model: AuditEvent, timestamp: datetime, received_at: datetime
+    document: dict[str, Any], fields: AuditEvent, timestamp: datetime, received_at: datetime
 ) -> NormalizedEvent:
     raw_ts = document["@timestamp"]
     if "t" in raw_ts or "z" in raw_ts:
         document["@timestamp"] = raw_ts.upper()
     document.pop(_SERVICE_OWNED_DROPPED, None)
 
-    fields = model.event
+    event = fields["event"]
+    action = event["action"]
     event_doc: dict[str, Any] = document["event"]
-    spec = lookup(fields.action)
+    spec = lookup(action)
     if spec is not None:
-        if fields.category is None:
+        if event.get("category") is None:
             event_doc["category"] = list(spec.categories)
-        if fields.type is None:
+        if event.get("type") is None:
             event_doc["type"] = list(spec.types)
     event_doc["ingested"] = _format_utc(received_at)
 
-    source = model.source
-    if source is not None and source.ip is not None and document["source"]["ip"] != source.ip:
-        document["source"]["ip"] = source.ip
+    source = fields.get("source")
+    if source is not None:
+        ip = source.get("ip")
+        if ip is not None and document["source"]["ip"] != ip:
+            document["source"]["ip"] = ip
 
-    elastra = model.elastra
+    elastra = fields.get("elastra")
     resource_type = None
-    if elastra is not None and elastra.resource is not None:
-        resource_type = elastra.resource.type
-    data_category = data_category_for(fields.action, resource_type).value
+    if elastra is not None:
+        resource = elastra.get("resource")
+        if resource is not None:
+            resource_type = resource.get("type")
+    data_category = data_category_for(action, resource_type).value
     elastra_doc = document.get("elastra")
     if elastra_doc is None:
         document["elastra"] = elastra_doc = {}
     elastra_doc["data_category"] = data_category
 
     return NormalizedEvent(
-        event_id=fields.id,
-        organization_id=model.organization.id,
-        action=fields.action,
-        outcome=fields.outcome,
+        event_id=event["id"],
+        organization_id=fields["organization"]["id"],
+        action=action,
+        outcome=event["outcome"],
         timestamp=timestamp,
         data_category=data_category,
         document=document,
@@ -668,6 +717,8 @@ def _rejection(exc: ValidationError) -> EventRejected:
             text = f"{path} must be <= {ctx['le']}, got {_show(given)}"
         elif kind == "extra_forbidden":
             text = f"{path} is not allowed here"
+        elif kind == "string_pattern_mismatch" and ctx.get("pattern") in _PATTERN_MESSAGES:
+            text = f"{path} {_PATTERN_MESSAGES[ctx['pattern']]}, got {_show(given)}"
         else:
             text = f"{path}: {first['msg']}"
     if len(errors) > 1:

@@ -8,9 +8,11 @@ unavailable, then :meth:`IngestProcess.run` runs the consumer loop.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,13 +27,12 @@ from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
 from audit.adapters.kafka.detection_feed import KafkaDetectionFeed
 from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
 from audit.adapters.metrics import PrometheusMetrics
-from audit.domain.event import NormalizedEvent
 from audit.errors import StoreUnavailable
 from audit.services.chain_keeper import ChainKeeper
 from audit.services.ingest import Backoff, IngestCounts, IngestPipeline
 from audit.services.ingest_loop import IngestLoop, LoopOptions, OutageWait, StopSignal
 from audit.services.restricted_subjects import RestrictedSubjects, RestrictingRouter
-from audit.services.retention_classes import RetentionClassResolver
+from audit.services.retention_classes import DailyIndexes, RetentionClassResolver
 from audit.settings import Settings
 from audit.wiring.privacy import request_reader
 from audit.wiring.subject_keys import build_committer
@@ -83,7 +84,8 @@ class IngestProcess:
             self.metrics.serve(self.settings.metrics_port, self.settings.metrics_addr)
 
     def run(self, until_idle: float | None = None) -> IngestCounts:
-        return self.loop.run(until_idle)
+        with steady_heap():
+            return self.loop.run(until_idle)
 
     def close(self) -> None:
         self.loop.close()
@@ -91,6 +93,36 @@ class IngestProcess:
         self.dead_letters.close()
         self.feed.close()
         self.client.close()
+
+
+GC_YOUNG_THRESHOLD = 20_000
+"""Allocations between two collections of the youngest generation (Python's
+default is 700) while a consumer runs."""
+
+
+@contextmanager
+def steady_heap() -> Iterator[None]:
+    """The cyclic garbage collector tuned for a consumer's steady state.
+
+    Everything built before the loop (modules, pydantic schemas, the rule
+    pack, clients) lives as long as the process: it is frozen, so the
+    collections stop walking it. Each batch allocates tens of thousands of
+    short-lived containers (parsed and validated documents, routed records)
+    that survive until its bulk write is answered: collecting the youngest
+    generation every 20,000 allocations instead of 700 walks them far fewer
+    times. In validate+normalize alone that saves ~10 of ~30 µs of CPU per
+    event (bench/bench_validate.py, its "steady heap" column). Restored on
+    exit.
+    """
+    threshold = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def build_ingest(settings: Settings, metrics: PrometheusMetrics | None = None) -> IngestProcess:
@@ -118,24 +150,11 @@ def build_ingest(settings: Settings, metrics: PrometheusMetrics | None = None) -
     stop = StopSignal()
     outage = OutageWait(source, metrics.heartbeat, stop)
 
-    days: dict[int, str] = {}  # event-time day (ordinal) -> "YYYY.MM.DD"
-
-    def index_for(event: NormalizedEvent) -> str:
-        """The daily index of the event's retention class and event-time day."""
-        retention_class = classes.class_for(event.organization_id, event.data_category)
-        ordinal = event.timestamp.toordinal()
-        day = days.get(ordinal)
-        if day is None:
-            if len(days) > 4096:  # a replay over years: keep the cache small
-                days.clear()
-            day = days[ordinal] = event.timestamp.strftime("%Y.%m.%d")
-        return store.index_name(retention_class, day)
-
     pipeline = IngestPipeline(
         store=store,
         dead_letters=dead_letters,
         metrics=metrics,
-        index_for=index_for,
+        index_for=DailyIndexes(classes, store.index_name),
         clock=utcnow,
         wait=outage,
         backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),

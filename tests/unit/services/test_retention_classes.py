@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 
 from audit.adapters.bundled_data import load_retention_policy
+from audit.domain.event import NormalizedEvent
 from audit.domain.retention import RetentionPolicy
 from audit.errors import ConflictError, StoreUnavailable
-from audit.services.retention_classes import RetentionClassRefused, RetentionClassResolver
+from audit.services.retention_classes import (
+    DailyIndexes,
+    RetentionClassRefused,
+    RetentionClassResolver,
+)
 from tests.fakes.retention import FakeOrgSettingsStore
 
 AT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -98,3 +103,58 @@ def test_a_concurrent_change_is_kept_in_the_history_and_endless_ones_give_up(
     store.docs.race("org_a", other_admin, times=store.ATTEMPTS)
     with pytest.raises(ConflictError, match="kept changing"):
         resolver.set_org_class("org_a", "extended", "admin", "lost", AT)
+
+
+def _event(org: str, data_category: str, timestamp: datetime) -> NormalizedEvent:
+    return NormalizedEvent("e1", org, "user.login", "success", timestamp, data_category, {})
+
+
+def _index_name(retention_class: str, day: str) -> str:
+    return f"audit-events-{retention_class}-{day}"
+
+
+def test_daily_index_is_the_class_and_the_event_time_day_and_follows_changes(
+    policy: RetentionPolicy,
+) -> None:
+    store, ticks = FakeOrgSettingsStore(), Ticks()
+    resolver = RetentionClassResolver(store, policy, ttl_seconds=60, clock=ticks)
+    index_for = DailyIndexes(resolver, _index_name)
+    login = _event("org_a", "authentication_security", AT)
+    late = _event("org_a", "authentication_security", datetime(2026, 11, 26, 23, 59, tzinfo=UTC))
+    assert index_for(login) == "audit-events-standard-2026.11.26"
+    assert index_for(late) == "audit-events-standard-2026.11.26"
+    next_day = _event("org_a", "authentication_security", datetime(2026, 11, 27, tzinfo=UTC))
+    assert index_for(next_day) == "audit-events-standard-2026.11.27"
+    assert resolver.reads == 1  # one read for the organization, then cache hits
+
+    # A change through this resolver applies at once, as class_for's does.
+    resolver.set_org_class("org_a", "extended", "admin", "contract", AT)
+    assert index_for(login) == "audit-events-extended-2026.11.26"
+    # A change by another process is seen after the TTL, not before.
+    RetentionClassResolver(store, policy).set_org_class("org_a", "standard", "a", "back", AT)
+    ticks.now = 59
+    assert index_for(login) == "audit-events-extended-2026.11.26"
+    ticks.now = 121
+    assert index_for(login) == "audit-events-standard-2026.11.26"
+    for category in ("authentication_security", "account", "organization_billing", "unknown"):
+        event = _event("org_a", category, AT)
+        assert index_for(event) == _index_name(resolver.class_for("org_a", category), "2026.11.26")
+
+
+def test_daily_index_waits_through_an_outage_like_class_for(policy: RetentionPolicy) -> None:
+    store, ticks = FakeOrgSettingsStore(), Ticks()
+    resolver = RetentionClassResolver(store, policy, ttl_seconds=60, clock=ticks)
+    index_for = DailyIndexes(resolver, _index_name)
+    resolver.set_org_class("org_a", "extended", "admin", "contract", AT)
+    assert index_for(_event("org_a", "account", AT)) == "audit-events-extended-2026.11.26"
+    ticks.now = 61
+    store.docs.outages.down_forever = True
+    # The known class is served a while longer, grace after grace; an
+    # organization never read cannot be placed.
+    reads = resolver.reads
+    assert index_for(_event("org_a", "account", AT)) == "audit-events-extended-2026.11.26"
+    ticks.now = 61 + 6
+    assert index_for(_event("org_a", "account", AT)) == "audit-events-extended-2026.11.26"
+    assert resolver.reads == reads + 2  # each grace over, the store is tried again
+    with pytest.raises(StoreUnavailable):
+        index_for(_event("org_b", "account", AT))
