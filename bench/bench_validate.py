@@ -37,7 +37,7 @@ from audit.replay.mix import mixed_stream
 from audit.replay.traffic import TrafficGenerator, TrafficProfile
 from audit.services import retention_classes as current_classes
 from audit.services.ports.retention import OrgClassRecord
-from audit.wiring.ingest import steady_heap
+from audit.wiring.collector import tuned_collector
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "632a7f9"
@@ -153,8 +153,8 @@ def timed(fn: Callable[[], object], count: int) -> float:
 
 
 def timed_steady(fn: Callable[[], object], count: int) -> float:
-    """``timed`` under the consumer's garbage-collector tuning (audit.wiring.ingest)."""
-    with steady_heap():
+    """``timed`` under the consumers' garbage-collector tuning (audit.wiring.collector)."""
+    with tuned_collector():
         return timed(fn, count)
 
 

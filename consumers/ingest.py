@@ -17,6 +17,7 @@ from types import FrameType
 from audit.logging_setup import configure_logging
 from audit.services.ingest import IngestCounts
 from audit.settings import Settings, load_settings
+from audit.wiring.collector import tune_collector
 from audit.wiring.ingest import build_ingest
 
 
@@ -81,11 +82,13 @@ def run_members(
 
 def _member(settings: Settings, until_idle: float | None, results: Queue[IngestCounts]) -> None:
     configure_logging()
+    tune_collector()
     results.put(run(settings, until_idle=until_idle))
 
 
 def main() -> int:
     configure_logging()
+    tune_collector()
     print(run(load_settings()).as_dict())
     return 0
 

@@ -30,9 +30,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _consume(args: argparse.Namespace) -> int:
     from audit.logging_setup import configure_logging
+    from audit.wiring.collector import tune_collector
     from consumers.ingest import run, run_members
 
     configure_logging()
+    tune_collector()
     if args.processes < 1:
         raise SystemExit("audit consume: --processes must be at least 1")
     if args.processes == 1:

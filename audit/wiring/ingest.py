@@ -8,11 +8,9 @@ unavailable, then :meth:`IngestProcess.run` runs the consumer loop.
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -84,8 +82,7 @@ class IngestProcess:
             self.metrics.serve(self.settings.metrics_port, self.settings.metrics_addr)
 
     def run(self, until_idle: float | None = None) -> IngestCounts:
-        with steady_heap():
-            return self.loop.run(until_idle)
+        return self.loop.run(until_idle)
 
     def close(self) -> None:
         self.loop.close()
@@ -93,36 +90,6 @@ class IngestProcess:
         self.dead_letters.close()
         self.feed.close()
         self.client.close()
-
-
-GC_YOUNG_THRESHOLD = 20_000
-"""Allocations between two collections of the youngest generation (Python's
-default is 700) while a consumer runs."""
-
-
-@contextmanager
-def steady_heap() -> Iterator[None]:
-    """The cyclic garbage collector tuned for a consumer's steady state.
-
-    Everything built before the loop (modules, pydantic schemas, the rule
-    pack, clients) lives as long as the process: it is frozen, so the
-    collections stop walking it. Each batch allocates tens of thousands of
-    short-lived containers (parsed and validated documents, routed records)
-    that survive until its bulk write is answered: collecting the youngest
-    generation every 20,000 allocations instead of 700 walks them far fewer
-    times. In validate+normalize alone that saves ~10 of ~30 µs of CPU per
-    event (bench/bench_validate.py, its "steady heap" column). Restored on
-    exit.
-    """
-    threshold = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def build_ingest(settings: Settings, metrics: PrometheusMetrics | None = None) -> IngestProcess:

@@ -43,3 +43,15 @@ def test_survivors_of_full_collections_are_frozen_then_thawed() -> None:
     for _ in range(collector.THAW_EVERY - 1):
         gc.collect(2)
     assert gc.get_freeze_count() == 0  # thawed: the next full collection sees all
+
+
+@pytest.mark.usefixtures("restore_gc")
+def test_tuned_collector_is_undone_on_exit_even_after_a_failure() -> None:
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), collector.tuned_collector():
+        assert gc.get_threshold()[0] == collector.GEN0_THRESHOLD
+        assert gc.get_freeze_count() > 1000  # modules, classes, schemas
+        raise RuntimeError("the measured block failed")
+    assert gc.get_threshold() == before
+    assert collector._freeze_survivors not in gc.callbacks
+    assert gc.get_freeze_count() == 0
