@@ -23,7 +23,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -87,13 +87,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
 
-    profile = TrafficProfile(
-        organizations=50,
-        users_per_organization=40,
-        seed=99,
-        start=datetime.now(UTC) - timedelta(hours=12),
-        duration=timedelta(hours=12),
-    )
+    profile = TrafficProfile.benchmark(datetime.now(UTC))
     now = datetime.now(UTC)
     events: list[NormalizedEvent] = []
     for message in mixed_stream(TrafficGenerator(profile), args.events).messages:

@@ -55,7 +55,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import orjson
 from elasticsearch import Elasticsearch
@@ -97,13 +97,7 @@ def main() -> None:
         }
     )
     settings = load_settings()
-    profile = TrafficProfile(
-        organizations=50,
-        users_per_organization=40,
-        seed=99,
-        start=datetime.now(UTC) - timedelta(hours=12),
-        duration=timedelta(hours=12),
-    )
+    profile = TrafficProfile.benchmark(datetime.now(UTC))
     stream = mixed_stream(TrafficGenerator(profile), args.events)
     values = [m.value for m in stream.messages]
     expected = len(stream.unique_event_ids)

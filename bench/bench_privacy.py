@@ -56,13 +56,7 @@ def pipeline(events: int, rounds: int) -> dict[str, Any]:
         }
     )
     settings = load_settings()
-    profile = TrafficProfile(
-        organizations=50,
-        users_per_organization=40,
-        seed=99,
-        start=datetime.now(UTC) - timedelta(hours=12),
-        duration=timedelta(hours=12),
-    )
+    profile = TrafficProfile.benchmark(datetime.now(UTC))
     stream = mixed_stream(TrafficGenerator(profile), events)
     ensure_topics(
         settings,

@@ -24,7 +24,7 @@ import sys
 import time
 import types
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,7 @@ def load_baseline(rev: str, path: str, name: str) -> types.ModuleType:
 
 
 def messages(count: int, malformed: float) -> list[bytes]:
-    profile = TrafficProfile(
-        organizations=50,
-        users_per_organization=40,
-        seed=99,
-        start=datetime.now(UTC) - timedelta(hours=12),
-        duration=timedelta(hours=12),
-    )
+    profile = TrafficProfile.benchmark(datetime.now(UTC))
     stream = mixed_stream(TrafficGenerator(profile), count, malformed_ratio=malformed)
     return [m.value for m in stream.messages]
 

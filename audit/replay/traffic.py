@@ -75,6 +75,18 @@ class TrafficProfile:
     )
     duration: timedelta = timedelta(hours=6)
 
+    @classmethod
+    def benchmark(cls, now: datetime) -> TrafficProfile:
+        """The benchmarks' traffic: 50 organizations of 40 users over the 12
+        hours before ``now`` (recent, so nothing is too late or ages out)."""
+        return cls(
+            organizations=50,
+            users_per_organization=40,
+            seed=99,
+            start=now - timedelta(hours=12),
+            duration=timedelta(hours=12),
+        )
+
 
 class TrafficGenerator:
     def __init__(self, profile: TrafficProfile) -> None:
