@@ -106,10 +106,10 @@ class DetectionEngine:
         if lateness < timedelta(0):
             raise ValueError("lateness must not be negative")
         self.rules: dict[str, RuleBase] = {r.id: r for r in rules if r.enabled}
-        self._evaluators: dict[str, Evaluator] = {
-            rule_id: make_evaluator(rule) for rule_id, rule in self.rules.items()
-        }
         self._lateness_us = to_us_delta(lateness)
+        self._evaluators: dict[str, Evaluator] = {
+            rule_id: make_evaluator(rule, self._lateness_us) for rule_id, rule in self.rules.items()
+        }
         self._horizon_us = to_us_delta(late_horizon)
         self._too_late: list[TooLate] = []
         self._clock_from_events = clock_from_events
@@ -255,8 +255,9 @@ class DetectionEngine:
         target = state
         if floor is not None and time_us <= floor[0]:
             # Out of order (or again): a re-delivery is ignored; an event older
-            # than the key's window goes to the late lane unless it belongs to
-            # the open detection.
+            # than what the key's window still holds (its reach: the window
+            # and one lateness more for the windowed types) goes to the late
+            # lane unless it belongs to the open detection.
             if self._holds_event(state, evaluator, routed):
                 self.stale_events += 1
                 return []
@@ -266,7 +267,7 @@ class DetectionEngine:
                 <= time_us
                 < opened.start_us + evaluator.suppress_us
             )
-            if not in_burst and time_us < floor[0] - evaluator.lookback_us:
+            if not in_burst and time_us < floor[0] - evaluator.reach_us:
                 late_key = key + LATE_SUFFIX
                 late = states.get(late_key)
                 if late is None:

@@ -86,6 +86,12 @@ class Evaluator(Protocol):
     monotone: bool
 
     @property
+    def reach_us(self) -> int:
+        """How far before a key's newest event an event arriving out of order
+        still meets every event it could make a detection with; the engine
+        sends older ones to the key's late lane."""
+
+    @property
     def rule(self) -> RuleBase: ...
 
     def new_data(self) -> Any: ...
@@ -107,10 +113,15 @@ class _Base:
     #: How far before the newest event of a key the rule still looks.
     lookback_us = 0
 
-    def __init__(self, rule: RuleBase) -> None:
+    def __init__(self, rule: RuleBase, lateness_us: int = 0) -> None:
         self.rule = rule
         self.suppress_us = _us(rule.suppression)
         self.monotone = rule.monotone
+        self.lateness_us = lateness_us
+
+    @property
+    def reach_us(self) -> int:
+        return self.lookback_us
 
     def contains(self, data: Any, event: RoutedEvent) -> bool:
         """Whether ``event`` (id and step) is held in ``data`` already."""
@@ -156,28 +167,48 @@ class MatchEvaluator(_Base):
 
 @dataclass(slots=True)
 class Window:
+    #: The trailing window: the events of the last ``window`` before the
+    #: newest (the aggregates below are over these only).
     events: deque[RoutedEvent] = field(default_factory=deque)
     counts: list[dict[str, int]] = field(default_factory=list)
     #: per event, beside it: the values a distinct count reads (a tuple, or
     #: the bare value when the rule has one count)
     values: deque[Any] = field(default_factory=deque)
     total: float = 0
+    #: Events behind the trailing window, kept one allowed lateness more
+    #: (back to ``newest - window - lateness``) for the events that arrive
+    #: out of order; None until an event leaves the trailing window (most
+    #: keys never need it).
+    older: deque[RoutedEvent] | None = None
 
 
 class _Windowed(_Base):
-    """Shared window bookkeeping; subclasses add/remove and test the condition."""
+    """Shared window bookkeeping; subclasses add/remove and test the condition.
+
+    In event-time order (the new event is the newest) only the window ending
+    at the new event can newly hold: it is the trailing window, whose
+    aggregates are kept up to date on append. An event inserted out of order
+    changes every window ending at an event from it to ``window`` after it:
+    :meth:`_apply_unordered` scans those (rare: recomputed from the retained
+    events) and fires on the first that holds, so the answer is the one the
+    events would have given in event-time order.
+    """
 
     rule: WindowedRule
 
-    def __init__(self, rule: WindowedRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: WindowedRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.window_us = self.lookback_us = _us(rule.window)
+
+    @property
+    def reach_us(self) -> int:
+        return self.window_us + self.lateness_us
 
     def new_data(self) -> Window:
         return Window()
 
     def contains(self, data: Window, event: RoutedEvent) -> bool:
-        return _held(data.events, event)
+        return _held(data.events, event) or (data.older is not None and _held(data.older, event))
 
     def _added(self, data: Window, event: RoutedEvent) -> None:
         pass
@@ -192,20 +223,97 @@ class _Windowed(_Base):
         data.events.clear()
         data.values.clear()
         data.total = 0
+        data.older = None
         for counts in data.counts:
             counts.clear()
 
-    def _evict(self, data: Window, low_us: int) -> None:
+    def _retire(self, data: Window, low_us: int) -> None:
+        """Move the trailing window's events before ``low_us`` behind it;
+        forget those one lateness older still."""
         events = data.events
-        while events and events[0].time_us < low_us:
-            self._removed(data, events.popleft())
+        if events and events[0].time_us < low_us:
+            older = data.older
+            if older is None:
+                older = data.older = deque()
+            while events and events[0].time_us < low_us:
+                event = events.popleft()
+                self._removed(data, event)
+                older.append(event)
+        older = data.older
+        if older:
+            low_us -= self.lateness_us
+            while older and older[0].time_us < low_us:
+                older.popleft()
+
+    def _rebuild(self, data: Window, items: list[RoutedEvent]) -> None:
+        """``data`` holding ``items`` (in event-time order) and nothing else."""
+        self._clear(data)
+        if not items:
+            return
+        low = items[-1].time_us - self.window_us
+        first = 0
+        while items[first].time_us < low:
+            first += 1
+        if first:
+            keep = low - self.lateness_us
+            older = deque(e for e in items[:first] if e.time_us >= keep)
+            data.older = older or None
+        events = data.events
+        for event in items[first:]:
+            events.append(event)
+            self._added(data, event)
+
+    def _apply_unordered(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
+        """An event older than the newest: check every window (of width
+        ``window``, ending at an event) it belongs to, oldest first."""
+        items = list(data.older or ())
+        items.extend(data.events)
+        position = (event.time_us, event.event_id, event.step)
+        index = len(items)
+        while index > 0:
+            other = items[index - 1]
+            if (other.time_us, other.event_id, other.step) <= position:
+                break
+            index -= 1
+        items.insert(index, event)
+        width = self.window_us
+        probe = self.new_data()  # the aggregates of the window being checked
+        low = 0
+        while items[low].time_us < event.time_us - width:
+            low += 1
+        for before in items[low:index]:
+            probe.events.append(before)
+            self._added(probe, before)
+        last = event.time_us + width
+        for end in range(index, len(items)):
+            current = items[end]
+            if current.time_us > last:
+                break
+            probe.events.append(current)
+            self._added(probe, current)
+            while probe.events[0].time_us < current.time_us - width:
+                self._removed(probe, probe.events.popleft())
+            if self._holds(probe):
+                fired = list(probe.events)
+                # As in event-time order: the later events the detection's
+                # suppression covers extend it; the rest are windowed anew.
+                until = fired[0].time_us + self.suppress_us
+                rest = items[end + 1 :]
+                fired.extend(e for e in rest if e.time_us < until)
+                self._rebuild(data, [e for e in rest if e.time_us >= until])
+                return fired
+        self._rebuild(data, items)
+        return None
 
     def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
-        _insert(data.events, event)
+        events = data.events
+        if events and events[-1].time_us > event.time_us:
+            return self._apply_unordered(data, event)
+        events.append(event)
         self._added(data, event)
-        self._evict(data, data.events[-1].time_us - self.window_us)
+        self._retire(data, event.time_us - self.window_us)
         if not self._holds(data):
             return None
         fired = list(data.events)
@@ -213,26 +321,40 @@ class _Windowed(_Base):
         return fired
 
     def idle(self, data: Window, now_us: int) -> bool:
-        self._evict(data, now_us - self.window_us)
-        return not data.events
+        # ``now_us`` is at most the watermark: an event still to come within
+        # the lateness is not older than it, so it can share a window with
+        # nothing before ``now_us - window``.
+        low = now_us - self.window_us
+        older = data.older
+        if older is not None:
+            while older and older[0].time_us < low:
+                older.popleft()
+            if not older:
+                data.older = None
+        events = data.events
+        while events and events[0].time_us < low:
+            self._removed(data, events.popleft())
+        return not events and data.older is None
 
     def dump(self, data: Window) -> Any:
-        return [dump_event(e) for e in data.events]
+        # One list in event-time order, the older events first: the layout
+        # written before they were kept (the trailing window alone) loads
+        # the same way.
+        dumped = [dump_event(e) for e in data.older or ()]
+        dumped.extend(dump_event(e) for e in data.events)
+        return dumped
 
     def load(self, raw: Any, rebuild: Any) -> Window:
         data = self.new_data()
-        for item in raw:
-            event = rebuild(item)
-            data.events.append(event)
-            self._added(data, event)
+        self._rebuild(data, [rebuild(item) for item in raw])
         return data
 
 
 class ThresholdEvaluator(_Windowed):
     rule: ThresholdRule
 
-    def __init__(self, rule: ThresholdRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: ThresholdRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.threshold = rule.threshold
 
     def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
@@ -241,16 +363,24 @@ class ThresholdEvaluator(_Windowed):
             return [event]
         events = data.events
         if events and events[-1].time_us > event.time_us:
-            _insert(events, event)  # out of order: at its place in event time
-        else:
-            events.append(event)
-        low = events[-1].time_us - self.window_us
-        while events[0].time_us < low:
-            events.popleft()
+            return self._apply_unordered(data, event)
+        events.append(event)
+        low = event.time_us - self.window_us
+        older = data.older
+        if events[0].time_us < low:
+            if older is None:
+                older = data.older = deque()
+            while events[0].time_us < low:
+                older.append(events.popleft())
+        if older:
+            low -= self.lateness_us
+            while older and older[0].time_us < low:
+                older.popleft()
         if len(events) < self.threshold:
             return None
         fired = list(events)
         events.clear()
+        data.older = None
         return fired
 
     def _holds(self, data: Window) -> bool:
@@ -276,13 +406,13 @@ def _extractor(fields: tuple[KeyField, ...]) -> Extractor:
 
 
 class ValueCountEvaluator(_Windowed):
-    """Per distinct count: occurrences of each value in the window; the
-    values of each windowed event are kept beside it (``Window.values``)."""
+    """Per distinct count: occurrences of each value in the trailing window;
+    the values of each of its events are kept beside it (``Window.values``)."""
 
     rule: ValueCountRule
 
-    def __init__(self, rule: ValueCountRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: ValueCountRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.extractors = tuple(_extractor(spec.fields) for spec in rule.distinct)
         self.minimums = tuple(spec.at_least for spec in rule.distinct)
 
@@ -326,36 +456,27 @@ class ValueCountEvaluator(_Windowed):
             if value is not None:
                 counts[value] = counts.get(value, 0) + 1
         low = event.time_us - self.window_us
-        while events[0].time_us < low:
-            events.popleft()
-            for value, counts in zip(kept.popleft(), all_counts, strict=True):
-                if value is not None:
-                    left = counts[value] - 1
-                    if left:
-                        counts[value] = left
-                    else:
-                        del counts[value]
+        older = data.older
+        if events[0].time_us < low:
+            if older is None:
+                older = data.older = deque()
+            while events[0].time_us < low:
+                older.append(events.popleft())
+                for value, counts in zip(kept.popleft(), all_counts, strict=True):
+                    if value is not None:
+                        left = counts[value] - 1
+                        if left:
+                            counts[value] = left
+                        else:
+                            del counts[value]
+        if older:
+            low -= self.lateness_us
+            while older and older[0].time_us < low:
+                older.popleft()
         for minimum, counts in zip(self.minimums, all_counts, strict=True):
             if len(counts) < minimum:
                 return None
         fired = list(events)
-        self._clear(data)
-        return fired
-
-    def _insert_values(self, data: Window, index: int, event: RoutedEvent) -> None:
-        values = tuple([extract(event) for extract in self.extractors])
-        data.values.insert(index, values)
-        for value, counts in zip(values, data.counts, strict=True):
-            if value is not None:
-                counts[value] = counts.get(value, 0) + 1
-
-    def _apply_unordered(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
-        """An event older than the newest of the window: insert it, values beside it."""
-        self._insert_values(data, _insert(data.events, event), event)
-        self._evict(data, data.events[-1].time_us - self.window_us)
-        if not self._holds(data):
-            return None
-        fired = list(data.events)
         self._clear(data)
         return fired
 
@@ -365,8 +486,8 @@ class SingleValueCountEvaluator(ValueCountEvaluator):
     sees every event): ``Window.values`` holds each event's bare value, not
     a 1-tuple, and the one plain field counted is read inline."""
 
-    def __init__(self, rule: ValueCountRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: ValueCountRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         (self._extract,) = self.extractors
         (self._minimum,) = self.minimums
         (fields,) = (spec.fields for spec in rule.distinct)
@@ -394,13 +515,6 @@ class SingleValueCountEvaluator(ValueCountEvaluator):
     def _holds(self, data: Window) -> bool:
         return len(data.counts[0]) >= self._minimum
 
-    def _insert_values(self, data: Window, index: int, event: RoutedEvent) -> None:
-        value = self._extract(event)
-        data.values.insert(index, value)
-        if value is not None:
-            counts = data.counts[0]
-            counts[value] = counts.get(value, 0) + 1
-
     def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
@@ -421,15 +535,23 @@ class SingleValueCountEvaluator(ValueCountEvaluator):
         if value is not None:
             counts[value] = counts.get(value, 0) + 1
         low = time_us - self.window_us
-        while events[0].time_us < low:
-            events.popleft()
-            old = kept.popleft()
-            if old is not None:
-                left = counts[old] - 1
-                if left:
-                    counts[old] = left
-                else:
-                    del counts[old]
+        older = data.older
+        if events[0].time_us < low:
+            if older is None:
+                older = data.older = deque()
+            while events[0].time_us < low:
+                older.append(events.popleft())
+                old = kept.popleft()
+                if old is not None:
+                    left = counts[old] - 1
+                    if left:
+                        counts[old] = left
+                    else:
+                        del counts[old]
+        if older:
+            low -= self.lateness_us
+            while older and older[0].time_us < low:
+                older.popleft()
         if len(counts) < self._minimum:
             return None
         fired = list(events)
@@ -711,18 +833,22 @@ class GeoVelocityEvaluator(_Base):
         return LastSeen(event, location(event.fields.get(self.rule.location_field)))
 
 
-def make_evaluator(rule: RuleBase) -> Evaluator:
-    """The evaluator of a rule, by its model class."""
+def make_evaluator(rule: RuleBase, lateness_us: int = 0) -> Evaluator:
+    """The evaluator of a rule, by its model class.
+
+    ``lateness_us``: the engine's allowed lateness; a windowed rule keeps its
+    events that much longer, for the events that arrive out of order.
+    """
     if isinstance(rule, MatchRule):
         return MatchEvaluator(rule)
     if isinstance(rule, ThresholdRule):
-        return ThresholdEvaluator(rule)
+        return ThresholdEvaluator(rule, lateness_us)
     if isinstance(rule, ValueCountRule):
         if len(rule.distinct) == 1:
-            return SingleValueCountEvaluator(rule)
-        return ValueCountEvaluator(rule)
+            return SingleValueCountEvaluator(rule, lateness_us)
+        return ValueCountEvaluator(rule, lateness_us)
     if isinstance(rule, SumRule):
-        return SumEvaluator(rule)
+        return SumEvaluator(rule, lateness_us)
     if isinstance(rule, SequenceRule):
         return SequenceEvaluator(rule)
     if isinstance(rule, NewValueRule):
