@@ -581,69 +581,155 @@ class SumEvaluator(_Windowed):
 
 @dataclass(slots=True)
 class Steps:
+    #: per step, its events of the last ``window`` before the newest event
+    #: of any step
     queues: list[deque[RoutedEvent]]
+    #: per step, the events behind that window kept one allowed lateness
+    #: more, for the events that arrive out of order; None until needed
+    older: list[deque[RoutedEvent]] | None = None
 
 
 class SequenceEvaluator(_Base):
     """Ordered steps, greedy earliest match: the first ``count`` events of step 0
     in the window, then the first ``count`` of step 1 after those, and so on;
-    it fires on the event that completes the last step."""
+    it fires on the event that completes the last step.
+
+    A match ends at an event of the last step, so in event-time order only
+    the window ending at the new event can newly hold one. An event inserted
+    out of order can complete a match in any window ending at an event of
+    the last step from it to ``window`` after it: those are checked, over
+    the events kept one lateness behind the window (rare path).
+    """
 
     rule: SequenceRule
 
-    def __init__(self, rule: SequenceRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: SequenceRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.window_us = self.lookback_us = _us(rule.window)
         self.counts = tuple(step.count for step in rule.steps)
+
+    @property
+    def reach_us(self) -> int:
+        return self.window_us + self.lateness_us
 
     def new_data(self) -> Steps:
         return Steps([deque() for _ in self.counts])
 
     def contains(self, data: Steps, event: RoutedEvent) -> bool:
-        return _held(data.queues[event.step], event)
-
-    def _evict(self, data: Steps, low_us: int) -> None:
-        for queue in data.queues:
-            while queue and queue[0].time_us < low_us:
-                queue.popleft()
+        if _held(data.queues[event.step], event):
+            return True
+        return data.older is not None and _held(data.older[event.step], event)
 
     def apply(self, data: Steps, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
         queues = data.queues
-        _insert(queues[event.step], event)
         newest = event.time_us
         for queue in queues:
             if queue and queue[-1].time_us > newest:
-                newest = queue[-1].time_us
-        low = newest - self.window_us
-        for queue in queues:
-            while queue and queue[0].time_us < low:
-                queue.popleft()
-        last = len(self.counts) - 1
-        if event.step != last and not (queues[last] and queues[last][-1].time_us > event.time_us):
-            return None  # nothing of the last step after it: no match can end here
+                return self._apply_unordered(data, event)
+        _insert(queues[event.step], event)
+        self._retire(data, newest - self.window_us)
+        if event.step != len(self.counts) - 1:
+            return None  # the newest event, not of the last step: no match ends here
         for queue, need in zip(queues, self.counts, strict=True):
             if len(queue) < need:
                 return None  # a step short of events: no match at all (the usual case)
-        first = self._first_of_match(data)
+        first = self._first_of_match(queues)
         if first is None:
             return None
-        unique = {
-            e.event_id: e
-            for queue in data.queues
-            for e in queue
-            if (e.time_us, e.event_id) >= first
-        }  # an event matching two steps is one event of the detection
-        fired = sorted(unique.values(), key=lambda e: (e.time_us, e.event_id))
-        for queue in data.queues:
+        fired = self._from(queues, first)
+        for queue in queues:
             queue.clear()
+        data.older = None
         return fired
 
-    def _first_of_match(self, data: Steps) -> tuple[int, str] | None:
+    def _retire(self, data: Steps, low_us: int) -> None:
+        older = data.older
+        for step, queue in enumerate(data.queues):
+            if queue and queue[0].time_us < low_us:
+                if older is None:
+                    older = data.older = [deque() for _ in self.counts]
+                kept = older[step]
+                while queue and queue[0].time_us < low_us:
+                    kept.append(queue.popleft())
+        if older is not None:
+            low_us -= self.lateness_us
+            for kept in older:
+                while kept and kept[0].time_us < low_us:
+                    kept.popleft()
+
+    @staticmethod
+    def _from(queues: Any, first: tuple[int, str]) -> list[RoutedEvent]:
+        unique = {
+            e.event_id: e for queue in queues for e in queue if (e.time_us, e.event_id) >= first
+        }  # an event matching two steps is one event of the detection
+        return sorted(unique.values(), key=lambda e: (e.time_us, e.event_id))
+
+    def _rebuild(self, data: Steps, steps: list[list[RoutedEvent]]) -> None:
+        """``data`` holding these events per step (each in event-time order)."""
+        newest = max((items[-1].time_us for items in steps if items), default=None)
+        data.older = None
+        data.queues = [deque() for _ in self.counts]
+        if newest is None:
+            return
+        low = newest - self.window_us
+        keep = low - self.lateness_us
+        older = [deque(e for e in items if keep <= e.time_us < low) for items in steps]
+        if any(older):
+            data.older = older
+        data.queues = [deque(e for e in items if e.time_us >= low) for items in steps]
+
+    def _apply_unordered(self, data: Steps, event: RoutedEvent) -> list[RoutedEvent] | None:
+        """An event older than the newest: check every window ending at an
+        event of the last step that it can belong to, oldest first."""
+        older = data.older
+        steps = [
+            list(older[step] if older is not None else ()) + list(queue)
+            for step, queue in enumerate(data.queues)
+        ]
+        mine = steps[event.step]
+        position = (event.time_us, event.event_id, event.step)
+        index = len(mine)
+        while index > 0:
+            other = mine[index - 1]
+            if (other.time_us, other.event_id, other.step) <= position:
+                break
+            index -= 1
+        mine.insert(index, event)
+        width = self.window_us
+        for end in steps[-1]:
+            if end.time_us < event.time_us:
+                continue
+            if end.time_us > event.time_us + width:
+                break
+            low, high = end.time_us - width, end.time_us
+            window = [[e for e in items if low <= e.time_us <= high] for items in steps]
+            first = self._first_of_match(window)
+            if first is None:
+                continue
+            fired = self._from(window, first)
+            # As in event-time order: the later events the detection's
+            # suppression covers extend it; the rest are windowed anew.
+            until = fired[0].time_us + self.suppress_us
+            taken = {(e.event_id, e.step) for e in fired}
+            later = [[e for e in items if e.time_us > high] for items in steps]
+            extend = {
+                e.event_id: e
+                for items in later
+                for e in items
+                if e.time_us < until and (e.event_id, e.step) not in taken
+            }
+            fired.extend(sorted(extend.values(), key=lambda e: (e.time_us, e.event_id)))
+            self._rebuild(data, [[e for e in items if e.time_us >= until] for items in later])
+            return fired
+        self._rebuild(data, steps)
+        return None
+
+    def _first_of_match(self, queues: Any) -> tuple[int, str] | None:
         position: tuple[int, str] | None = None
         first: tuple[int, str] | None = None
-        for queue, need in zip(data.queues, self.counts, strict=True):
+        for queue, need in zip(queues, self.counts, strict=True):
             got = 0
             for e in queue:
                 here = (e.time_us, e.event_id)
@@ -660,14 +746,33 @@ class SequenceEvaluator(_Base):
         return first
 
     def idle(self, data: Steps, now_us: int) -> bool:
-        self._evict(data, now_us - self.window_us)
-        return not any(data.queues)
+        # ``now_us`` is at most the watermark: see _Windowed.idle
+        low = now_us - self.window_us
+        for queue in data.queues:
+            while queue and queue[0].time_us < low:
+                queue.popleft()
+        if data.older is not None:
+            for kept in data.older:
+                while kept and kept[0].time_us < low:
+                    kept.popleft()
+            if not any(data.older):
+                data.older = None
+        return not any(data.queues) and data.older is None
 
     def dump(self, data: Steps) -> Any:
-        return [[dump_event(e) for e in queue] for queue in data.queues]
+        # per step one list in event-time order, the older events first: the
+        # layout written before they were kept loads the same way
+        older = data.older
+        return [
+            [dump_event(e) for e in (older[step] if older is not None else ())]
+            + [dump_event(e) for e in queue]
+            for step, queue in enumerate(data.queues)
+        ]
 
     def load(self, raw: Any, rebuild: Any) -> Steps:
-        return Steps([deque(rebuild(item) for item in queue) for queue in raw])
+        data = self.new_data()
+        self._rebuild(data, [[rebuild(item) for item in queue] for queue in raw])
+        return data
 
 
 @dataclass(slots=True)
@@ -850,7 +955,7 @@ def make_evaluator(rule: RuleBase, lateness_us: int = 0) -> Evaluator:
     if isinstance(rule, SumRule):
         return SumEvaluator(rule, lateness_us)
     if isinstance(rule, SequenceRule):
-        return SequenceEvaluator(rule)
+        return SequenceEvaluator(rule, lateness_us)
     if isinstance(rule, NewValueRule):
         return NewValueEvaluator(rule)
     if isinstance(rule, GeoVelocityRule):
