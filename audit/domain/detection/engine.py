@@ -28,10 +28,17 @@ Late lane and horizon
 ---------------------
 An event behind the watermark is still evaluated while it is within the
 late horizon (``late_horizon``, default one day, before the watermark):
-monotone rules fully (an event older than its key's window goes to the key's
+monotone rules fully, new_value at once, against the history known then.
+A monotone rule's event older than its key's newest goes into the key's
+window while it is within the evaluator's ``reach_us`` of the newest: for
+the windowed types (threshold, value_count, sum, sequence) the window and
+one lateness more, since their evaluators keep that much (see
+:mod:`~audit.domain.detection.evaluators`) and check every window the event
+belongs to, so an event arriving up to one lateness late meets every event
+it would have met in event-time order. An older event goes to the key's
 *late lane*, a second window of the same rule that only late events fill,
-kept until the horizon passes it), new_value at once, against the history
-known then. Events beyond the horizon are *too late*: counted
+kept until the horizon passes it (the live window no longer holds what it
+would need to meet). Events beyond the horizon are *too late*: counted
 (``late_events``, ``late_by_rule``), a sample kept with the reason
 (:meth:`take_too_late`), and not evaluated.
 

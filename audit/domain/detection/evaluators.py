@@ -6,18 +6,44 @@ inserted at its place in event time, so the window is what it would be had
 the events come in order. The non-monotone type (new_value) gets its events
 in event-time order (the engine holds them back until the watermark
 passes). ``lookback_us`` is how far before a key's newest event the
-evaluator still looks; the engine sends older events to the key's late
-lane. ``apply`` gets the key's data, the event
-and whether the key's open detection still suppresses; it returns the
+evaluator still looks; ``reach_us`` how far before it an event arriving
+out of order still meets every event it could fire with: the engine sends
+older events to the key's late lane. ``apply`` gets the key's data, the
+event and whether the key's open detection still suppresses; it returns the
 events that make (or, when suppressed, extend) a detection, or None.
 
 Common semantics of the windowed types (threshold, value_count, sum,
-sequence): a window holds the events of the last ``window`` (an event at
-``t`` sees those at ``t - window`` or later). When the condition holds, the
-window's events become the detection and the window is emptied; while the
-detection suppresses (``suppression`` from its first event) every further
-routed event extends it and is not windowed; after that, a new detection
-needs the condition to hold again on new events.
+sequence): the condition is judged on windows of width ``window`` ending at
+an event: an event at ``t`` sees those at ``t - window`` or later, up to
+itself. A key fires when some such window holds, whatever the order its
+events arrived in within the allowed lateness: that is what makes a stream
+reshuffled within the lateness raise detections for the same (rule, key)
+pairs (issue 12, determinism). So that it can:
+
+* the evaluator keeps a key's events back to ``newest - window - lateness``
+  (``lateness_us``, the engine's): the trailing window ``[newest - window,
+  newest]``, which alone carries the aggregates (counts per distinct value,
+  the sum), and behind it one lateness of older events (``Window.older``),
+  there only for the events still to come out of order. Dropping them at
+  ``newest - window``, as before, lost detections: e0 at 0 s, e2 at 31 s,
+  then e1 at 0 s arriving after e2 never met e0 (window 30 s);
+* in event-time order (the new event is the newest, the hot path) only the
+  window ending at the new event can newly hold: it is the trailing window,
+  checked from its aggregates as before, so in-order detections are
+  unchanged;
+* an event inserted out of order belongs to every window ending at an event
+  from it to ``window`` after it: each is checked, oldest first (rare path,
+  recomputed from the kept events), so the first window that holds fires,
+  as it would have in event-time order.
+
+When the condition holds, the window's events become the detection and the
+key's window is emptied (the later events its suppression covers extend
+it); while the detection suppresses (``suppression`` from its first event)
+every further routed event extends it and is not windowed; after that, a new
+detection needs the condition to hold again on new events. ``idle`` is given
+at most the watermark: an event still to come within the lateness is not
+older than that, so nothing before ``watermark - window`` can share a window
+with it, and that is what it forgets.
 """
 
 from __future__ import annotations
