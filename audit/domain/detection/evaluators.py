@@ -652,7 +652,11 @@ class SequenceEvaluator(_Base):
         queues = data.queues
         newest = event.time_us
         for queue in queues:
-            if queue and queue[-1].time_us > newest:
+            if queue and (
+                queue[-1].time_us > newest
+                or (queue[-1].time_us == newest and queue[-1].event_id > event.event_id)
+            ):
+                # out of order: a step judged by (event time, id) may come before
                 return self._apply_unordered(data, event)
         _insert(queues[event.step], event)
         self._retire(data, newest - self.window_us)

@@ -77,6 +77,8 @@ stream = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
+# The same second: the failure (e0) precedes the success (e1) by id; it arrives after.
+@example(window=30, suppression=30, failures=1, items=[(0, 0, False, 1.0), (0, 0, True, 0.0)])
 # e0 fails at 0 s, e2 (a failure at 40 s) arrives and moves it out of the window;
 # e1, the success at 5 s, arrives 55 s late: e0 must still be there for it.
 @example(
