@@ -909,20 +909,63 @@ class LastSeen:
     event: RoutedEvent | None = None
     #: the event's location, parsed once
     where: tuple[float, float] | None = None
+    #: the located events before ``event``, in event-time order: those of
+    #: the last lateness before it and the one just before those (None if
+    #: none): the neighbours an event arriving out of order is compared with
+    recent: list[tuple[RoutedEvent, tuple[float, float]]] | None = None
+
+
+def _order(event: RoutedEvent) -> tuple[int, str]:
+    return (event.time_us, event.event_id)
 
 
 class GeoVelocityEvaluator(_Base):
+    """Each located event is compared with the one before it in event time
+    (consecutive logins; the rule's description). In event-time order that
+    is the newest so far. An event arriving out of order is compared with
+    its neighbours in event time (the one before and the one after it) and,
+    as before, with the newest; ``LastSeen.recent`` keeps what those
+    neighbours can be for an event within the lateness, so every pair
+    consecutive in event time is judged whatever the arrival order."""
+
     rule: GeoVelocityRule
 
-    def __init__(self, rule: GeoVelocityRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: GeoVelocityRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.max_interval_us = self.lookback_us = _us(rule.max_interval)
 
     def contains(self, data: LastSeen, event: RoutedEvent) -> bool:
-        return data.event is not None and data.event.event_id == event.event_id
+        if data.event is not None and data.event.event_id == event.event_id:
+            return True
+        return data.recent is not None and any(
+            kept.event_id == event.event_id for kept, _ in data.recent
+        )
 
     def new_data(self) -> LastSeen:
         return LastSeen()
+
+    def _too_fast(
+        self, a: RoutedEvent, at_a: tuple[float, float], b: RoutedEvent, at_b: tuple[float, float]
+    ) -> bool:
+        if at_a == at_b:
+            return False  # the same place (most logins): min_distance_km > 0 by the rule model
+        elapsed = abs(a.time_us - b.time_us)
+        if elapsed > self.max_interval_us:
+            return False
+        distance = haversine_km(at_a[0], at_a[1], at_b[0], at_b[1])
+        if distance < self.rule.min_distance_km:
+            return False
+        hours = elapsed / 3_600_000_000
+        speed = math.inf if hours == 0 else distance / hours
+        return speed >= self.rule.min_speed_kmh
+
+    def _trim(self, recent: list[tuple[RoutedEvent, tuple[float, float]]], newest_us: int) -> None:
+        low = newest_us - self.lateness_us
+        drop = 0
+        while drop + 1 < len(recent) and recent[drop + 1][0].time_us < low:
+            drop += 1
+        if drop:
+            del recent[:drop]
 
     def apply(
         self, data: LastSeen, event: RoutedEvent, suppressed: bool
@@ -934,12 +977,19 @@ class GeoVelocityEvaluator(_Base):
         if previous is None or there is None:
             data.event, data.where = event, here
             return None
-        if previous.time_us <= event.time_us:
-            data.event, data.where = event, here
+        if previous.time_us > event.time_us:
+            return self._apply_unordered(data, event, here, suppressed)
+        data.event, data.where = event, here
+        recent = data.recent
+        if recent is None:
+            data.recent = [(previous, there)]
+        else:
+            recent.append((previous, there))
+            if recent[1][0].time_us < event.time_us - self.lateness_us:
+                self._trim(recent, event.time_us)
         if here == there:
             return None  # the same place (most logins): min_distance_km > 0 by the rule model
-        # else: an older event, arrived late: compared with the newest, which stays
-        elapsed = abs(event.time_us - previous.time_us)
+        elapsed = event.time_us - previous.time_us
         if elapsed > self.max_interval_us:
             return None
         distance = haversine_km(there[0], there[1], here[0], here[1])
@@ -951,21 +1001,69 @@ class GeoVelocityEvaluator(_Base):
             return None
         if suppressed:
             return [event]
-        return [previous, event] if previous.time_us <= event.time_us else [event, previous]
+        return [previous, event]
+
+    def _apply_unordered(
+        self, data: LastSeen, event: RoutedEvent, here: tuple[float, float], suppressed: bool
+    ) -> list[RoutedEvent] | None:
+        """An event older than the newest: compared with the events just
+        before and after it in event time, and with the newest."""
+        assert data.event is not None and data.where is not None
+        kept = list(data.recent or ())
+        kept.append((data.event, data.where))
+        position = _order(event)
+        index = len(kept)
+        while index > 0 and _order(kept[index - 1][0]) > position:
+            index -= 1
+        candidates = []
+        if index > 0:
+            candidates.append(kept[index - 1])
+        candidates.append(kept[index])  # the one after it (the newest at the latest)
+        if index < len(kept) - 1:
+            candidates.append(kept[-1])
+        fired = None
+        for other, there in candidates:
+            if self._too_fast(event, here, other, there):
+                fired = [other, event] if _order(other) <= position else [event, other]
+                break
+        kept.insert(index, (event, here))
+        recent = kept[:-1]
+        self._trim(recent, data.event.time_us)
+        data.recent = recent
+        if fired is None:
+            return None
+        return [event] if suppressed else fired
 
     def idle(self, data: LastSeen, now_us: int) -> bool:
         if data.event is not None and now_us - data.event.time_us > self.max_interval_us:
-            data.event = data.where = None
+            data.event = data.where = data.recent = None
         return data.event is None
 
     def dump(self, data: LastSeen) -> Any:
-        return None if data.event is None else dump_event(data.event)
+        if data.event is None:
+            return None
+        if not data.recent:
+            return dump_event(data.event)  # the layout written before ``recent``
+        return {
+            "event": dump_event(data.event),
+            "recent": [dump_event(kept) for kept, _ in data.recent],
+        }
 
     def load(self, raw: Any, rebuild: Any) -> LastSeen:
         if raw is None:
             return LastSeen()
+        field_name = self.rule.location_field
+        if isinstance(raw, dict):
+            event = rebuild(raw["event"])
+            recent = []
+            for item in raw["recent"]:
+                kept = rebuild(item)
+                where = location(kept.fields.get(field_name))
+                if where is not None:
+                    recent.append((kept, where))
+            return LastSeen(event, location(event.fields.get(field_name)), recent or None)
         event = rebuild(raw)
-        return LastSeen(event, location(event.fields.get(self.rule.location_field)))
+        return LastSeen(event, location(event.fields.get(field_name)))
 
 
 def make_evaluator(rule: RuleBase, lateness_us: int = 0) -> Evaluator:
@@ -989,7 +1087,7 @@ def make_evaluator(rule: RuleBase, lateness_us: int = 0) -> Evaluator:
     if isinstance(rule, NewValueRule):
         return NewValueEvaluator(rule)
     if isinstance(rule, GeoVelocityRule):
-        return GeoVelocityEvaluator(rule)
+        return GeoVelocityEvaluator(rule, lateness_us)
     raise TypeError(f"no evaluator for rule type {rule.type!r}")
 
 

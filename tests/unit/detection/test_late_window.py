@@ -13,7 +13,9 @@ from audit.domain.detection import DetectionEngine, Router, parse_rule_text
 from audit.domain.detection.record import Detection
 from audit.domain.detection.state import dump_event
 
-from .helpers import at, ev
+from .helpers import BERLIN, PARIS, at, ev
+
+FRANKFURT = {"lat": 50.1109, "lon": 8.6821}
 
 RULE = """
 id: late.rule
@@ -145,3 +147,66 @@ def test_expire_forgets_what_no_event_within_the_lateness_can_meet() -> None:
     engine.advance(at(31 + 120 + 31))
     engine.expire(at(31 + 120 + 31))
     assert engine.active_keys == 0
+
+
+GEO_RULE = """
+type: geo_velocity
+id: late.geo
+name: late travel
+description: consecutive logins too far apart
+severity: low
+mitre: {technique: T1078}
+data_categories: [authentication_security]
+false_positives: none
+group_by: [organization.id, user.id]
+where: [{field: event.action, eq: user.login}]
+min_distance_km: 500
+min_speed_kmh: 900
+max_interval: 1h
+"""
+GEO_KEY = "late.geo|org_1|usr_1"
+
+
+def _geo_engine() -> tuple[Router, DetectionEngine]:
+    rule, problems = parse_rule_text(GEO_RULE, "late_geo.yaml")
+    assert rule is not None, problems
+    return Router([rule]), DetectionEngine([rule], lateness=timedelta(minutes=2))
+
+
+def _login(seconds: float, event_id: str, where: dict[str, float]):
+    return ev("user.login", when=at(seconds), event_id=event_id, source__geo__location=where)
+
+
+def test_geo_state_keeps_the_neighbours_and_round_trips() -> None:
+    router, engine = _geo_engine()
+    _run(router, engine, [_login(0, "e0", PARIS), _login(20, "e2", FRANKFURT)])
+    raw = engine.dump_state(GEO_KEY)
+    assert raw is not None
+    data = orjson.loads(raw)["data"]
+    assert data["event"][1] == "e2" and [item[1] for item in data["recent"]] == ["e0"]
+    restored_router, restored = _geo_engine()
+    assert restored.load_state(GEO_KEY, raw)
+    assert restored.dump_state(GEO_KEY) == raw
+    # Berlin at 10 s arrives late: its login before, Paris, is 878 km away
+    (found,) = _run(restored_router, restored, [_login(10, "e1", BERLIN)]).values()
+    assert found.event_ids == ["e0", "e1"]
+
+
+def test_geo_state_written_before_loads() -> None:
+    # Before, the data was the newest located event alone.
+    router, engine = _geo_engine()
+    (routed,) = router.route(_login(0, "e0", PARIS))
+    written_before = orjson.dumps(
+        {
+            "v": 1,
+            "rule_id": "late.geo",
+            "group_key": [list(pair) for pair in routed.group_key],
+            "floor": [routed.time_us, "e0", 0],
+            "pending": [],
+            "open": None,
+            "data": dump_event(routed),
+        }
+    )
+    assert engine.load_state(GEO_KEY, written_before)
+    (found,) = _run(router, engine, [_login(10, "e1", BERLIN)]).values()
+    assert found.event_ids == ["e0", "e1"]
