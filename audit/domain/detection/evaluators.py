@@ -977,7 +977,9 @@ class GeoVelocityEvaluator(_Base):
         if previous is None or there is None:
             data.event, data.where = event, here
             return None
-        if previous.time_us > event.time_us:
+        if previous.time_us > event.time_us or (
+            previous.time_us == event.time_us and previous.event_id > event.event_id
+        ):  # out of order (in the same second: by id, as event-time order has it)
             return self._apply_unordered(data, event, here, suppressed)
         data.event, data.where = event, here
         recent = data.recent

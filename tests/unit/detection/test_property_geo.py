@@ -79,6 +79,9 @@ stream = st.lists(
 # compared with the newest only (Frankfurt, 424 km) it was never judged
 # against Paris (878 km in 10 s), the login before it in event time.
 @example(items=[(0, 0, 0, 0.0), (10, 0, 1, 15.0), (20, 0, 3, 0.0)])
+# Berlin at 0 s; Frankfurt (e2) and Paris (e0) in the same second, Paris
+# arriving after: before Frankfurt by id, so judged against Berlin.
+@example(items=[(206, 1, 0, 46.9), (0, 1, 1, 0.0), (206, 1, 3, 0.0)])
 @given(items=stream)
 def test_every_consecutive_pair_is_judged_whatever_the_arrival_order(items) -> None:
     rule, problems = parse_rule_text(RULE, "prop_geo.yaml")
