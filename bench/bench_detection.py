@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import random
 import time
 import tracemalloc
@@ -299,6 +300,13 @@ def main() -> None:
     print(f"ratio route+evaluate / validate+normalize: {full / validate:.2f}")
     print(f"routed records per event: {routed_count / len(events):.2f}")
     print(f"late events: {engine.late_events}, detections: {len(detections)}")
+    # One digest of every detection's JSON: a change that must not alter
+    # in-order detections (the window keeping events for late arrivals,
+    # issue 12 item 2) is checked by comparing it before and after.
+    digest = hashlib.sha256(
+        orjson.dumps(sorted((k, v.model_dump(mode="json")) for k, v in detections.items()))
+    ).hexdigest()[:16]
+    print(f"detections digest (sha256 of their JSON): {digest}")
     by_rule: dict[str, int] = {}
     for found in detections.values():
         by_rule[found.rule_id] = by_rule.get(found.rule_id, 0) + 1

@@ -28,10 +28,17 @@ Late lane and horizon
 ---------------------
 An event behind the watermark is still evaluated while it is within the
 late horizon (``late_horizon``, default one day, before the watermark):
-monotone rules fully (an event older than its key's window goes to the key's
+monotone rules fully, new_value at once, against the history known then.
+A monotone rule's event older than its key's newest goes into the key's
+window while it is within the evaluator's ``reach_us`` of the newest: for
+the windowed types (threshold, value_count, sum, sequence) the window and
+one lateness more, since their evaluators keep that much (see
+:mod:`~audit.domain.detection.evaluators`) and check every window the event
+belongs to, so an event arriving up to one lateness late meets every event
+it would have met in event-time order. An older event goes to the key's
 *late lane*, a second window of the same rule that only late events fill,
-kept until the horizon passes it), new_value at once, against the history
-known then. Events beyond the horizon are *too late*: counted
+kept until the horizon passes it (the live window no longer holds what it
+would need to meet). Events beyond the horizon are *too late*: counted
 (``late_events``, ``late_by_rule``), a sample kept with the reason
 (:meth:`take_too_late`), and not evaluated.
 
@@ -106,10 +113,10 @@ class DetectionEngine:
         if lateness < timedelta(0):
             raise ValueError("lateness must not be negative")
         self.rules: dict[str, RuleBase] = {r.id: r for r in rules if r.enabled}
-        self._evaluators: dict[str, Evaluator] = {
-            rule_id: make_evaluator(rule) for rule_id, rule in self.rules.items()
-        }
         self._lateness_us = to_us_delta(lateness)
+        self._evaluators: dict[str, Evaluator] = {
+            rule_id: make_evaluator(rule, self._lateness_us) for rule_id, rule in self.rules.items()
+        }
         self._horizon_us = to_us_delta(late_horizon)
         self._too_late: list[TooLate] = []
         self._clock_from_events = clock_from_events
@@ -255,8 +262,9 @@ class DetectionEngine:
         target = state
         if floor is not None and time_us <= floor[0]:
             # Out of order (or again): a re-delivery is ignored; an event older
-            # than the key's window goes to the late lane unless it belongs to
-            # the open detection.
+            # than what the key's window still holds (its reach: the window
+            # and one lateness more for the windowed types) goes to the late
+            # lane unless it belongs to the open detection.
             if self._holds_event(state, evaluator, routed):
                 self.stale_events += 1
                 return []
@@ -266,7 +274,7 @@ class DetectionEngine:
                 <= time_us
                 < opened.start_us + evaluator.suppress_us
             )
-            if not in_burst and time_us < floor[0] - evaluator.lookback_us:
+            if not in_burst and time_us < floor[0] - evaluator.reach_us:
                 late_key = key + LATE_SUFFIX
                 late = states.get(late_key)
                 if late is None:

@@ -6,18 +6,44 @@ inserted at its place in event time, so the window is what it would be had
 the events come in order. The non-monotone type (new_value) gets its events
 in event-time order (the engine holds them back until the watermark
 passes). ``lookback_us`` is how far before a key's newest event the
-evaluator still looks; the engine sends older events to the key's late
-lane. ``apply`` gets the key's data, the event
-and whether the key's open detection still suppresses; it returns the
+evaluator still looks; ``reach_us`` how far before it an event arriving
+out of order still meets every event it could fire with: the engine sends
+older events to the key's late lane. ``apply`` gets the key's data, the
+event and whether the key's open detection still suppresses; it returns the
 events that make (or, when suppressed, extend) a detection, or None.
 
 Common semantics of the windowed types (threshold, value_count, sum,
-sequence): a window holds the events of the last ``window`` (an event at
-``t`` sees those at ``t - window`` or later). When the condition holds, the
-window's events become the detection and the window is emptied; while the
-detection suppresses (``suppression`` from its first event) every further
-routed event extends it and is not windowed; after that, a new detection
-needs the condition to hold again on new events.
+sequence): the condition is judged on windows of width ``window`` ending at
+an event: an event at ``t`` sees those at ``t - window`` or later, up to
+itself. A key fires when some such window holds, whatever the order its
+events arrived in within the allowed lateness: that is what makes a stream
+reshuffled within the lateness raise detections for the same (rule, key)
+pairs (issue 12, determinism). So that it can:
+
+* the evaluator keeps a key's events back to ``newest - window - lateness``
+  (``lateness_us``, the engine's): the trailing window ``[newest - window,
+  newest]``, which alone carries the aggregates (counts per distinct value,
+  the sum), and behind it one lateness of older events (``Window.older``),
+  there only for the events still to come out of order. Dropping them at
+  ``newest - window``, as before, lost detections: e0 at 0 s, e2 at 31 s,
+  then e1 at 0 s arriving after e2 never met e0 (window 30 s);
+* in event-time order (the new event is the newest, the hot path) only the
+  window ending at the new event can newly hold: it is the trailing window,
+  checked from its aggregates as before, so in-order detections are
+  unchanged;
+* an event inserted out of order belongs to every window ending at an event
+  from it to ``window`` after it: each is checked, oldest first (rare path,
+  recomputed from the kept events), so the first window that holds fires,
+  as it would have in event-time order.
+
+When the condition holds, the window's events become the detection and the
+key's window is emptied (the later events its suppression covers extend
+it); while the detection suppresses (``suppression`` from its first event)
+every further routed event extends it and is not windowed; after that, a new
+detection needs the condition to hold again on new events. ``idle`` is given
+at most the watermark: an event still to come within the lateness is not
+older than that, so nothing before ``watermark - window`` can share a window
+with it, and that is what it forgets.
 """
 
 from __future__ import annotations
@@ -86,6 +112,12 @@ class Evaluator(Protocol):
     monotone: bool
 
     @property
+    def reach_us(self) -> int:
+        """How far before a key's newest event an event arriving out of order
+        still meets every event it could make a detection with; the engine
+        sends older ones to the key's late lane."""
+
+    @property
     def rule(self) -> RuleBase: ...
 
     def new_data(self) -> Any: ...
@@ -107,10 +139,15 @@ class _Base:
     #: How far before the newest event of a key the rule still looks.
     lookback_us = 0
 
-    def __init__(self, rule: RuleBase) -> None:
+    def __init__(self, rule: RuleBase, lateness_us: int = 0) -> None:
         self.rule = rule
         self.suppress_us = _us(rule.suppression)
         self.monotone = rule.monotone
+        self.lateness_us = lateness_us
+
+    @property
+    def reach_us(self) -> int:
+        return self.lookback_us
 
     def contains(self, data: Any, event: RoutedEvent) -> bool:
         """Whether ``event`` (id and step) is held in ``data`` already."""
@@ -156,28 +193,48 @@ class MatchEvaluator(_Base):
 
 @dataclass(slots=True)
 class Window:
+    #: The trailing window: the events of the last ``window`` before the
+    #: newest (the aggregates below are over these only).
     events: deque[RoutedEvent] = field(default_factory=deque)
     counts: list[dict[str, int]] = field(default_factory=list)
     #: per event, beside it: the values a distinct count reads (a tuple, or
     #: the bare value when the rule has one count)
     values: deque[Any] = field(default_factory=deque)
     total: float = 0
+    #: Events behind the trailing window, kept one allowed lateness more
+    #: (back to ``newest - window - lateness``) for the events that arrive
+    #: out of order; None until an event leaves the trailing window (most
+    #: keys never need it).
+    older: deque[RoutedEvent] | None = None
 
 
 class _Windowed(_Base):
-    """Shared window bookkeeping; subclasses add/remove and test the condition."""
+    """Shared window bookkeeping; subclasses add/remove and test the condition.
+
+    In event-time order (the new event is the newest) only the window ending
+    at the new event can newly hold: it is the trailing window, whose
+    aggregates are kept up to date on append. An event inserted out of order
+    changes every window ending at an event from it to ``window`` after it:
+    :meth:`_apply_unordered` scans those (rare: recomputed from the retained
+    events) and fires on the first that holds, so the answer is the one the
+    events would have given in event-time order.
+    """
 
     rule: WindowedRule
 
-    def __init__(self, rule: WindowedRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: WindowedRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.window_us = self.lookback_us = _us(rule.window)
+
+    @property
+    def reach_us(self) -> int:
+        return self.window_us + self.lateness_us
 
     def new_data(self) -> Window:
         return Window()
 
     def contains(self, data: Window, event: RoutedEvent) -> bool:
-        return _held(data.events, event)
+        return _held(data.events, event) or (data.older is not None and _held(data.older, event))
 
     def _added(self, data: Window, event: RoutedEvent) -> None:
         pass
@@ -192,20 +249,97 @@ class _Windowed(_Base):
         data.events.clear()
         data.values.clear()
         data.total = 0
+        data.older = None
         for counts in data.counts:
             counts.clear()
 
-    def _evict(self, data: Window, low_us: int) -> None:
+    def _retire(self, data: Window, low_us: int) -> None:
+        """Move the trailing window's events before ``low_us`` behind it;
+        forget those one lateness older still."""
         events = data.events
-        while events and events[0].time_us < low_us:
-            self._removed(data, events.popleft())
+        if events and events[0].time_us < low_us:
+            older = data.older
+            if older is None:
+                older = data.older = deque()
+            while events and events[0].time_us < low_us:
+                event = events.popleft()
+                self._removed(data, event)
+                older.append(event)
+        older = data.older
+        if older:
+            low_us -= self.lateness_us
+            while older and older[0].time_us < low_us:
+                older.popleft()
+
+    def _rebuild(self, data: Window, items: list[RoutedEvent]) -> None:
+        """``data`` holding ``items`` (in event-time order) and nothing else."""
+        self._clear(data)
+        if not items:
+            return
+        low = items[-1].time_us - self.window_us
+        first = 0
+        while items[first].time_us < low:
+            first += 1
+        if first:
+            keep = low - self.lateness_us
+            older = deque(e for e in items[:first] if e.time_us >= keep)
+            data.older = older or None
+        events = data.events
+        for event in items[first:]:
+            events.append(event)
+            self._added(data, event)
+
+    def _apply_unordered(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
+        """An event older than the newest: check every window (of width
+        ``window``, ending at an event) it belongs to, oldest first."""
+        items = list(data.older or ())
+        items.extend(data.events)
+        position = (event.time_us, event.event_id, event.step)
+        index = len(items)
+        while index > 0:
+            other = items[index - 1]
+            if (other.time_us, other.event_id, other.step) <= position:
+                break
+            index -= 1
+        items.insert(index, event)
+        width = self.window_us
+        probe = self.new_data()  # the aggregates of the window being checked
+        low = 0
+        while items[low].time_us < event.time_us - width:
+            low += 1
+        for before in items[low:index]:
+            probe.events.append(before)
+            self._added(probe, before)
+        last = event.time_us + width
+        for end in range(index, len(items)):
+            current = items[end]
+            if current.time_us > last:
+                break
+            probe.events.append(current)
+            self._added(probe, current)
+            while probe.events[0].time_us < current.time_us - width:
+                self._removed(probe, probe.events.popleft())
+            if self._holds(probe):
+                fired = list(probe.events)
+                # As in event-time order: the later events the detection's
+                # suppression covers extend it; the rest are windowed anew.
+                until = fired[0].time_us + self.suppress_us
+                rest = items[end + 1 :]
+                fired.extend(e for e in rest if e.time_us < until)
+                self._rebuild(data, [e for e in rest if e.time_us >= until])
+                return fired
+        self._rebuild(data, items)
+        return None
 
     def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
-        _insert(data.events, event)
+        events = data.events
+        if events and events[-1].time_us > event.time_us:
+            return self._apply_unordered(data, event)
+        events.append(event)
         self._added(data, event)
-        self._evict(data, data.events[-1].time_us - self.window_us)
+        self._retire(data, event.time_us - self.window_us)
         if not self._holds(data):
             return None
         fired = list(data.events)
@@ -213,26 +347,40 @@ class _Windowed(_Base):
         return fired
 
     def idle(self, data: Window, now_us: int) -> bool:
-        self._evict(data, now_us - self.window_us)
-        return not data.events
+        # ``now_us`` is at most the watermark: an event still to come within
+        # the lateness is not older than it, so it can share a window with
+        # nothing before ``now_us - window``.
+        low = now_us - self.window_us
+        older = data.older
+        if older is not None:
+            while older and older[0].time_us < low:
+                older.popleft()
+            if not older:
+                data.older = None
+        events = data.events
+        while events and events[0].time_us < low:
+            self._removed(data, events.popleft())
+        return not events and data.older is None
 
     def dump(self, data: Window) -> Any:
-        return [dump_event(e) for e in data.events]
+        # One list in event-time order, the older events first: the layout
+        # written before they were kept (the trailing window alone) loads
+        # the same way.
+        dumped = [dump_event(e) for e in data.older or ()]
+        dumped.extend(dump_event(e) for e in data.events)
+        return dumped
 
     def load(self, raw: Any, rebuild: Any) -> Window:
         data = self.new_data()
-        for item in raw:
-            event = rebuild(item)
-            data.events.append(event)
-            self._added(data, event)
+        self._rebuild(data, [rebuild(item) for item in raw])
         return data
 
 
 class ThresholdEvaluator(_Windowed):
     rule: ThresholdRule
 
-    def __init__(self, rule: ThresholdRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: ThresholdRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.threshold = rule.threshold
 
     def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
@@ -241,16 +389,24 @@ class ThresholdEvaluator(_Windowed):
             return [event]
         events = data.events
         if events and events[-1].time_us > event.time_us:
-            _insert(events, event)  # out of order: at its place in event time
-        else:
-            events.append(event)
-        low = events[-1].time_us - self.window_us
-        while events[0].time_us < low:
-            events.popleft()
+            return self._apply_unordered(data, event)
+        events.append(event)
+        low = event.time_us - self.window_us
+        older = data.older
+        if events[0].time_us < low:
+            if older is None:
+                older = data.older = deque()
+            while events[0].time_us < low:
+                older.append(events.popleft())
+        if older:
+            low -= self.lateness_us
+            while older and older[0].time_us < low:
+                older.popleft()
         if len(events) < self.threshold:
             return None
         fired = list(events)
         events.clear()
+        data.older = None
         return fired
 
     def _holds(self, data: Window) -> bool:
@@ -276,13 +432,13 @@ def _extractor(fields: tuple[KeyField, ...]) -> Extractor:
 
 
 class ValueCountEvaluator(_Windowed):
-    """Per distinct count: occurrences of each value in the window; the
-    values of each windowed event are kept beside it (``Window.values``)."""
+    """Per distinct count: occurrences of each value in the trailing window;
+    the values of each of its events are kept beside it (``Window.values``)."""
 
     rule: ValueCountRule
 
-    def __init__(self, rule: ValueCountRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: ValueCountRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.extractors = tuple(_extractor(spec.fields) for spec in rule.distinct)
         self.minimums = tuple(spec.at_least for spec in rule.distinct)
 
@@ -326,36 +482,27 @@ class ValueCountEvaluator(_Windowed):
             if value is not None:
                 counts[value] = counts.get(value, 0) + 1
         low = event.time_us - self.window_us
-        while events[0].time_us < low:
-            events.popleft()
-            for value, counts in zip(kept.popleft(), all_counts, strict=True):
-                if value is not None:
-                    left = counts[value] - 1
-                    if left:
-                        counts[value] = left
-                    else:
-                        del counts[value]
+        older = data.older
+        if events[0].time_us < low:
+            if older is None:
+                older = data.older = deque()
+            while events[0].time_us < low:
+                older.append(events.popleft())
+                for value, counts in zip(kept.popleft(), all_counts, strict=True):
+                    if value is not None:
+                        left = counts[value] - 1
+                        if left:
+                            counts[value] = left
+                        else:
+                            del counts[value]
+        if older:
+            low -= self.lateness_us
+            while older and older[0].time_us < low:
+                older.popleft()
         for minimum, counts in zip(self.minimums, all_counts, strict=True):
             if len(counts) < minimum:
                 return None
         fired = list(events)
-        self._clear(data)
-        return fired
-
-    def _insert_values(self, data: Window, index: int, event: RoutedEvent) -> None:
-        values = tuple([extract(event) for extract in self.extractors])
-        data.values.insert(index, values)
-        for value, counts in zip(values, data.counts, strict=True):
-            if value is not None:
-                counts[value] = counts.get(value, 0) + 1
-
-    def _apply_unordered(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
-        """An event older than the newest of the window: insert it, values beside it."""
-        self._insert_values(data, _insert(data.events, event), event)
-        self._evict(data, data.events[-1].time_us - self.window_us)
-        if not self._holds(data):
-            return None
-        fired = list(data.events)
         self._clear(data)
         return fired
 
@@ -365,8 +512,8 @@ class SingleValueCountEvaluator(ValueCountEvaluator):
     sees every event): ``Window.values`` holds each event's bare value, not
     a 1-tuple, and the one plain field counted is read inline."""
 
-    def __init__(self, rule: ValueCountRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: ValueCountRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         (self._extract,) = self.extractors
         (self._minimum,) = self.minimums
         (fields,) = (spec.fields for spec in rule.distinct)
@@ -394,13 +541,6 @@ class SingleValueCountEvaluator(ValueCountEvaluator):
     def _holds(self, data: Window) -> bool:
         return len(data.counts[0]) >= self._minimum
 
-    def _insert_values(self, data: Window, index: int, event: RoutedEvent) -> None:
-        value = self._extract(event)
-        data.values.insert(index, value)
-        if value is not None:
-            counts = data.counts[0]
-            counts[value] = counts.get(value, 0) + 1
-
     def apply(self, data: Window, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
@@ -421,15 +561,23 @@ class SingleValueCountEvaluator(ValueCountEvaluator):
         if value is not None:
             counts[value] = counts.get(value, 0) + 1
         low = time_us - self.window_us
-        while events[0].time_us < low:
-            events.popleft()
-            old = kept.popleft()
-            if old is not None:
-                left = counts[old] - 1
-                if left:
-                    counts[old] = left
-                else:
-                    del counts[old]
+        older = data.older
+        if events[0].time_us < low:
+            if older is None:
+                older = data.older = deque()
+            while events[0].time_us < low:
+                older.append(events.popleft())
+                old = kept.popleft()
+                if old is not None:
+                    left = counts[old] - 1
+                    if left:
+                        counts[old] = left
+                    else:
+                        del counts[old]
+        if older:
+            low -= self.lateness_us
+            while older and older[0].time_us < low:
+                older.popleft()
         if len(counts) < self._minimum:
             return None
         fired = list(events)
@@ -459,69 +607,159 @@ class SumEvaluator(_Windowed):
 
 @dataclass(slots=True)
 class Steps:
+    #: per step, its events of the last ``window`` before the newest event
+    #: of any step
     queues: list[deque[RoutedEvent]]
+    #: per step, the events behind that window kept one allowed lateness
+    #: more, for the events that arrive out of order; None until needed
+    older: list[deque[RoutedEvent]] | None = None
 
 
 class SequenceEvaluator(_Base):
     """Ordered steps, greedy earliest match: the first ``count`` events of step 0
     in the window, then the first ``count`` of step 1 after those, and so on;
-    it fires on the event that completes the last step."""
+    it fires on the event that completes the last step.
+
+    A match ends at an event of the last step, so in event-time order only
+    the window ending at the new event can newly hold one. An event inserted
+    out of order can complete a match in any window ending at an event of
+    the last step from it to ``window`` after it: those are checked, over
+    the events kept one lateness behind the window (rare path).
+    """
 
     rule: SequenceRule
 
-    def __init__(self, rule: SequenceRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: SequenceRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.window_us = self.lookback_us = _us(rule.window)
         self.counts = tuple(step.count for step in rule.steps)
+
+    @property
+    def reach_us(self) -> int:
+        return self.window_us + self.lateness_us
 
     def new_data(self) -> Steps:
         return Steps([deque() for _ in self.counts])
 
     def contains(self, data: Steps, event: RoutedEvent) -> bool:
-        return _held(data.queues[event.step], event)
-
-    def _evict(self, data: Steps, low_us: int) -> None:
-        for queue in data.queues:
-            while queue and queue[0].time_us < low_us:
-                queue.popleft()
+        if _held(data.queues[event.step], event):
+            return True
+        return data.older is not None and _held(data.older[event.step], event)
 
     def apply(self, data: Steps, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
         queues = data.queues
-        _insert(queues[event.step], event)
         newest = event.time_us
         for queue in queues:
-            if queue and queue[-1].time_us > newest:
-                newest = queue[-1].time_us
-        low = newest - self.window_us
-        for queue in queues:
-            while queue and queue[0].time_us < low:
-                queue.popleft()
-        last = len(self.counts) - 1
-        if event.step != last and not (queues[last] and queues[last][-1].time_us > event.time_us):
-            return None  # nothing of the last step after it: no match can end here
+            if queue and (
+                queue[-1].time_us > newest
+                or (queue[-1].time_us == newest and queue[-1].event_id > event.event_id)
+            ):
+                # out of order: a step judged by (event time, id) may come before
+                return self._apply_unordered(data, event)
+        _insert(queues[event.step], event)
+        self._retire(data, newest - self.window_us)
+        if event.step != len(self.counts) - 1:
+            return None  # the newest event, not of the last step: no match ends here
         for queue, need in zip(queues, self.counts, strict=True):
             if len(queue) < need:
                 return None  # a step short of events: no match at all (the usual case)
-        first = self._first_of_match(data)
+        first = self._first_of_match(queues)
         if first is None:
             return None
-        unique = {
-            e.event_id: e
-            for queue in data.queues
-            for e in queue
-            if (e.time_us, e.event_id) >= first
-        }  # an event matching two steps is one event of the detection
-        fired = sorted(unique.values(), key=lambda e: (e.time_us, e.event_id))
-        for queue in data.queues:
+        fired = self._from(queues, first)
+        for queue in queues:
             queue.clear()
+        data.older = None
         return fired
 
-    def _first_of_match(self, data: Steps) -> tuple[int, str] | None:
+    def _retire(self, data: Steps, low_us: int) -> None:
+        older = data.older
+        for step, queue in enumerate(data.queues):
+            if queue and queue[0].time_us < low_us:
+                if older is None:
+                    older = data.older = [deque() for _ in self.counts]
+                kept = older[step]
+                while queue and queue[0].time_us < low_us:
+                    kept.append(queue.popleft())
+        if older is not None:
+            low_us -= self.lateness_us
+            for kept in older:
+                while kept and kept[0].time_us < low_us:
+                    kept.popleft()
+
+    @staticmethod
+    def _from(queues: Any, first: tuple[int, str]) -> list[RoutedEvent]:
+        unique = {
+            e.event_id: e for queue in queues for e in queue if (e.time_us, e.event_id) >= first
+        }  # an event matching two steps is one event of the detection
+        return sorted(unique.values(), key=lambda e: (e.time_us, e.event_id))
+
+    def _rebuild(self, data: Steps, steps: list[list[RoutedEvent]]) -> None:
+        """``data`` holding these events per step (each in event-time order)."""
+        newest = max((items[-1].time_us for items in steps if items), default=None)
+        data.older = None
+        data.queues = [deque() for _ in self.counts]
+        if newest is None:
+            return
+        low = newest - self.window_us
+        keep = low - self.lateness_us
+        older = [deque(e for e in items if keep <= e.time_us < low) for items in steps]
+        if any(older):
+            data.older = older
+        data.queues = [deque(e for e in items if e.time_us >= low) for items in steps]
+
+    def _apply_unordered(self, data: Steps, event: RoutedEvent) -> list[RoutedEvent] | None:
+        """An event older than the newest: check every window ending at an
+        event of the last step that it can belong to, oldest first."""
+        older = data.older
+        steps = [
+            list(older[step] if older is not None else ()) + list(queue)
+            for step, queue in enumerate(data.queues)
+        ]
+        mine = steps[event.step]
+        position = (event.time_us, event.event_id, event.step)
+        index = len(mine)
+        while index > 0:
+            other = mine[index - 1]
+            if (other.time_us, other.event_id, other.step) <= position:
+                break
+            index -= 1
+        mine.insert(index, event)
+        width = self.window_us
+        for end in steps[-1]:
+            if end.time_us < event.time_us:
+                continue
+            if end.time_us > event.time_us + width:
+                break
+            low, high = end.time_us - width, end.time_us
+            window = [[e for e in items if low <= e.time_us <= high] for items in steps]
+            first = self._first_of_match(window)
+            if first is None:
+                continue
+            fired = self._from(window, first)
+            # As in event-time order: the later events the detection's
+            # suppression covers extend it; the rest are windowed anew.
+            until = fired[0].time_us + self.suppress_us
+            taken = {(e.event_id, e.step) for e in fired}
+            later = [[e for e in items if e.time_us > high] for items in steps]
+            extend = {
+                e.event_id: e
+                for items in later
+                for e in items
+                if e.time_us < until and (e.event_id, e.step) not in taken
+            }
+            fired.extend(sorted(extend.values(), key=lambda e: (e.time_us, e.event_id)))
+            self._rebuild(data, [[e for e in items if e.time_us >= until] for items in later])
+            return fired
+        self._rebuild(data, steps)
+        return None
+
+    def _first_of_match(self, queues: Any) -> tuple[int, str] | None:
         position: tuple[int, str] | None = None
         first: tuple[int, str] | None = None
-        for queue, need in zip(data.queues, self.counts, strict=True):
+        for queue, need in zip(queues, self.counts, strict=True):
             got = 0
             for e in queue:
                 here = (e.time_us, e.event_id)
@@ -538,14 +776,33 @@ class SequenceEvaluator(_Base):
         return first
 
     def idle(self, data: Steps, now_us: int) -> bool:
-        self._evict(data, now_us - self.window_us)
-        return not any(data.queues)
+        # ``now_us`` is at most the watermark: see _Windowed.idle
+        low = now_us - self.window_us
+        for queue in data.queues:
+            while queue and queue[0].time_us < low:
+                queue.popleft()
+        if data.older is not None:
+            for kept in data.older:
+                while kept and kept[0].time_us < low:
+                    kept.popleft()
+            if not any(data.older):
+                data.older = None
+        return not any(data.queues) and data.older is None
 
     def dump(self, data: Steps) -> Any:
-        return [[dump_event(e) for e in queue] for queue in data.queues]
+        # per step one list in event-time order, the older events first: the
+        # layout written before they were kept loads the same way
+        older = data.older
+        return [
+            [dump_event(e) for e in (older[step] if older is not None else ())]
+            + [dump_event(e) for e in queue]
+            for step, queue in enumerate(data.queues)
+        ]
 
     def load(self, raw: Any, rebuild: Any) -> Steps:
-        return Steps([deque(rebuild(item) for item in queue) for queue in raw])
+        data = self.new_data()
+        self._rebuild(data, [[rebuild(item) for item in queue] for queue in raw])
+        return data
 
 
 @dataclass(slots=True)
@@ -652,20 +909,63 @@ class LastSeen:
     event: RoutedEvent | None = None
     #: the event's location, parsed once
     where: tuple[float, float] | None = None
+    #: the located events before ``event``, in event-time order: those of
+    #: the last lateness before it and the one just before those (None if
+    #: none): the neighbours an event arriving out of order is compared with
+    recent: list[tuple[RoutedEvent, tuple[float, float]]] | None = None
+
+
+def _order(event: RoutedEvent) -> tuple[int, str]:
+    return (event.time_us, event.event_id)
 
 
 class GeoVelocityEvaluator(_Base):
+    """Each located event is compared with the one before it in event time
+    (consecutive logins; the rule's description). In event-time order that
+    is the newest so far. An event arriving out of order is compared with
+    its neighbours in event time (the one before and the one after it) and,
+    as before, with the newest; ``LastSeen.recent`` keeps what those
+    neighbours can be for an event within the lateness, so every pair
+    consecutive in event time is judged whatever the arrival order."""
+
     rule: GeoVelocityRule
 
-    def __init__(self, rule: GeoVelocityRule) -> None:
-        super().__init__(rule)
+    def __init__(self, rule: GeoVelocityRule, lateness_us: int = 0) -> None:
+        super().__init__(rule, lateness_us)
         self.max_interval_us = self.lookback_us = _us(rule.max_interval)
 
     def contains(self, data: LastSeen, event: RoutedEvent) -> bool:
-        return data.event is not None and data.event.event_id == event.event_id
+        if data.event is not None and data.event.event_id == event.event_id:
+            return True
+        return data.recent is not None and any(
+            kept.event_id == event.event_id for kept, _ in data.recent
+        )
 
     def new_data(self) -> LastSeen:
         return LastSeen()
+
+    def _too_fast(
+        self, a: RoutedEvent, at_a: tuple[float, float], b: RoutedEvent, at_b: tuple[float, float]
+    ) -> bool:
+        if at_a == at_b:
+            return False  # the same place (most logins): min_distance_km > 0 by the rule model
+        elapsed = abs(a.time_us - b.time_us)
+        if elapsed > self.max_interval_us:
+            return False
+        distance = haversine_km(at_a[0], at_a[1], at_b[0], at_b[1])
+        if distance < self.rule.min_distance_km:
+            return False
+        hours = elapsed / 3_600_000_000
+        speed = math.inf if hours == 0 else distance / hours
+        return speed >= self.rule.min_speed_kmh
+
+    def _trim(self, recent: list[tuple[RoutedEvent, tuple[float, float]]], newest_us: int) -> None:
+        low = newest_us - self.lateness_us
+        drop = 0
+        while drop + 1 < len(recent) and recent[drop + 1][0].time_us < low:
+            drop += 1
+        if drop:
+            del recent[:drop]
 
     def apply(
         self, data: LastSeen, event: RoutedEvent, suppressed: bool
@@ -677,12 +977,21 @@ class GeoVelocityEvaluator(_Base):
         if previous is None or there is None:
             data.event, data.where = event, here
             return None
-        if previous.time_us <= event.time_us:
-            data.event, data.where = event, here
+        if previous.time_us > event.time_us or (
+            previous.time_us == event.time_us and previous.event_id > event.event_id
+        ):  # out of order (in the same second: by id, as event-time order has it)
+            return self._apply_unordered(data, event, here, suppressed)
+        data.event, data.where = event, here
+        recent = data.recent
+        if recent is None:
+            data.recent = [(previous, there)]
+        else:
+            recent.append((previous, there))
+            if recent[1][0].time_us < event.time_us - self.lateness_us:
+                self._trim(recent, event.time_us)
         if here == there:
             return None  # the same place (most logins): min_distance_km > 0 by the rule model
-        # else: an older event, arrived late: compared with the newest, which stays
-        elapsed = abs(event.time_us - previous.time_us)
+        elapsed = event.time_us - previous.time_us
         if elapsed > self.max_interval_us:
             return None
         distance = haversine_km(there[0], there[1], here[0], here[1])
@@ -694,41 +1003,93 @@ class GeoVelocityEvaluator(_Base):
             return None
         if suppressed:
             return [event]
-        return [previous, event] if previous.time_us <= event.time_us else [event, previous]
+        return [previous, event]
+
+    def _apply_unordered(
+        self, data: LastSeen, event: RoutedEvent, here: tuple[float, float], suppressed: bool
+    ) -> list[RoutedEvent] | None:
+        """An event older than the newest: compared with the events just
+        before and after it in event time, and with the newest."""
+        assert data.event is not None and data.where is not None
+        kept = list(data.recent or ())
+        kept.append((data.event, data.where))
+        position = _order(event)
+        index = len(kept)
+        while index > 0 and _order(kept[index - 1][0]) > position:
+            index -= 1
+        candidates = []
+        if index > 0:
+            candidates.append(kept[index - 1])
+        candidates.append(kept[index])  # the one after it (the newest at the latest)
+        if index < len(kept) - 1:
+            candidates.append(kept[-1])
+        fired = None
+        for other, there in candidates:
+            if self._too_fast(event, here, other, there):
+                fired = [other, event] if _order(other) <= position else [event, other]
+                break
+        kept.insert(index, (event, here))
+        recent = kept[:-1]
+        self._trim(recent, data.event.time_us)
+        data.recent = recent
+        if fired is None:
+            return None
+        return [event] if suppressed else fired
 
     def idle(self, data: LastSeen, now_us: int) -> bool:
         if data.event is not None and now_us - data.event.time_us > self.max_interval_us:
-            data.event = data.where = None
+            data.event = data.where = data.recent = None
         return data.event is None
 
     def dump(self, data: LastSeen) -> Any:
-        return None if data.event is None else dump_event(data.event)
+        if data.event is None:
+            return None
+        if not data.recent:
+            return dump_event(data.event)  # the layout written before ``recent``
+        return {
+            "event": dump_event(data.event),
+            "recent": [dump_event(kept) for kept, _ in data.recent],
+        }
 
     def load(self, raw: Any, rebuild: Any) -> LastSeen:
         if raw is None:
             return LastSeen()
+        field_name = self.rule.location_field
+        if isinstance(raw, dict):
+            event = rebuild(raw["event"])
+            recent = []
+            for item in raw["recent"]:
+                kept = rebuild(item)
+                where = location(kept.fields.get(field_name))
+                if where is not None:
+                    recent.append((kept, where))
+            return LastSeen(event, location(event.fields.get(field_name)), recent or None)
         event = rebuild(raw)
-        return LastSeen(event, location(event.fields.get(self.rule.location_field)))
+        return LastSeen(event, location(event.fields.get(field_name)))
 
 
-def make_evaluator(rule: RuleBase) -> Evaluator:
-    """The evaluator of a rule, by its model class."""
+def make_evaluator(rule: RuleBase, lateness_us: int = 0) -> Evaluator:
+    """The evaluator of a rule, by its model class.
+
+    ``lateness_us``: the engine's allowed lateness; a windowed rule keeps its
+    events that much longer, for the events that arrive out of order.
+    """
     if isinstance(rule, MatchRule):
         return MatchEvaluator(rule)
     if isinstance(rule, ThresholdRule):
-        return ThresholdEvaluator(rule)
+        return ThresholdEvaluator(rule, lateness_us)
     if isinstance(rule, ValueCountRule):
         if len(rule.distinct) == 1:
-            return SingleValueCountEvaluator(rule)
-        return ValueCountEvaluator(rule)
+            return SingleValueCountEvaluator(rule, lateness_us)
+        return ValueCountEvaluator(rule, lateness_us)
     if isinstance(rule, SumRule):
-        return SumEvaluator(rule)
+        return SumEvaluator(rule, lateness_us)
     if isinstance(rule, SequenceRule):
-        return SequenceEvaluator(rule)
+        return SequenceEvaluator(rule, lateness_us)
     if isinstance(rule, NewValueRule):
         return NewValueEvaluator(rule)
     if isinstance(rule, GeoVelocityRule):
-        return GeoVelocityEvaluator(rule)
+        return GeoVelocityEvaluator(rule, lateness_us)
     raise TypeError(f"no evaluator for rule type {rule.type!r}")
 
 

@@ -236,9 +236,10 @@ class GeoVelocityRule(RuleBase):
     """Two events too far apart for the time between them."""
 
     type: Literal["geo_velocity"]
-    #: Monotone: any pair of events within ``max_interval`` that is too
-    #: fast stays too fast whatever else arrives (each event is compared
-    #: with the newest located event of its key, in whichever order they came).
+    #: Monotone: a pair of events within ``max_interval`` that is too fast
+    #: stays too fast whatever else arrives. Each event is compared with the
+    #: one before it in event time; one arriving out of order with its
+    #: neighbours in event time and the newest (see GeoVelocityEvaluator).
     monotone: ClassVar[bool] = True
     location_field: FieldPath = "source.geo.location"
     min_distance_km: float = Field(default=500, gt=0)
