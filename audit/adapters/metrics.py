@@ -193,11 +193,22 @@ class Heartbeat:
     Elasticsearch call it depends on just succeeded, ``ready(False)`` when
     it failed. Alive while the last beat is at most ``max_age`` seconds old
     (starting counts as a beat, so setup gets that long); ready while the
-    last ``ready`` said True and is at most ``max_age`` seconds old.
+    last ``ready`` said True and is at most ``ready_max_age`` seconds old
+    (default ``max_age``). A consumer loop sets a shorter ``ready_max_age``:
+    a kafka-python call (a commit, a flush) can block its loop for as long as
+    the broker is away, and a loop that has not confirmed a broker for that
+    long is not ready even though nothing said False.
     """
 
-    def __init__(self, max_age: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_age: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        ready_max_age: float | None = None,
+    ) -> None:
         self.max_age = max_age
+        self.ready_max_age = max_age if ready_max_age is None else ready_max_age
         self._clock = clock
         self._lock = threading.Lock()
         self._beat = clock()
@@ -217,7 +228,9 @@ class Heartbeat:
 
     def is_ready(self) -> bool:
         with self._lock:
-            return self._ready_at is not None and self._clock() - self._ready_at <= self.max_age
+            return (
+                self._ready_at is not None and self._clock() - self._ready_at <= self.ready_max_age
+            )
 
 
 class PrometheusMetrics:

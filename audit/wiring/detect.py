@@ -29,6 +29,7 @@ from audit.adapters.metrics import Heartbeat, PrometheusMetrics
 from audit.services.detector_loop import DetectorConfig, DetectorLoop
 from audit.settings import Settings
 from audit.wiring.incidents import IncidentWiring
+from audit.wiring.ingest import READY_MAX_AGE_SECONDS
 
 
 def _utcnow() -> datetime:
@@ -72,7 +73,9 @@ class DetectorWiring:
 def build_detector(settings: Settings) -> DetectorWiring:
     # Restoring a partition's window state from the changelog can hold a
     # turn of the loop for a while: two minutes before /healthz fails.
-    metrics = PrometheusMetrics(heartbeat=Heartbeat(max_age=120.0))
+    metrics = PrometheusMetrics(
+        heartbeat=Heartbeat(max_age=120.0, ready_max_age=READY_MAX_AGE_SECONDS)
+    )
     client = build_client(settings)
     source = KafkaRoutedSource(settings)
     changelog = KafkaChangelog(settings)

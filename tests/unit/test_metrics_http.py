@@ -125,3 +125,21 @@ def test_scheduled_runs_beat_and_report_readiness(
     assert _beating(lambda: outcome, heartbeat)() == outcome
     assert heartbeat.is_alive()
     assert heartbeat.is_ready() is bool(ready)
+
+
+def test_a_loop_that_stopped_confirming_its_broker_is_not_ready_before_it_is_dead(
+    clock: Clock,
+) -> None:
+    # A consumer loop blocked in a commit while the broker is away said
+    # ready(True) last: it must go not-ready after ready_max_age, long
+    # before liveness (max_age) gives up on it.
+    heartbeat = Heartbeat(max_age=60.0, clock=clock, ready_max_age=15.0)
+    heartbeat.beat()
+    heartbeat.ready(True)
+    clock.now += 14
+    assert heartbeat.is_ready()
+    clock.now += 2
+    assert not heartbeat.is_ready()
+    assert heartbeat.is_alive()
+    heartbeat.ready(True)
+    assert heartbeat.is_ready()
