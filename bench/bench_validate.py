@@ -146,7 +146,7 @@ def timed(fn: Callable[[], object], count: int) -> float:
     return (time.process_time() - started) / count * 1e6
 
 
-def timed_steady(fn: Callable[[], object], count: int) -> float:
+def timed_tuned(fn: Callable[[], object], count: int) -> float:
     """``timed`` under the consumers' garbage-collector tuning (audit.wiring.collector)."""
     with tuned_collector():
         return timed(fn, count)
@@ -205,11 +205,11 @@ def main() -> None:
 
     print(
         f"process CPU µs/event, {args.rounds} alternating rounds (min / median); "
-        "'steady heap': after, with the consumer's garbage-collector tuning"
+        "'tuned gc': after, with the consumers' garbage-collector tuning"
     )
     print(
-        f"{'stage':40s} {'before':>15s} {'after':>15s} {'steady heap':>15s}"
-        f" {'after/before':>12s} {'steady/before':>13s}"
+        f"{'stage':40s} {'before':>15s} {'after':>15s} {'tuned gc':>15s}"
+        f" {'after/before':>12s} {'tuned/before':>13s}"
     )
     for stage, runs in results.items():
         mins = [min(r) for r in runs]
@@ -228,7 +228,7 @@ def measure(
     for _ in range(rounds):
         runs[0].append(timed(before, count))
         runs[1].append(timed(after, count))
-        runs[2].append(timed_steady(after, count))
+        runs[2].append(timed_tuned(after, count))
     return runs
 
 

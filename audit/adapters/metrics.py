@@ -186,6 +186,13 @@ METRICS: tuple[MetricSpec, ...] = (
 METRIC_NAMES = frozenset(spec.name for spec in METRICS)
 
 
+#: /readyz of a consumer loop (ingest and detector) says ready only while the
+#: loop confirmed a reachable broker within this many seconds: an idle loop
+#: turns every poll (0.5 s), a busy one every second or two; a loop silent
+#: for longer is blocked (a commit or flush waiting out a broker outage).
+CONSUMER_READY_MAX_AGE_SECONDS = 15.0
+
+
 class Heartbeat:
     """Liveness and readiness of a process's run loop; thread-safe.
 

@@ -25,11 +25,10 @@ from audit.adapters.kafka.dead_letter_reader import read_dead_letters
 from audit.adapters.kafka.routed_source import KafkaRoutedSource
 from audit.adapters.kafka.too_late import ERROR_TYPE, KafkaTooLateSink
 from audit.adapters.kafka.topics import ensure_detection_topics
-from audit.adapters.metrics import Heartbeat, PrometheusMetrics
+from audit.adapters.metrics import CONSUMER_READY_MAX_AGE_SECONDS, Heartbeat, PrometheusMetrics
 from audit.services.detector_loop import DetectorConfig, DetectorLoop
 from audit.settings import Settings
 from audit.wiring.incidents import IncidentWiring
-from audit.wiring.ingest import READY_MAX_AGE_SECONDS
 
 
 def _utcnow() -> datetime:
@@ -74,7 +73,7 @@ def build_detector(settings: Settings) -> DetectorWiring:
     # Restoring a partition's window state from the changelog can hold a
     # turn of the loop for a while: two minutes before /healthz fails.
     metrics = PrometheusMetrics(
-        heartbeat=Heartbeat(max_age=120.0, ready_max_age=READY_MAX_AGE_SECONDS)
+        heartbeat=Heartbeat(max_age=120.0, ready_max_age=CONSUMER_READY_MAX_AGE_SECONDS)
     )
     client = build_client(settings)
     source = KafkaRoutedSource(settings)

@@ -24,7 +24,7 @@ from audit.adapters.kafka.batch_source import KafkaBatchSource
 from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
 from audit.adapters.kafka.detection_feed import KafkaDetectionFeed
 from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
-from audit.adapters.metrics import Heartbeat, PrometheusMetrics
+from audit.adapters.metrics import CONSUMER_READY_MAX_AGE_SECONDS, Heartbeat, PrometheusMetrics
 from audit.errors import StoreUnavailable
 from audit.services.chain_keeper import ChainKeeper
 from audit.services.ingest import Backoff, IngestCounts, IngestPipeline
@@ -36,13 +36,6 @@ from audit.wiring.privacy import request_reader
 from audit.wiring.subject_keys import build_committer
 
 log = logging.getLogger("audit.ingest")
-
-
-#: /readyz of a consumer loop (ingest and detector) says ready only while the
-#: loop confirmed a reachable broker within this many seconds: an idle loop
-#: turns every poll (0.5 s), a busy one every second or two; a loop silent
-#: for longer is blocked (a commit or flush waiting out a broker outage).
-READY_MAX_AGE_SECONDS = 15.0
 
 
 def utcnow() -> datetime:
@@ -101,7 +94,9 @@ class IngestProcess:
 
 def build_ingest(settings: Settings, metrics: PrometheusMetrics | None = None) -> IngestProcess:
     """Every part of the ingest process, connected to nothing yet."""
-    metrics = metrics or PrometheusMetrics(heartbeat=Heartbeat(ready_max_age=READY_MAX_AGE_SECONDS))
+    metrics = metrics or PrometheusMetrics(
+        heartbeat=Heartbeat(ready_max_age=CONSUMER_READY_MAX_AGE_SECONDS)
+    )
     client = build_client(settings, fast_json=True)
     store = ElasticsearchEventStore(client, settings.index_prefix)
     org_settings = ElasticsearchOrgSettingsStore(client, settings.org_settings_index)
