@@ -100,6 +100,11 @@ class DetectorLoop:
         too_late: TooLateSink | None = None,
     ) -> None:
         self.rules = [rule for rule in rules if rule.enabled]
+        # Each rule's too-late series exists from the start at 0: Prometheus's
+        # increase() then sees a rule's first too-late event as a rise, not as
+        # a series that appeared already counting.
+        for rule in self.rules:
+            metrics.inc("audit_detection_events_too_late_total", 0, rule=rule.id)
         self.config = config
         self.source = source
         self.changelog = changelog
