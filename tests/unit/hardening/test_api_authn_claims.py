@@ -82,6 +82,9 @@ def test_a_token_without_orgs_is_refused(authn: Authenticator) -> None:
         {"orgs": {"org_a": 1}},
         {"sub": "ana\x00admin"},
         {"sub": "ana\nadmin"},
+        # C1 control and line separator: found by the property test below.
+        {"sub": "\x80"},
+        {"sub": "ana\u2028admin"},
         {"sub": 7},
     ],
     ids=repr,
