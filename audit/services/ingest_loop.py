@@ -152,6 +152,10 @@ class IngestLoop:
                     done = self._monotonic()
                     attempt = self._worker.submit(self._pipeline.first_attempt, prepared)
                     self._in_flight.append((prepared, attempt))
+                    # Idle counts from the end of a turn: a turn that waited
+                    # out an outage was busy, and the source may need a
+                    # moment to fetch again once resumed.
+                    idle_since = done
                     if done - began >= SLOW_TURN_SECONDS:
                         # Records read meanwhile wait for this turn: say where it went.
                         log.info(

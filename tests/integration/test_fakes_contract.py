@@ -26,7 +26,9 @@ from audit.adapters.elasticsearch.retention_executor import (
 )
 from audit.adapters.kafka.dead_letters import KafkaDeadLetterSink
 from audit.adapters.kafka.delivery import UndeliveredRecords
+from audit.adapters.kafka.detection_feed import KafkaDetectionFeed
 from audit.adapters.kafka.topics import ensure_topics
+from audit.domain.detection.routing import RoutedEvent
 from audit.domain.incidents import open_incident
 from audit.domain.integrity.chain import ChainHead, extend
 from audit.domain.retention import LegalHold
@@ -36,7 +38,7 @@ from audit.services.ports.ingest import InboundMessage, StoredDocument
 from audit.services.ports.integrity import ChainQuery
 from audit.services.ports.retention import RetentionStepFailed
 from tests.fakes.incidents import FakeIncidentStore, FakeLease
-from tests.fakes.ingest import FakeDeadLetterSink, FakeEventStore
+from tests.fakes.ingest import FakeDeadLetterSink, FakeDetectionFeed, FakeEventStore
 from tests.fakes.integrity import FakeChainStore
 from tests.fakes.retention import FakeHoldStore, FakeRetentionCluster
 from tests.unit.incidents.helpers import T0, detection
@@ -302,9 +304,7 @@ def retention_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterUnderTe
         yield ClusterUnderTest(real, add)
     finally:
         for name in isolated.es.indices.get(index=f"{prefix}-*", allow_no_indices=True):
-            isolated.es.indices.put_settings(
-                index=name, settings={"index.blocks.read_only": False}
-            )
+            isolated.es.indices.put_settings(index=name, settings={"index.blocks.read_only": False})
 
 
 def test_blocks_refuse_merges_and_deletions_as_the_node_does(
@@ -366,6 +366,48 @@ def test_a_dead_letter_the_broker_refused_fails_the_flush(refusing_dead_letters:
     refusing_dead_letters.send(message, "oversize", "the message is 5000 bytes")
     with pytest.raises(UndeliveredRecords):
         refusing_dead_letters.flush()
+
+
+@pytest.fixture(params=["real", "fake"])
+def refusing_detection_feed(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A detection feed whose next flush finds a message the broker refused."""
+    if request.param == "fake":
+        fake = FakeDetectionFeed()
+        fake.broker_down()
+        yield fake
+        return
+    isolated: Isolated = request.getfixturevalue("isolated")
+    settings = isolated.settings.model_copy(
+        update={"topic_routed": f"{isolated.settings.topic_auth}.routed"}
+    )
+    # Refuses messages over 2,000 bytes: librdkafka reports MSG_SIZE_TOO_LARGE
+    # to the delivery callback, not to produce() or flush().
+    ensure_topics(settings, {settings.topic_routed: {"max.message.bytes": "2000"}}, partitions=2)
+    feed = KafkaDetectionFeed(settings)
+    try:
+        yield feed
+    finally:
+        feed.close()
+
+
+def test_a_routed_batch_the_broker_refused_fails_the_flush(refusing_detection_feed: Any) -> None:
+    routed = [
+        RoutedEvent(
+            "auth.brute_force",
+            "auth.brute_force|usr_1",
+            (("user.id", "usr_1"),),
+            1_764_000_000_000_000 + i,
+            f"evt-{i:04d}",
+            "org_a",
+            0,
+            {"user.id": "usr_1", "source.ip": "198.51.100.7"},
+            1_764_000_000_000_000 + i,
+        )
+        for i in range(50)
+    ]
+    refusing_detection_feed.publish(routed)
+    with pytest.raises(UndeliveredRecords):
+        refusing_detection_feed.flush()
 
 
 @pytest.fixture(params=["real", "fake"])

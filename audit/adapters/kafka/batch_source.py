@@ -1,16 +1,22 @@
-"""A consumer-group member that hands out batches and commits them explicitly."""
+"""A consumer-group member that hands out batches and commits them explicitly.
+
+Built on confluent-kafka (librdkafka), not kafka-python: this is the one
+consumer that decodes every audit event, and librdkafka fetches and decodes
+records in its own C threads (2.4-3.4 µs of process CPU per record here,
+against 9.5-10.3 µs for kafka-python's pure-Python decoding; issue 16).
+The group protocol is the same (eager ``range``/``roundrobin``), so members
+of either client can share the group during a rolling upgrade.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from audit.adapters.kafka.config import BrokerProbe, connection_options
+from audit.adapters.kafka.config import BrokerProbe, librdkafka_config
 from audit.services.ports.ingest import InboundMessage
 from audit.settings import Settings
 
@@ -18,34 +24,15 @@ log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
 
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, source: KafkaBatchSource) -> None:
-        self._source = source
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        revoked = list(revoked)
-        if revoked:
-            log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
-            # Another member may commit further for them now: never go back.
-            for tp in revoked:
-                self._source._uncommitted.pop((tp.topic, tp.partition), None)
-            if self._source.on_revoke is not None:
-                self._source.on_revoke()
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        assigned = list(assigned)
-        if self._source.on_assign is not None:
-            self._source.on_assign()
-        if self._source.paused_for_outage and assigned:
-            # Newly assigned partitions must not deliver while we wait out an
-            # outage: nothing further is read until the batch is stored.
-            self._source.consumer.pause(*assigned)
-        log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+# librdkafka's marker for "no offset known" (OFFSET_INVALID).
+_NO_OFFSET = -1001
+# Prefetched records held per partition set: enough for several 2,000-record
+# batches of ~1 KB events, bounded so a backlog does not grow the heap.
+_PREFETCH_KBYTES = 32 * 1024
 
 
 class KafkaBatchSource:
-    """Implements :class:`audit.services.ports.ingest.BatchSource` over kafka-python.
+    """Implements :class:`audit.services.ports.ingest.BatchSource` over librdkafka.
 
     Connects and subscribes on first use: the constructor does no I/O.
     """
@@ -58,40 +45,54 @@ class KafkaBatchSource:
         client_id: str = "elastra-audit-ingest",
     ) -> None:
         self.paused_for_outage = False
-        # Hooks run inside poll(): they must not call this consumer (kafka-
-        # python 3 refuses blocking client calls from its callbacks).
+        # Hooks run inside poll_batch()/wait_paused(): they must not call
+        # this source back (the ingest loop only settles its bulk request
+        # and forgets chain heads there).
         self.on_revoke: Callable[[], None] | None = None
         self.on_assign: Callable[[], None] | None = None
         self._settings = settings
         self._topics = list(topics)
         self._group_id = group_id
         self._client_id = client_id
-        self._consumer: KafkaConsumer | None = None
+        self._consumer: Consumer | None = None
         self._probe = BrokerProbe(settings.kafka_bootstrap)
         self._lag_checked = 0.0
         # Offsets a rebalance kept from being committed, retried with the next.
         self._uncommitted: dict[Partition, int] = {}
+        # The next offset this member will hand out per owned partition: from
+        # the records delivered and from librdkafka's end-of-partition events
+        # (which also cover an empty partition, where no record says where
+        # the end is). Whether a partition is caught up is judged from it.
+        self._next_offset: dict[Partition, int] = {}
 
     @property
-    def consumer(self) -> KafkaConsumer:
+    def consumer(self) -> Consumer:
         """The group member, connected on first use (the constructor does no I/O)."""
         if self._consumer is None:
-            consumer = KafkaConsumer(
-                group_id=self._group_id,
-                client_id=self._client_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_records=self._settings.batch_max_records,
-                # A long outage is waited out while polling paused partitions,
-                # so this only bounds one batch's processing.
-                max_poll_interval_ms=300_000,
-                session_timeout_ms=20_000,
-                heartbeat_interval_ms=3_000,
-                fetch_max_bytes=16 * 1024 * 1024,
-                max_partition_fetch_bytes=4 * 1024 * 1024,
-                **connection_options(self._settings),
+            consumer = Consumer(
+                {
+                    **librdkafka_config(self._settings),
+                    "group.id": self._group_id,
+                    "client.id": self._client_id,
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    # End-of-partition events tell caught_up() where an empty
+                    # (or fully read) partition ends.
+                    "enable.partition.eof": True,
+                    "partition.assignment.strategy": "range,roundrobin",
+                    # A long outage is waited out while polling paused
+                    # partitions, so this only bounds one batch's processing.
+                    "max.poll.interval.ms": 300_000,
+                    "session.timeout.ms": 20_000,
+                    "heartbeat.interval.ms": 3_000,
+                    "fetch.max.bytes": 16 * 1024 * 1024,
+                    "max.partition.fetch.bytes": 4 * 1024 * 1024,
+                    "queued.max.messages.kbytes": _PREFETCH_KBYTES,
+                    "logger": logging.getLogger("audit.kafka.librdkafka"),
+                }
             )
-            consumer.subscribe(self._topics, listener=_Listener(self))
+            consumer.subscribe(self._topics, on_assign=self._assigned, on_revoke=self._revoked)
             self._consumer = consumer
         return self._consumer
 
@@ -101,23 +102,77 @@ class KafkaBatchSource:
         self.on_revoke = on_revoke
         self.on_assign = on_assign
 
+    def _revoked(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
+        if not revoked:
+            return
+        log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+        for tp in revoked:
+            # Another member may commit further for them now: never go back.
+            self._uncommitted.pop((tp.topic, tp.partition), None)
+            self._next_offset.pop((tp.topic, tp.partition), None)
+        if self.on_revoke is not None:
+            self.on_revoke()
+
+    def _assigned(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        if self.on_assign is not None:
+            self.on_assign()
+        if self.paused_for_outage and assigned:
+            # Newly assigned partitions must not deliver while we wait out an
+            # outage: nothing further is read until the batch is stored.
+            # (librdkafka assigns after this callback unless it assigns itself.)
+            consumer.assign(assigned)
+            consumer.pause(assigned)
+        log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
     def poll_batch(self, timeout_ms: int, max_records: int) -> list[InboundMessage]:
-        records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        # Like kafka-python's poll: wait for the first record only, then take
+        # what is already fetched (librdkafka's consume() would wait the
+        # whole timeout for a full batch, delaying a quiet stream's events).
+        consumer = self.consumer
+        first = consumer.poll(timeout_ms / 1000)
+        if first is None:
+            return []
+        messages = [first]
+        if max_records > 1:
+            messages.extend(consumer.consume(max_records - 1, 0))
+        return self._inbound(messages)
+
+    def _inbound(self, messages: list[Message]) -> list[InboundMessage]:
         batch: list[InboundMessage] = []
-        for partition_records in records.values():
-            for r in partition_records:
-                batch.append(
-                    InboundMessage(
-                        topic=r.topic,
-                        partition=r.partition,
-                        offset=r.offset,
-                        key=r.key,
-                        value=r.value,
-                        headers=tuple(r.headers or ()),
-                        timestamp_ms=r.timestamp,
-                    )
+        next_offset = self._next_offset
+        for m in messages:
+            error = m.error()
+            if error is not None:
+                self._note(m, error)
+                continue
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            kind, stamp = m.timestamp()
+            batch.append(
+                InboundMessage(
+                    topic,  # type: ignore[arg-type]
+                    partition,  # type: ignore[arg-type]
+                    offset,  # type: ignore[arg-type]
+                    m.key(),
+                    m.value(),
+                    tuple(m.headers() or ()),  # type: ignore[arg-type]
+                    None if kind == 0 else stamp,  # TIMESTAMP_NOT_AVAILABLE
                 )
+            )
+        for record in batch:
+            next_offset[(record.topic, record.partition)] = record.offset + 1
         return batch
+
+    def _note(self, message: Message, error: KafkaError) -> None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            if topic is not None and partition is not None and offset is not None:
+                self._next_offset[(topic, partition)] = offset
+            return
+        if error.fatal():
+            raise KafkaException(error)
+        # Transient (a broker away, a rebalance under way): librdkafka retries
+        # by itself; the readiness probe reports an outage.
+        log.warning("consumer: %s", error)
 
     def owned(self) -> set[Partition]:
         return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
@@ -125,39 +180,53 @@ class KafkaBatchSource:
     def wait_paused(self, seconds: float) -> set[Partition]:
         """Stay in the group for ``seconds`` without reading anything new."""
         self.paused_for_outage = True
+        consumer = self.consumer
         deadline = time.monotonic() + seconds
         while True:
-            assignment = self.consumer.assignment()
+            assignment = consumer.assignment()
             if assignment:
-                self.consumer.pause(*assignment)
+                consumer.pause(assignment)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            records = self.consumer.poll(timeout_ms=int(min(remaining, 1.0) * 1000))
+            # Serves rebalances and keeps the membership alive meanwhile.
+            messages = consumer.consume(1000, min(remaining, 1.0))
             # Defensive: a partition assigned between pause and poll might
             # still deliver; rewind it so those records are read later.
-            for tp, partition_records in records.items():
-                if partition_records:
-                    self.consumer.seek(tp, partition_records[0].offset)
+            firsts: dict[Partition, int] = {}
+            for m in messages:
+                if m.error() is None:
+                    firsts.setdefault((m.topic(), m.partition()), m.offset())  # type: ignore[arg-type]
+            for (topic, partition), offset in firsts.items():
+                try:
+                    consumer.seek(TopicPartition(topic, partition, offset))
+                except KafkaException as err:
+                    log.warning("could not rewind %s[%d] to %d: %s", topic, partition, offset, err)
         return self.owned()
 
     def caught_up(self) -> dict[Partition, bool]:
         """Per owned partition: has this consumer read up to its end?"""
         result: dict[Partition, bool] = {}
-        for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            try:
-                position = self.consumer.position(tp)
-            except KafkaError:  # the broker is away: vouch for nothing
-                position = None
-            result[(tp.topic, tp.partition)] = (
-                highwater is not None and position is not None and position >= highwater
-            )
+        consumer = self.consumer
+        for tp in consumer.assignment():
+            partition = (tp.topic, tp.partition)
+            position = self._next_offset.get(partition)
+            high = self._high_watermark(consumer, tp)
+            result[partition] = position is not None and high is not None and position >= high
         return result
+
+    @staticmethod
+    def _high_watermark(consumer: Consumer, tp: TopicPartition) -> int | None:
+        """The end offset the latest fetch response gave: no request to the broker."""
+        try:
+            _, high = consumer.get_watermark_offsets(tp, cached=True)
+        except KafkaException:
+            return None
+        return None if high == _NO_OFFSET else high
 
     def resume_all(self) -> None:
         if self.paused_for_outage:
-            self.consumer.resume(*self.consumer.paused())
+            self.consumer.resume(self.consumer.assignment())
             self.paused_for_outage = False
 
     def commit(self, offsets: Mapping[Partition, int]) -> None:
@@ -165,26 +234,29 @@ class KafkaBatchSource:
         for partition, offset in offsets.items():
             if self._uncommitted.get(partition, -1) < offset:
                 self._uncommitted[partition] = offset
-        to_commit = {
-            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+        to_commit = [
+            TopicPartition(topic, partition, offset)
             for (topic, partition), offset in self._uncommitted.items()
             if (topic, partition) in owned
-        }
+        ]
         self._uncommitted.clear()
         if not to_commit:
             return
         try:
-            self.consumer.commit(to_commit)
-        except KafkaError as err:
+            answered = self.consumer.commit(offsets=to_commit, asynchronous=False)
+            failed = [tp for tp in answered or () if tp.error is not None]
+            if failed:
+                raise KafkaException(failed[0].error)
+        except KafkaException as err:
             # The group is moving partitions, or the broker is away (issue 11
             # item 14): keep these offsets for the next commit (if the
             # partitions stay ours) instead of dying; if they go, their new
             # owner reads those messages again and the store answers 409.
             log.warning("commit deferred: %s", err)
-            for tp, meta in to_commit.items():
+            for tp in to_commit:
                 partition = (tp.topic, tp.partition)
-                if self._uncommitted.get(partition, -1) < meta.offset:
-                    self._uncommitted[partition] = meta.offset
+                if self._uncommitted.get(partition, -1) < tp.offset:
+                    self._uncommitted[partition] = tp.offset
 
     def lag(self, min_interval: float = 10.0) -> dict[Partition, int] | None:
         """Messages between the position and the end of each owned partition."""
@@ -192,17 +264,15 @@ class KafkaBatchSource:
         if now - self._lag_checked < min_interval:
             return None
         self._lag_checked = now
-        assignment = list(self.consumer.assignment())
-        if not assignment:
-            return {}
-        try:
-            ends = self.consumer.end_offsets(assignment)
-            return {
-                (tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp))
-                for tp in assignment
-            }
-        except KafkaError:  # the broker is away: no lag figure this time
-            return None
+        consumer = self.consumer
+        lags: dict[Partition, int] = {}
+        for tp in consumer.assignment():
+            partition = (tp.topic, tp.partition)
+            position = self._next_offset.get(partition)
+            high = self._high_watermark(consumer, tp)
+            if position is not None and high is not None:
+                lags[partition] = max(0, high - position)
+        return lags
 
     def reachable(self) -> bool:
         """A broker accepts connections now (checked at most every 5 s)."""
@@ -210,4 +280,6 @@ class KafkaBatchSource:
 
     def close(self) -> None:
         if self._consumer is not None:
-            self._consumer.close(autocommit=False)
+            # Leaves the group; with auto-commit off, commits nothing.
+            self._consumer.close()
+            self._consumer = None

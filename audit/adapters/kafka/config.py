@@ -1,4 +1,9 @@
-"""kafka-python connection options from settings (PLAINTEXT, SSL, SASL)."""
+"""Connection options from settings (PLAINTEXT, SSL, SASL), for either client.
+
+kafka-python takes keyword arguments; confluent-kafka (librdkafka) takes a
+dict of its dotted property names. Both come from the same settings, so an
+operator configures the brokers once.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,30 @@ def connection_options(settings: Settings) -> dict[str, Any]:
         if settings.kafka_sasl_password is not None:
             options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return options
+
+
+def librdkafka_config(settings: Settings) -> dict[str, str | int | float | bool]:
+    """The same connection as :func:`connection_options`, in librdkafka's names."""
+    config: dict[str, str | int | float | bool] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "security.protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        for name, value in (
+            ("ssl.ca.location", settings.kafka_ssl_cafile),
+            ("ssl.certificate.location", settings.kafka_ssl_certfile),
+            ("ssl.key.location", settings.kafka_ssl_keyfile),
+        ):
+            if value:
+                config[name] = value
+    if settings.kafka_security_protocol.startswith("SASL"):
+        if settings.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        if settings.kafka_sasl_username:
+            config["sasl.username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            config["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    return config
 
 
 class BrokerProbe:

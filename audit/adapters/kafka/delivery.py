@@ -1,5 +1,6 @@
 """Knowing that what a producer sent was acknowledged.
 
+For kafka-python (:class:`Deliveries`) and librdkafka (:class:`DeliveryReports`).
 kafka-python's ``flush()`` waits for every send to complete but does not
 raise when the broker refused one (a record too large for the topic, an
 authorization error, retries exhausted): the failure stays in the send's
@@ -48,4 +49,37 @@ class Deliveries:
             raise UndeliveredRecords(
                 f"{len(failed)} of {len(futures)} records to {self._topic} were not "
                 f"acknowledged: {failed[0]!r}"
+            )
+
+
+class DeliveryReports:
+    """The same promise for a librdkafka producer: its delivery reports, counted.
+
+    librdkafka reports each record's fate to a callback served by
+    ``poll``/``flush``; a failure is kept until :meth:`check` raises it.
+    """
+
+    def __init__(self, topic: str) -> None:
+        self._topic = topic
+        self._sent = 0
+        self._failed: list[Any] = []
+
+    def sent(self) -> None:
+        self._sent += 1
+
+    def report(self, error: Any, message: Any) -> None:
+        """The producer's ``on_delivery`` callback."""
+        if error is not None:
+            self._failed.append(error)
+
+    def check(self, unflushed: int = 0) -> None:
+        """After ``flush()`` (which answers how many records are still queued):
+        raise if any failed or is still unanswered (then forget them all)."""
+        sent, failed = self._sent, self._failed
+        self._sent, self._failed = 0, []
+        if failed or unflushed:
+            reason = repr(failed[0]) if failed else f"{unflushed} still queued after the flush"
+            raise UndeliveredRecords(
+                f"{len(failed) + unflushed} of {sent} records to {self._topic} were not "
+                f"acknowledged: {reason}"
             )
