@@ -5,7 +5,8 @@
 
 Needs a running stack (``audit stack up``, or AUDIT_KAFKA_BOOTSTRAP /
 AUDIT_ES_URL). Publishes N events to fresh topics, then measures:
-  (a) raw consumption: kafka-python reading every message, no processing;
+  (a) raw consumption: the ingest's Kafka client (librdkafka) reading every
+      message, no processing;
   (b) raw bulk indexing: the same documents bulk-created into a fresh index;
   (c) the full pipeline: the ingest consumer (validate, normalize, route,
       chain, store once, feed detection, commit) over the same topics with
@@ -58,8 +59,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
+from confluent_kafka import Consumer
 from elasticsearch import Elasticsearch
-from kafka import KafkaConsumer
 
 from audit.adapters.kafka.publisher import publish
 from audit.adapters.kafka.topics import ensure_topics
@@ -203,25 +204,29 @@ def drop_indices(es: Elasticsearch, pattern: str) -> None:
 
 
 def raw_consume(settings: Settings, group: str, total: int, batch: int) -> float:
-    """(a) events/s of kafka-python alone, from the first poll that returned records."""
-    consumer = KafkaConsumer(
-        settings.topic_auth,
-        settings.topic_security,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_poll_records=batch,
-        fetch_max_bytes=16 * 1024 * 1024,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
+    """(a) events/s of the ingest's Kafka client alone (librdkafka through
+    confluent-kafka, as :class:`KafkaBatchSource` configures it), every
+    message's value touched, from the first poll that returned records."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 16 * 1024 * 1024,
+            "max.partition.fetch.bytes": 4 * 1024 * 1024,
+        }
     )
+    consumer.subscribe([settings.topic_auth, settings.topic_security])
     seen = 0
     t0 = None
     while seen < total:
-        for records in consumer.poll(timeout_ms=1000).values():
-            if t0 is None:
-                t0 = time.perf_counter()
-            seen += len(records)
+        messages = consumer.consume(batch, 1.0)
+        if messages and t0 is None:
+            t0 = time.perf_counter()
+        for message in messages:
+            if message.error() is None and message.value() is not None:
+                seen += 1
     assert t0 is not None
     rate = seen / (time.perf_counter() - t0)
     consumer.close()
