@@ -4,7 +4,7 @@ Rules (README, "Architecture"; issue 10):
 
 * **entry points** (``consumers/*.py``, ``audit/cli/*.py``, ``audit/api/**``, ``audit/ui/**``)
   import settings, wiring and services, never an adapter (``audit.adapters.*``)
-  nor a client library (``elasticsearch``, ``elastic_transport``, ``kafka``);
+  nor a client library (``elasticsearch``, ``elastic_transport``, ``kafka``, ``confluent_kafka``);
 * **the domain** (``audit/domain``) does no I/O: it imports no client, network,
   process or resource-loading module (nor ``audit.settings``, which reads the
   environment), calls no file read (``open``, ``read_text``, ``read_bytes``) and does
@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("audit", "consumers")
 
-CLIENT_LIBRARIES = ("elasticsearch", "elastic_transport", "kafka")
+CLIENT_LIBRARIES = ("elasticsearch", "elastic_transport", "kafka", "confluent_kafka")
 # Modules whose import means I/O (network, processes, bundled files, environment).
 DOMAIN_IO = (
     *CLIENT_LIBRARIES,
