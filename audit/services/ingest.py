@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final, TypeAlias
 
 from audit.domain.detection.routing import RoutedEvent, Router, to_us
 from audit.domain.event import NormalizedEvent, normalize_message
@@ -34,6 +35,17 @@ Partition = tuple[str, int]
 
 STORE_REJECTED = "store_rejected"
 _ALREADY_STORED = BulkItem("duplicate")
+
+
+class NotAttempted:
+    """A first attempt that was not made (see :meth:`IngestPipeline.first_attempt`)."""
+
+    def __repr__(self) -> str:
+        return "NOT_ATTEMPTED"
+
+
+NOT_ATTEMPTED: Final = NotAttempted()
+Attempt: TypeAlias = BulkOutcome | StoreUnavailable | NotAttempted
 
 
 class IngestInterrupted(AuditError):
@@ -206,8 +218,20 @@ class IngestPipeline:
                 delays = delays or iter(self._backoff.delays())
                 self._wait(next(delays))
 
-    def first_attempt(self, prepared: PreparedBatch) -> BulkOutcome | StoreUnavailable:
-        """Seal and write the whole batch once; safe to run on a worker thread."""
+    def first_attempt(self, prepared: PreparedBatch, after: Attempt | None = None) -> Attempt:
+        """Seal and write the whole batch once; safe to run on a worker thread.
+
+        ``after`` is the first attempt of the previous batch when that batch
+        is not finished yet (the runtime writes a batch while the one before
+        it is being finished). If that attempt left documents unwritten (an
+        outage, overloaded items), nothing is done here (``NOT_ATTEMPTED``):
+        this batch's links must follow those documents in their chains, and
+        its duplicate check must see them, so :meth:`finish` writes it once
+        they are stored. Otherwise the previous batch is wholly answered and
+        its finishing writes nothing more, so this one may be sealed now.
+        """
+        if after is not None and not _wholly_answered(after):
+            return NOT_ATTEMPTED
         if not prepared.pending:
             return BulkOutcome(items=())
         try:
@@ -247,8 +271,9 @@ class IngestPipeline:
             items=tuple(_ALREADY_STORED if id(p) in known else next(answers) for p in pending)
         )
 
-    def finish(self, prepared: PreparedBatch, first: BulkOutcome | StoreUnavailable) -> BatchReport:
-        """Account for the first attempt, retry what must be, flush dead letters.
+    def finish(self, prepared: PreparedBatch, first: Attempt) -> BatchReport:
+        """Account for the first attempt (or make it), retry what must be,
+        flush dead letters.
 
         Runs on the consumer's thread: waiting out an outage polls the
         consumer to keep its group membership.
@@ -286,7 +311,7 @@ class IngestPipeline:
     def _store_all(
         self,
         prepared: PreparedBatch,
-        first: BulkOutcome | StoreUnavailable,
+        first: Attempt,
         report: BatchReport,
     ) -> Collection[Partition] | None:
         """Write until every pending document has a final answer.
@@ -296,7 +321,9 @@ class IngestPipeline:
         """
         owned: Collection[Partition] | None = None
         delays = iter(self._backoff.delays())
-        attempt: BulkOutcome | StoreUnavailable | None = first
+        attempt: BulkOutcome | StoreUnavailable | None = (
+            None if isinstance(first, NotAttempted) else first
+        )
         pending = prepared.pending
         while pending:
             if attempt is None:
@@ -361,3 +388,10 @@ class IngestPipeline:
         report.rejected_by_reason[error_type] = report.rejected_by_reason.get(error_type, 0) + 1
         self._metrics.inc("audit_events_rejected_total", reason=error_type)
         self._dead_letters.send(message, error_type, error_message)
+
+
+def _wholly_answered(attempt: Attempt) -> bool:
+    """Every document of the attempt has its final answer (none left to retry)."""
+    if not isinstance(attempt, BulkOutcome):
+        return False
+    return all(item.status != "retry" for item in attempt.items)

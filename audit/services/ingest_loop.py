@@ -1,11 +1,16 @@
 """The ingest consumer's run loop: read, prepare, store in the background, commit.
 
-One bulk request is in flight while the next batch is read and prepared:
-Elasticsearch indexes on its own cores while Python validates. Offsets of
-a batch are committed when it is finished, for the partitions still owned
-then: if a rebalance moved one away meanwhile, its new owner reads those
-messages again and the store answers 409 for what was already written
-(kafka-python 3 forbids committing from a synchronous rebalance callback).
+A batch is read and prepared here while the batch before it is sealed and
+written by the worker thread; then, while the worker writes the new batch,
+this thread finishes the previous one (routes it, feeds it to detection,
+commits it) once its write has answered. Elasticsearch indexes on its own cores while Python
+validates. A batch is written only once the batch before it is wholly
+answered (:meth:`IngestPipeline.first_attempt`), so that chains link in
+order and the duplicate check sees what was just written. Offsets of a
+batch are committed when it is finished, in order, for the partitions
+still owned then: if a rebalance moved one away meanwhile, its new owner
+reads those messages again and the store answers 409 for what was already
+written (the rebalance hooks run inside a poll and do not commit).
 
 Only ports are used here (:class:`BatchSource`, :class:`ProgressPublisher`,
 :class:`Liveness`, :class:`MetricsRecorder`, clocks); ``audit.wiring.ingest``
@@ -23,9 +28,9 @@ from datetime import datetime
 
 from audit.domain.detection.routing import to_us
 from audit.domain.detection.watermarks import NEVER
-from audit.errors import StoreUnavailable
 from audit.services.chain_keeper import ChainKeeper
 from audit.services.ingest import (
+    Attempt,
     IngestCounts,
     IngestInterrupted,
     IngestPipeline,
@@ -33,7 +38,6 @@ from audit.services.ingest import (
 )
 from audit.services.ports.ingest import (
     BatchSource,
-    BulkOutcome,
     Liveness,
     MetricsRecorder,
     Partition,
@@ -130,7 +134,8 @@ class IngestLoop:
         self.counts = IngestCounts()
         self._last_progress = float("-inf")
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
-        self._in_flight: list[tuple[PreparedBatch, Future[BulkOutcome | StoreUnavailable]]] = []
+        # Oldest first: the batch being finished, and the one written meanwhile.
+        self._in_flight: list[tuple[PreparedBatch, Future[Attempt]]] = []
         # Where the last batch's completion went (for the slow-turn log).
         self.last_completion = ""
         source.set_rebalance_hooks(self._settle_in_flight, self._forget_chain_heads)
@@ -148,10 +153,14 @@ class IngestLoop:
                     began = idle_since = self._monotonic()
                     prepared = self._pipeline.prepare(batch)
                     ready = self._monotonic()
-                    self._complete_in_flight()
-                    done = self._monotonic()
-                    attempt = self._worker.submit(self._pipeline.first_attempt, prepared)
+                    # Written by the worker as soon as the batch before it is
+                    # (the worker runs attempts in order), while this thread
+                    # finishes that one: routes and feeds it, commits it.
+                    previous = self._in_flight[-1][1] if self._in_flight else None
+                    attempt = self._worker.submit(self._attempt, prepared, previous)
                     self._in_flight.append((prepared, attempt))
+                    self._complete_in_flight(keep=1)
+                    done = self._monotonic()
                     # Idle counts from the end of a turn: a turn that waited
                     # out an outage was busy, and the source may need a
                     # moment to fetch again once resumed.
@@ -203,10 +212,19 @@ class IngestLoop:
         if self._chain is not None:
             self._chain.reset()
 
-    def _complete_in_flight(self) -> None:
-        if not self._in_flight:
-            return
-        prepared, attempt = self._in_flight.pop()
+    def _attempt(self, prepared: PreparedBatch, previous: Future[Attempt] | None) -> Attempt:
+        """On the worker: the batch's first attempt, after the previous batch's."""
+        if previous is None:
+            return self._pipeline.first_attempt(prepared)
+        return self._pipeline.first_attempt(prepared, after=previous.result())
+
+    def _complete_in_flight(self, keep: int = 0) -> None:
+        """Finish and commit the oldest batches in flight until ``keep`` remain."""
+        while len(self._in_flight) > keep:
+            self._complete_oldest()
+
+    def _complete_oldest(self) -> None:
+        prepared, attempt = self._in_flight.pop(0)
         clock = self._monotonic
         began = clock()
         first = attempt.result()

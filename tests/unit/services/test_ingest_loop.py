@@ -185,9 +185,44 @@ def test_each_batch_is_committed_after_its_bulk_answer_and_counts_add_up() -> No
     counts = loop.run(until_idle=0.0)
     loop.close()
     assert (counts.consumed, counts.stored, counts.batches) == (50, 50, 2)
-    assert journal == ["bulk", "commit", "bulk", "commit"]
+    # The second batch may be written while the first is finished; commits
+    # follow their own bulk answers, in order.
+    assert journal.count("bulk") == 2 and journal.count("commit") == 2
+    assert journal.index("bulk") < journal.index("commit")
+    assert journal[-1] == "commit"
     assert source.commits == [{(TOPIC, 0): 20}, {(TOPIC, 1): 130}]
     assert feed.progress, "the detectors heard where the sources stand"
+
+
+def test_the_next_batch_is_written_while_the_previous_one_is_finished() -> None:
+    """Batch 1's finishing (its dead-letter flush) waits until batch 2's bulk
+    has landed: it can only end if the worker writes batch 2 meanwhile."""
+    journal = Journal()
+    source = Source([_batch(0, 0, 20, 1), _batch(1, 100, 30, 2)], journal)
+    written_both = threading.Event()
+
+    class SlowFlush(Nothing):
+        flushes = 0
+
+        def flush(self) -> None:
+            if self.flushes == 0:
+                written_both.wait(5)
+            self.flushes += 1
+
+    class CountingStore(Store):
+        def bulk_create(self, documents: Sequence[StoredDocument]) -> BulkOutcome:
+            outcome = super().bulk_create(documents)
+            if self.journal.count("bulk") == 2:
+                written_both.set()
+            return outcome
+
+    loop, _ = _loop(source, CountingStore(journal), Feed(), SlowFlush())
+    counts = loop.run(until_idle=0.0)
+    loop.close()
+    assert written_both.is_set()
+    assert counts.stored == 50
+    assert journal == ["bulk", "bulk", "commit", "commit"]
+    assert source.commits == [{(TOPIC, 0): 20}, {(TOPIC, 1): 130}]
 
 
 def test_a_revoke_waits_for_the_bulk_in_flight() -> None:

@@ -20,7 +20,7 @@ from audit.domain.detection.routing import Router
 from audit.domain.retention import index_name
 from audit.errors import StoreUnavailable
 from audit.services.chain_keeper import ChainKeeper
-from audit.services.ingest import STORE_REJECTED, Backoff, IngestPipeline
+from audit.services.ingest import NOT_ATTEMPTED, STORE_REJECTED, Backoff, IngestPipeline
 from audit.services.ports.ingest import BulkOutcome, InboundMessage
 from tests.fakes.clock import FakeClock
 from tests.fakes.ingest import FakeDeadLetterSink, FakeDetectionFeed, FakeEventStore, FakeMetrics
@@ -292,3 +292,46 @@ def test_the_fake_store_keeps_its_own_copy_of_each_document() -> None:
     snapshot = copy.deepcopy(stored)
     world.store.bulk_requests[0][0].source["event"]["id"] = "mutated"
     assert world.store.indices[INDEX]["e1"] == snapshot
+
+
+def test_a_batch_waits_to_be_written_until_the_one_before_it_is_wholly_answered() -> None:
+    """The runtime writes batch 2 while batch 1 is being finished. When batch
+    1's first write left an overloaded document to retry, batch 2 is not
+    sealed nor written by its first attempt: its links must follow that
+    document, and its duplicate check must see it (here batch 2 carries it
+    again, as a producer's resend)."""
+    world = World(chain=True)
+    world.store.overload(1)  # e1, the first document of the first bulk, gets a 429
+    one = world.pipeline.prepare([msg(0, event("e1")), msg(1, event("e2"))])
+    two = world.pipeline.prepare([msg(2, event("e1")), msg(3, event("e3"))])
+
+    first_one = world.pipeline.first_attempt(one)
+    first_two = world.pipeline.first_attempt(two, after=first_one)
+
+    assert first_two is NOT_ATTEMPTED
+    assert set(world.store.indices[INDEX]) == {"e2"}
+    report_one = world.pipeline.finish(one, first_one)
+    report_two = world.pipeline.finish(two, first_two)
+
+    assert (report_one.stored, report_two.stored, report_two.duplicates) == (2, 1, 1)
+    stored = world.store.indices[INDEX]
+    assert sorted(doc["integrity"]["seq"] for doc in stored.values()) == [1, 2, 3]
+    # No fork, no gap: e1 chained once (by batch 1), e3 links after e2.
+    assert stored["e1"]["integrity"]["seq"] == 1
+    assert stored["e3"]["integrity"]["seq"] == 3
+    assert stored["e3"]["integrity"]["prev_hash"] == stored["e2"]["integrity"]["hash"]
+
+
+def test_a_batch_is_written_at_once_when_the_one_before_it_is_wholly_answered() -> None:
+    world = World(chain=True)
+    one = world.pipeline.prepare([msg(0, event("e1"))])
+    two = world.pipeline.prepare([msg(1, event("e2"))])
+
+    first_one = world.pipeline.first_attempt(one)
+    first_two = world.pipeline.first_attempt(two, after=first_one)
+
+    assert isinstance(first_two, BulkOutcome)
+    assert set(world.store.indices[INDEX]) == {"e1", "e2"}
+    assert world.pipeline.finish(one, first_one).stored == 1
+    assert world.pipeline.finish(two, first_two).stored == 1
+    assert world.store.indices[INDEX]["e2"]["integrity"]["seq"] == 2
