@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, Final, NotRequired
+from typing import Annotated, Any, Final, NamedTuple, NotRequired
 
 import orjson
 from pydantic import (
@@ -373,15 +372,15 @@ def validate_fields(document: dict[str, Any]) -> AuditEvent:
 # the result
 
 
-@dataclass(frozen=True, slots=True)
-class NormalizedEvent:
+class NormalizedEvent(NamedTuple):
     """An accepted event, ready to store and to evaluate.
 
     ``document`` is what is stored: the producer's fields, nested (ECS
     objects), unknown extras kept, plus what normalization adds
     (``event.category``/``event.type`` when absent, ``elastra.data_category``,
     ``event.ingested``). ``timestamp`` is ``@timestamp`` as an aware UTC
-    datetime.
+    datetime. A NamedTuple, not a frozen dataclass: one is made per event,
+    and a frozen dataclass's ``__init__`` costs about three times as much.
     """
 
     event_id: str
