@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from audit.adapters.bundled_data import load_rule_dir
-from audit.domain.detection import RuleBase, dry_run
+from audit.domain.detection import DetectionEngine, Router, RuleBase, dry_run
 from audit.domain.detection.record import Detection
 from audit.domain.event import NormalizedEvent
 
@@ -76,3 +76,21 @@ def detect(rule_id: str, events: Iterable[NormalizedEvent]) -> list[Detection]:
 
 def detect_all(events: Iterable[NormalizedEvent]) -> list[Detection]:
     return dry_run(pack().values(), events)
+
+
+def detect_arrival(
+    rule: RuleBase, events: Iterable[NormalizedEvent], lateness: timedelta
+) -> list[Detection]:
+    """One rule through the router and the engine, events in the order given
+    (arrival order), flushed at the end; each detection once, as finally
+    updated. No event may have been too late for the engine."""
+    router, engine = Router([rule]), DetectionEngine([rule], lateness=lateness)
+    found: dict[str, Detection] = {}
+    for event in events:
+        for routed in router.route(event):
+            for detection in engine.process(routed):
+                found[detection.id] = detection
+    for detection in engine.flush():
+        found[detection.id] = detection
+    assert engine.late_events == 0
+    return list(found.values())

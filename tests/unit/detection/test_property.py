@@ -18,11 +18,11 @@ from hypothesis import event as note_event
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from audit.domain.detection import DetectionEngine, Router, parse_rule_text
+from audit.domain.detection import parse_rule_text
 from audit.domain.detection.routing import to_us
 from audit.domain.detection.state import detection_id
 
-from .helpers import at, ev
+from .helpers import at, detect_arrival, ev
 
 LATENESS = timedelta(seconds=60)
 HEADER = """
@@ -198,13 +198,4 @@ def _key_of(detection) -> str:
 
 
 def _detect(rule, events) -> list:
-    router, engine = Router([rule]), DetectionEngine([rule], lateness=LATENESS)
-    found = {}
-    for event in events:
-        for routed in router.route(event):
-            for d in engine.process(routed):
-                found[d.id] = d
-    for d in engine.flush():
-        found[d.id] = d
-    assert engine.late_events == 0
-    return list(found.values())
+    return detect_arrival(rule, events, LATENESS)

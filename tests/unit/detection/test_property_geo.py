@@ -14,10 +14,10 @@ from itertools import combinations, pairwise
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from audit.domain.detection import DetectionEngine, Router, parse_rule_text
+from audit.domain.detection import parse_rule_text
 from audit.domain.detection.evaluators import haversine_km
 
-from .helpers import BERLIN, NEW_YORK, PARIS, at, ev
+from .helpers import BERLIN, NEW_YORK, PARIS, at, detect_arrival, ev
 
 LATENESS = timedelta(seconds=60)
 #: Frankfurt: under 500 km from both Paris and Berlin, which are 878 km apart
@@ -105,13 +105,4 @@ def test_every_consecutive_pair_is_judged_whatever_the_arrival_order(items) -> N
 
 
 def _users(rule, events) -> set[str]:
-    router, engine = Router([rule]), DetectionEngine([rule], lateness=LATENESS)
-    found = {}
-    for event in events:
-        for routed in router.route(event):
-            for d in engine.process(routed):
-                found[d.id] = d
-    for d in engine.flush():
-        found[d.id] = d
-    assert engine.late_events == 0
-    return {d.group_key["user.id"] for d in found.values()}
+    return {d.group_key["user.id"] for d in detect_arrival(rule, events, LATENESS)}

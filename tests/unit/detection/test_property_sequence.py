@@ -10,9 +10,9 @@ from datetime import timedelta
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from audit.domain.detection import DetectionEngine, Router, parse_rule_text
+from audit.domain.detection import parse_rule_text
 
-from .helpers import at, ev
+from .helpers import at, detect_arrival, ev
 
 LATENESS = timedelta(seconds=60)
 
@@ -115,13 +115,4 @@ def test_sequence_fires_for_the_same_keys_whatever_the_arrival_order(
 
 
 def _users(rule, events) -> set[str]:
-    router, engine = Router([rule]), DetectionEngine([rule], lateness=LATENESS)
-    found = {}
-    for event in events:
-        for routed in router.route(event):
-            for d in engine.process(routed):
-                found[d.id] = d
-    for d in engine.flush():
-        found[d.id] = d
-    assert engine.late_events == 0
-    return {d.group_key["user.id"] for d in found.values()}
+    return {d.group_key["user.id"] for d in detect_arrival(rule, events, LATENESS)}
