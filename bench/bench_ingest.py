@@ -66,11 +66,9 @@ from audit.adapters.kafka.publisher import publish
 from audit.adapters.kafka.topics import ensure_topics
 from audit.adapters.metrics import PrometheusMetrics
 from audit.domain.event import normalize_message
-from audit.errors import StoreUnavailable
 from audit.replay.mix import mixed_stream
 from audit.replay.traffic import TrafficGenerator, TrafficProfile
-from audit.services.ingest import IngestCounts, PreparedBatch
-from audit.services.ports.ingest import BulkOutcome
+from audit.services.ingest import Attempt, IngestCounts, PreparedBatch
 from audit.settings import Settings, load_settings
 from audit.wiring.collector import tune_collector
 from audit.wiring.ingest import build_ingest
@@ -302,10 +300,10 @@ def run_measured(settings: Settings, idle: float, profile: str | None) -> Measur
             worker = cProfile.Profile(time.thread_time)
             first_attempt = process.pipeline.first_attempt
 
-            def profiled(prepared: PreparedBatch) -> BulkOutcome | StoreUnavailable:
+            def profiled(prepared: PreparedBatch, after: Attempt | None = None) -> Attempt:
                 worker.enable()
                 try:
-                    return first_attempt(prepared)
+                    return first_attempt(prepared, after=after)
                 finally:
                     worker.disable()
 
