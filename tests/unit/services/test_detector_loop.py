@@ -8,6 +8,8 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import RoutedEvent
 from audit.services.detector_loop import DetectorConfig, DetectorLoop
@@ -160,3 +162,60 @@ def test_settle_writes_out_what_was_evaluated_without_committing() -> None:
         assert not any(entry.startswith("commit") for entry in source.log)
     finally:
         loop.close()
+
+
+class _RecordingChangelog(_Changelog):
+    """Keeps what was written, per write-out."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__(log)
+        self.written: list[dict[str, bytes | None]] = []
+
+    def write(self, partition: int, changes: Sequence[tuple[str, bytes | None]]) -> None:
+        super().write(partition, changes)
+        self.written.append(dict(changes))
+
+
+def test_state_changed_while_the_worker_is_busy_is_serialized_once_as_it_stands() -> None:
+    burst = routed_failures(13)
+    source = _Source([burst[:10], burst[10:11], burst[11:12], burst[12:]])
+    writer = _Writer(source.log)
+    changelog = _RecordingChangelog(source.log)
+    loop = DetectorLoop(
+        rules(),
+        DetectorConfig(lateness=timedelta(seconds=30)),
+        source,
+        changelog,
+        writer,
+        _Handler(source.log),
+        _Metrics(),
+        _Liveness(),
+        lambda: datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    try:
+        loop.run_once()  # fires; the write-out of batch 1 blocks
+        (task,) = loop.tasks.values()
+        serialized: list[str] = []
+        dump = task.engine.dump_state
+
+        def counted(key: str) -> bytes | None:
+            serialized.append(key)
+            return dump(key)
+
+        task.engine.dump_state = counted  # type: ignore[method-assign]
+        for _ in range(3):
+            loop.run_once()  # each changes the same key while the worker waits
+        assert serialized == []
+        writer.release.set()
+        loop.run(until_idle=0.0)
+    finally:
+        loop.close()
+    # One serialization for the three turns, taken when the second
+    # write-out started: the key as it stands after the last of them.
+    key = burst[0].key
+    assert serialized == [key]
+    assert [list(written) for written in changelog.written] == [[key], [key]]
+    state = changelog.written[-1][key]
+    assert state is not None
+    assert orjson.loads(state)["floor"][0] == burst[12].time_us
+    assert source.log[-1] == "commit {0: 4}"
