@@ -77,7 +77,7 @@ class KafkaRoutedSource:
                     sources = {k: int(v) for k, v in orjson.loads(record.value)["sources"].items()}
                     messages.append(RoutedMessage(tp.partition, record.offset, sources=sources))
                 else:
-                    events = [RoutedEvent.from_dict(item) for item in orjson.loads(record.value)]
+                    events = RoutedEvent.array_from_json(record.value)
                     messages.append(RoutedMessage(tp.partition, record.offset, events=events))
         return messages
 

@@ -45,6 +45,38 @@ def test_array_json_is_the_joined_to_dict_json_and_decodes_back(batch: list[Rout
     # As routed_source decodes a message of the feed.
     decoded = [RoutedEvent.from_dict(item) for item in orjson.loads(expected)]
     assert [r._replace(fields=dict(r.fields)) for r in batch] == decoded
+    assert RoutedEvent.array_from_json(expected) == decoded
+
+
+loose_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=4))
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "rule_id": st.one_of(st.text(max_size=6), st.integers(0, 9)),
+                "key": st.text(max_size=6),
+                "group_key": st.dictionaries(st.text(max_size=4), loose_values, max_size=2),
+                "time": st.sampled_from(["2025-12-01T00:00:00Z", "2025-12-01T00:00:00.5+01:00"]),
+                "event_id": st.one_of(st.text(max_size=6), st.integers(0, 9)),
+                "organization_id": st.text(max_size=6),
+            },
+            optional={
+                "step": st.one_of(st.integers(0, 3), st.booleans(), st.sampled_from(["2"])),
+                "fields": st.dictionaries(st.text(max_size=4), loose_values, max_size=2),
+                "clock": st.sampled_from(["", "2025-11-30T23:59:59Z"]),
+            },
+        ),
+        max_size=5,
+    )
+)
+def test_the_detectors_decoder_gives_what_from_dict_gives(items: list[dict[str, object]]) -> None:
+    # Values of other types (another producer's, or an older one's) are
+    # converted by from_dict; the fast path must never differ from it.
+    assert RoutedEvent.array_from_json(orjson.dumps(items)) == [
+        RoutedEvent.from_dict(item) for item in items
+    ]
 
 
 def test_a_projection_that_is_not_a_dict_is_written_as_an_object() -> None:
