@@ -145,16 +145,20 @@ class OpenDetection:
         )
 
 
-def dump_event(event: RoutedEvent) -> list[Any]:
-    """A routed event inside a key's state: the key's own parts left out."""
-    return [
-        event.time_us,
-        event.event_id,
-        event.organization_id,
-        event.step,
-        event.fields,
-        event.clock_us,
-    ]
+#: A routed event inside a key's state is its fields from ``time_us`` on:
+#: time_us, event_id, organization_id, step, fields, clock_us (the layout
+#: load_event reads; tests/unit/detection/test_state_layout.py holds them equal).
+DUMPED_FROM = RoutedEvent._fields.index("time_us")
+
+
+def dump_event(event: RoutedEvent) -> tuple[Any, ...]:
+    """A routed event inside a key's state: the key's own parts left out.
+
+    A slice of the tuple (orjson writes it as the array the changelog has
+    always held): the detector dumps every changed key's window, so this
+    runs for every event a changed window holds.
+    """
+    return event[DUMPED_FROM:]
 
 
 def load_event(
