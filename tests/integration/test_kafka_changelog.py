@@ -1,0 +1,85 @@
+"""The detector's state changelog (written with librdkafka, restored with
+kafka-python) on the real broker.
+
+What the detector relies on: what a flush returned from is read back per
+partition, oldest first, tombstones included, by the restore of a later
+owner; and a state record the broker refused fails the flush, so that the
+offsets it covers are not committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from audit.adapters.kafka.changelog import KafkaChangelog
+from audit.adapters.kafka.delivery import UndeliveredRecords
+from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
+from audit.settings import Settings
+
+from .conftest import Isolated
+
+pytestmark = pytest.mark.integration
+
+
+def _own_topics(isolated: Isolated) -> Settings:
+    """The test's own routed and changelog topics (the defaults are shared)."""
+    base = isolated.settings.topic_auth
+    return isolated.settings.model_copy(
+        update={"topic_routed": f"{base}.routed", "topic_changelog": f"{base}.changelog"}
+    )
+
+
+@pytest.fixture
+def settings(isolated: Isolated) -> Settings:
+    return _own_topics(isolated)
+
+
+@pytest.fixture
+def changelog(settings: Settings) -> Iterator[KafkaChangelog]:
+    ensure_detection_topics(settings)
+    made = KafkaChangelog(settings)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def test_what_a_flush_returned_from_is_restored_per_partition_in_order(
+    settings: Settings, changelog: KafkaChangelog
+) -> None:
+    changelog.write(0, [("rule|a", b'{"n":1}'), ("rule|b", b'{"n":2}')])
+    changelog.write(1, [("rule|c", b'{"n":3}')])
+    changelog.write(0, [("rule|a", b'{"n":4}'), ("rule|b", None)])
+    changelog.flush()
+
+    # A later owner's restore: another client, another process's view.
+    restoring = KafkaChangelog(settings)
+    assert list(restoring.read(0)) == [
+        ("rule|a", b'{"n":1}'),
+        ("rule|b", b'{"n":2}'),
+        ("rule|a", b'{"n":4}'),
+        ("rule|b", None),
+    ]
+    assert list(restoring.read(1)) == [("rule|c", b'{"n":3}')]
+    assert list(restoring.read(2)) == []
+
+
+def test_a_state_record_the_broker_refused_fails_the_flush(settings: Settings) -> None:
+    # Refuses records over 2,000 bytes: librdkafka reports MSG_SIZE_TOO_LARGE
+    # to the delivery callback, not to produce() or flush().
+    ensure_topics(
+        settings,
+        {settings.topic_changelog: {"cleanup.policy": "compact", "max.message.bytes": "2000"}},
+    )
+    changelog = KafkaChangelog(settings)
+    try:
+        changelog.write(0, [("rule|small", b"{}"), ("rule|large", b"x" * 5000)])
+        with pytest.raises(UndeliveredRecords):
+            changelog.flush()
+        # The failure is reported once; what is written after is judged alone.
+        changelog.write(0, [("rule|small", b"{}")])
+        changelog.flush()
+    finally:
+        changelog.close()
