@@ -1,16 +1,19 @@
-"""The detector's state changelog (written with librdkafka, restored with
-kafka-python) on the real broker.
+"""The detector's state changelog on the real broker.
 
 What the detector relies on: what a flush returned from is read back per
 partition, oldest first, tombstones included, by the restore of a later
-owner; and a state record the broker refused fails the flush, so that the
-offsets it covers are not committed.
+owner; a key's state larger than the broker's default message limit (a
+burst on one key) is written and restored whole; and a state record the
+broker refused fails the flush, so that the offsets it covers are not
+committed.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from audit.adapters.kafka.changelog import KafkaChangelog
@@ -21,6 +24,9 @@ from audit.settings import Settings
 from .conftest import Isolated
 
 pytestmark = pytest.mark.integration
+
+# message.max.bytes of a broker left at its defaults (and of a topic without its own)
+BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
 
 def _own_topics(isolated: Isolated) -> Settings:
@@ -66,6 +72,24 @@ def test_what_a_flush_returned_from_is_restored_per_partition_in_order(
     assert list(restoring.read(2)) == []
 
 
+def test_a_window_larger_than_the_brokers_default_limit_is_restored_whole(
+    settings: Settings, changelog: KafkaChangelog
+) -> None:
+    # A password-spraying window: one source IP, 20,000 users within the
+    # window; its JSON (~1.3 MiB) is over the broker's default limit.
+    window = [
+        [1_764_000_000_000_000 + i, f"evt-{i:06d}", "org_a", 0, {"user.id": f"usr_{i:06d}"}, 1]
+        for i in range(20_000)
+    ]
+    state = orjson.dumps({"v": 2, "rule_id": "auth.password_spraying", "data": window})
+    assert len(state) > BROKER_DEFAULT_MAX_MESSAGE_BYTES
+    changelog.write(2, [("auth.password_spraying|198.51.100.23", state)])
+    changelog.flush()
+    assert list(KafkaChangelog(settings).read(2)) == [
+        ("auth.password_spraying|198.51.100.23", state)
+    ]
+
+
 def test_a_state_record_the_broker_refused_fails_the_flush(settings: Settings) -> None:
     # Refuses records over 2,000 bytes: librdkafka reports MSG_SIZE_TOO_LARGE
     # to the delivery callback, not to produce() or flush().
@@ -75,7 +99,8 @@ def test_a_state_record_the_broker_refused_fails_the_flush(settings: Settings) -
     )
     changelog = KafkaChangelog(settings)
     try:
-        changelog.write(0, [("rule|small", b"{}"), ("rule|large", b"x" * 5000)])
+        # (random bytes: compression cannot bring them under the limit)
+        changelog.write(0, [("rule|small", b"{}"), ("rule|large", os.urandom(5000))])
         with pytest.raises(UndeliveredRecords):
             changelog.flush()
         # The failure is reported once; what is written after is judged alone.

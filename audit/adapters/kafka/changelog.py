@@ -2,12 +2,19 @@
 
 Implements :class:`audit.services.ports.detection.StateChangelog`.
 
-Written with confluent-kafka (librdkafka): a write-out sends one record per
-changed key (thousands a second at 5,000 events/s), which cost kafka-python's
-producer ~30 µs of the detector's CPU each against ~2 (bench_kafka_clients);
-and its delivery reports make a refused record fail the flush, so the
-detector does not commit offsets past state the changelog lost. Restoring
-(rare: once per partition assigned) stays on kafka-python's consumer.
+Written and restored with confluent-kafka (librdkafka):
+
+- a write-out sends one record per changed key (thousands a second at 5,000
+  events/s), which cost kafka-python's producer ~30 µs of the detector's
+  CPU each against ~2 (bench_kafka_clients);
+- its delivery reports make a refused record fail the flush, so the detector
+  does not commit offsets past state the changelog lost (kafka-python's
+  ``flush()`` returned as if all was well);
+- records are compressed (zstd): a key's window is JSON that repeats its
+  field names per event, and a burst on one key (an IP spraying thousands
+  of users) makes it large; compressed it stays far under the broker's
+  message limit. Restoring with the same client reads any codec without
+  extra Python packages.
 """
 
 from __future__ import annotations
@@ -15,16 +22,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
-from confluent_kafka import Producer
-from kafka import KafkaConsumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import TopicPartition as Partition
 
-from audit.adapters.kafka.config import connection_options, librdkafka_config
+from audit.adapters.kafka.config import librdkafka_config
 from audit.adapters.kafka.delivery import DeliveryReports
 from audit.settings import Settings
 
 # As long as kafka-python's default delivery timeout (and the detection
 # feed's): a broker away longer fails the flush, and the write-out with it.
 _DELIVERY_TIMEOUT_MS = 120_000
+# librdkafka checks a record's uncompressed size against this before
+# sending; the broker then judges the compressed batch against the topic's
+# max.message.bytes (topics.CHANGELOG_MAX_MESSAGE_BYTES for a topic we create).
+_MAX_UNCOMPRESSED_BYTES = 64 * 1024 * 1024
 
 
 class KafkaChangelog:
@@ -44,7 +55,8 @@ class KafkaChangelog:
                     "acks": "all",
                     "enable.idempotence": True,
                     "linger.ms": 5,
-                    "message.max.bytes": 4 * 1024 * 1024,
+                    "compression.type": "zstd",
+                    "message.max.bytes": _MAX_UNCOMPRESSED_BYTES,
                     "delivery.timeout.ms": _DELIVERY_TIMEOUT_MS,
                     "logger": logging.getLogger("audit.kafka.librdkafka"),
                 }
@@ -80,23 +92,36 @@ class KafkaChangelog:
         self._deliveries.check(unflushed)
 
     def read(self, partition: int) -> Iterator[tuple[str, bytes | None]]:
-        """Every record of ``partition`` up to its current end, oldest first."""
-        consumer = KafkaConsumer(
-            client_id="elastra-audit-changelog-restore",
-            enable_auto_commit=False,
-            **connection_options(self._settings),
+        """Every record of ``partition`` up to its end when the read began, oldest first."""
+        consumer = Consumer(
+            {
+                **librdkafka_config(self._settings),
+                "client.id": "elastra-audit-changelog-restore",
+                "group.id": "elastra-audit-changelog-restore",  # required; never joined
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "logger": logging.getLogger("audit.kafka.librdkafka"),
+            }
         )
         try:
-            tp = TopicPartition(self._topic, partition)
-            consumer.assign([tp])
-            consumer.seek_to_beginning(tp)
-            end = consumer.end_offsets([tp])[tp]
-            while consumer.position(tp) < end:
-                for records in consumer.poll(timeout_ms=1000).values():
-                    for record in records:
-                        if record.offset >= end:
+            tp = Partition(self._topic, partition)
+            low, end = consumer.get_watermark_offsets(tp, timeout=60)
+            if end <= low:
+                return
+            consumer.assign([Partition(self._topic, partition, OFFSET_BEGINNING)])
+            while True:
+                for record in consumer.consume(1000, 1.0):
+                    error = record.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
                             return
-                        yield record.key.decode(), record.value
+                        raise KafkaException(error)
+                    if record.offset() >= end:
+                        return
+                    key = record.key()
+                    yield (key.decode() if key is not None else ""), record.value()
+                    if record.offset() + 1 >= end:
+                        return
         finally:
             consumer.close()
 

@@ -45,6 +45,11 @@ def ensure_topics(
         admin.close()
 
 
+#: A key's state is one record, compressed (zstd): room for a window of tens
+#: of thousands of events on one key, 8x the broker's default of 1 MiB.
+CHANGELOG_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
 def ensure_detection_topics(settings: Settings) -> None:
     """The routed-records topic and the compacted changelog of window state.
 
@@ -55,6 +60,9 @@ def ensure_detection_topics(settings: Settings) -> None:
         settings,
         {
             settings.topic_routed: {"retention.ms": str(7 * 24 * 3600 * 1000)},
-            settings.topic_changelog: {"cleanup.policy": "compact"},
+            settings.topic_changelog: {
+                "cleanup.policy": "compact",
+                "max.message.bytes": str(CHANGELOG_MAX_MESSAGE_BYTES),
+            },
         },
     )
