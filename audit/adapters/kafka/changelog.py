@@ -116,11 +116,12 @@ class KafkaChangelog:
                         if error.code() == KafkaError._PARTITION_EOF:
                             return
                         raise KafkaException(error)
-                    if record.offset() >= end:
+                    offset = record.offset() or 0  # None only for an error event
+                    if offset >= end:
                         return
                     key = record.key()
                     yield (key.decode() if key is not None else ""), record.value()
-                    if record.offset() + 1 >= end:
+                    if offset + 1 >= end:
                         return
         finally:
             consumer.close()

@@ -225,9 +225,8 @@ class RoutedEvent(NamedTuple):
                 time_us = times[text] = _parse_time(text)
             clock_us = time_us
             if clock:
-                clock_us = times.get(clock)  # type: ignore[assignment]
-                if clock_us is None:
-                    clock_us = times[clock] = _parse_time(clock)
+                known = times.get(clock)
+                clock_us = times[clock] = _parse_time(clock) if known is None else known
             out.append(
                 _new_routed(
                     cls,
