@@ -26,12 +26,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as Partition
 
 from audit.adapters.kafka.config import librdkafka_config
-from audit.adapters.kafka.delivery import DeliveryReports
+from audit.adapters.kafka.delivery import DeliveryReports, acknowledged_producer
 from audit.settings import Settings
 
-# As long as kafka-python's default delivery timeout (and the detection
-# feed's): a broker away longer fails the flush, and the write-out with it.
-_DELIVERY_TIMEOUT_MS = 120_000
 # librdkafka checks a record's uncompressed size against this before
 # sending; the broker then judges the compressed batch against the topic's
 # max.message.bytes (topics.CHANGELOG_MAX_MESSAGE_BYTES for a topic we create).
@@ -48,48 +45,24 @@ class KafkaChangelog:
 
     def _client(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer(
-                {
-                    **librdkafka_config(self._settings),
-                    "client.id": "elastra-audit-changelog",
-                    "acks": "all",
-                    "enable.idempotence": True,
-                    "linger.ms": 5,
-                    "compression.type": "zstd",
-                    "message.max.bytes": _MAX_UNCOMPRESSED_BYTES,
-                    "delivery.timeout.ms": _DELIVERY_TIMEOUT_MS,
-                    "logger": logging.getLogger("audit.kafka.librdkafka"),
-                }
+            self._producer = acknowledged_producer(
+                self._settings,
+                "elastra-audit-changelog",
+                compression_type="zstd",
+                message_max_bytes=_MAX_UNCOMPRESSED_BYTES,
             )
         return self._producer
 
     def write(self, partition: int, changes: Sequence[tuple[str, bytes | None]]) -> None:
         """Queue each key's new state (None: a tombstone) to ``partition``."""
-        producer = self._client()
-        topic, report = self._topic, self._deliveries.report
+        producer, deliveries = self._client(), self._deliveries
         for key, value in changes:
-            while True:
-                try:
-                    producer.produce(
-                        topic,
-                        value=value,
-                        key=key.encode(),
-                        partition=partition,
-                        on_delivery=report,
-                    )
-                    break
-                except BufferError:
-                    # The local queue is full: let librdkafka send, then retry.
-                    producer.poll(0.1)
-            self._deliveries.sent()
+            deliveries.produce(producer, self._topic, value, key=key.encode(), partition=partition)
 
     def flush(self) -> None:
         """Raises UndeliveredRecords if a state record was refused or is still
         unanswered: the detector must not commit the offsets it covers."""
-        unflushed = 0
-        if self._producer is not None:
-            unflushed = self._producer.flush(_DELIVERY_TIMEOUT_MS / 1000 + 10)
-        self._deliveries.check(unflushed)
+        self._deliveries.flush(self._producer)
 
     def read(self, partition: int) -> Iterator[tuple[str, bytes | None]]:
         """Every record of ``partition`` up to its end when the read began, oldest first."""

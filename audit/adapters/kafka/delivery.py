@@ -11,11 +11,19 @@ caller commits nothing and the batch is read again.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from confluent_kafka import Producer
+
+from audit.adapters.kafka.config import librdkafka_config
 from audit.errors import AuditError
+from audit.settings import Settings
 
 _PRUNE_AT = 10_000
+#: As long as kafka-python's default delivery timeout: a broker away longer
+#: fails the flush, and the batch or write-out with it.
+DELIVERY_TIMEOUT_MS = 120_000
 
 
 class UndeliveredRecords(AuditError):
@@ -64,13 +72,27 @@ class DeliveryReports:
         self._sent = 0
         self._failed: list[Any] = []
 
-    def sent(self) -> None:
-        self._sent += 1
-
     def report(self, error: Any, message: Any) -> None:
         """The producer's ``on_delivery`` callback."""
         if error is not None:
             self._failed.append(error)
+
+    def produce(self, producer: Producer, topic: str, value: bytes | None, **where: Any) -> None:
+        """Queue one record (``where``: key, partition, headers), its delivery
+        reported here; waits for room while librdkafka's local queue is full."""
+        while True:
+            try:
+                producer.produce(topic, value=value, on_delivery=self.report, **where)
+                break
+            except BufferError:
+                # The local queue is full: let librdkafka send, then retry.
+                producer.poll(0.1)
+        self._sent += 1
+
+    def flush(self, producer: Producer | None) -> None:
+        """Wait for every record queued so far; raise if any was not acknowledged."""
+        unflushed = 0 if producer is None else producer.flush(DELIVERY_TIMEOUT_MS / 1000 + 10)
+        self.check(unflushed)
 
     def check(self, unflushed: int = 0) -> None:
         """After ``flush()`` (which answers how many records are still queued):
@@ -83,3 +105,22 @@ class DeliveryReports:
                 f"{len(failed) + unflushed} of {sent} records to {self._topic} were not "
                 f"acknowledged: {reason}"
             )
+
+
+def acknowledged_producer(settings: Settings, client_id: str, **extra: Any) -> Producer:
+    """A librdkafka producer whose records are acknowledged by every replica,
+    in order and once (idempotent, so retries neither reorder nor repeat),
+    within :data:`DELIVERY_TIMEOUT_MS`. ``extra``: more properties, with
+    dots written as underscores (``compression_type="zstd"``)."""
+    return Producer(
+        {
+            **librdkafka_config(settings),
+            "client.id": client_id,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+            "logger": logging.getLogger("audit.kafka.librdkafka"),
+            **{name.replace("_", "."): value for name, value in extra.items()},
+        }
+    )

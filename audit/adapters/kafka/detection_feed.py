@@ -8,15 +8,13 @@ loop's wait for ``acks=all`` no longer competes with its own Python work
 
 from __future__ import annotations
 
-import logging
 import zlib
 from collections.abc import Mapping, Sequence
 
 import orjson
 from confluent_kafka import KafkaException, Producer
 
-from audit.adapters.kafka.config import librdkafka_config
-from audit.adapters.kafka.delivery import DeliveryReports, UndeliveredRecords
+from audit.adapters.kafka.delivery import DeliveryReports, UndeliveredRecords, acknowledged_producer
 from audit.domain.detection.routing import RoutedEvent
 from audit.settings import Settings
 
@@ -30,9 +28,6 @@ _RECORDS_PER_MESSAGE = 1000
 # session): a dict lookup instead of encoding and hashing the key again.
 # Cleared when full, so memory stays bounded under a key storm.
 _KEYS_REMEMBERED = 65_536
-# As long as kafka-python's default delivery timeout: a broker away longer
-# fails the flush, and the batch is read again.
-_DELIVERY_TIMEOUT_MS = 120_000
 
 _Headers = list[tuple[str, str | bytes | None]]
 
@@ -57,36 +52,13 @@ class KafkaDetectionFeed:
     def _producer(self) -> Producer:
         """Connected on first use: the constructor does no I/O."""
         if self._client is None:
-            self._client = Producer(
-                {
-                    **librdkafka_config(self._settings),
-                    "client.id": "elastra-audit-detection-feed",
-                    "acks": "all",
-                    "enable.idempotence": True,
-                    "linger.ms": 5,
-                    "delivery.timeout.ms": _DELIVERY_TIMEOUT_MS,
-                    "logger": logging.getLogger("audit.kafka.librdkafka"),
-                }
-            )
+            self._client = acknowledged_producer(self._settings, "elastra-audit-detection-feed")
         return self._client
 
     def _send(self, value: bytes, partition: int, headers: _Headers, key: bytes | None) -> None:
-        producer = self._producer
-        while True:
-            try:
-                producer.produce(
-                    self._topic,
-                    value=value,
-                    key=key,
-                    partition=partition,
-                    headers=headers,
-                    on_delivery=self._deliveries.report,
-                )
-                break
-            except BufferError:
-                # The local queue is full: let librdkafka send, then retry.
-                producer.poll(0.1)
-        self._deliveries.sent()
+        self._deliveries.produce(
+            self._producer, self._topic, value, key=key, partition=partition, headers=headers
+        )
 
     def publish(self, routed: Sequence[RoutedEvent]) -> None:
         # One message per partition and batch, holding many records: the
@@ -141,10 +113,7 @@ class KafkaDetectionFeed:
     def flush(self) -> None:
         """Raises UndeliveredRecords if a routed record or marker was refused: the
         ingest batch must not be committed, or detection would miss its events."""
-        unflushed = 0
-        if self._client is not None:
-            unflushed = self._client.flush(_DELIVERY_TIMEOUT_MS / 1000 + 10)
-        self._deliveries.check(unflushed)
+        self._deliveries.flush(self._client)
 
     def close(self) -> None:
         if self._client is not None:
