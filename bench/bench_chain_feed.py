@@ -73,12 +73,12 @@ class _NoRequests:
 class _TakingProducer:
     """Takes messages and does nothing: the bench measures the feed's own work."""
 
-    def send(self, topic: str, **kwargs: Any) -> None:
-        return None
-
 
 class _NoDeliveries:
-    def track(self, future: Any) -> None: ...
+    """Queues nothing and counts nothing (the feed's ``DeliveryReports`` role)."""
+
+    def produce(self, producer: Any, topic: str, value: bytes, **where: Any) -> None:
+        return None
 
 
 def main() -> None:

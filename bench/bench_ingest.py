@@ -55,8 +55,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import orjson
 from confluent_kafka import Consumer
@@ -68,10 +70,12 @@ from audit.adapters.metrics import PrometheusMetrics
 from audit.domain.event import normalize_message
 from audit.replay.mix import mixed_stream
 from audit.replay.traffic import TrafficGenerator, TrafficProfile
-from audit.services.ingest import Attempt, IngestCounts, PreparedBatch
+from audit.services.ingest import IngestCounts
 from audit.settings import Settings, load_settings
 from audit.wiring.collector import tune_collector
 from audit.wiring.ingest import build_ingest
+
+T = TypeVar("T")
 
 
 def main() -> None:
@@ -291,23 +295,16 @@ def run_measured(settings: Settings, idle: float, profile: str | None) -> Measur
     """Run one consumer in this process until idle; its counts, rate and CPU per event."""
     metrics = IntervalMetrics()
     process = build_ingest(settings, metrics)
-    consumer = worker = None
+    consumer = None
+    threads: list[cProfile.Profile] = []  # the writer's and the duplicate check's
     try:
         process.prepare()
         if profile is not None:
             # thread_time: each profiler counts the CPU of its own thread only.
             consumer = cProfile.Profile(time.thread_time)
-            worker = cProfile.Profile(time.thread_time)
-            first_attempt = process.pipeline.first_attempt
-
-            def profiled(prepared: PreparedBatch, after: Attempt | None = None) -> Attempt:
-                worker.enable()
-                try:
-                    return first_attempt(prepared, after=after)
-                finally:
-                    worker.disable()
-
-            process.pipeline.first_attempt = profiled  # type: ignore[method-assign]
+            pipeline = process.pipeline
+            pipeline.first_attempt = _profiled(pipeline.first_attempt, threads)  # type: ignore[method-assign]
+            pipeline.check_duplicates = _profiled(pipeline.check_duplicates, threads)  # type: ignore[method-assign]
             consumer.enable()
         counts = process.run(idle)
         if consumer is not None:
@@ -317,12 +314,28 @@ def run_measured(settings: Settings, idle: float, profile: str | None) -> Measur
     assert metrics.first is not None and metrics.last is not None
     wall = metrics.last[0] - metrics.first[0]
     cpu = metrics.last[1] - metrics.first[1]
-    if profile is not None and consumer is not None and worker is not None:
+    if profile is not None and consumer is not None:
         stats = pstats.Stats(consumer)
-        stats.add(worker)
+        for other in threads:
+            stats.add(other)
         stats.dump_stats(profile)
         print_stages(stats, counts.consumed, cpu)
     return Measured(counts, counts.consumed / wall, cpu / counts.consumed * 1e6)
+
+
+def _profiled(method: Callable[..., T], profiles: list[cProfile.Profile]) -> Callable[..., T]:
+    """``method`` profiled on the thread that calls it (its own profiler)."""
+    profiler = cProfile.Profile(time.thread_time)
+    profiles.append(profiler)
+
+    def profiled(*args: Any, **kwargs: Any) -> T:
+        profiler.enable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            profiler.disable()
+
+    return profiled
 
 
 def _cum(stats: pstats.Stats, file_suffix: str, name: str, caller: str | None = None) -> float:

@@ -5,7 +5,9 @@ extends an organization's chain at a time. The head of each chain is kept
 in memory and recovered from what is stored (after a start or a rebalance),
 never restarted silently. An event already stored (a redelivery) is found
 by a real-time GET before sealing and is not chained again, so a crash and
-a re-read neither fork nor gap the chain. With a ``committer`` (a
+a re-read neither fork nor gap the chain. The GET may be made ahead of the
+sealing (``stored_ids``, while the batch before is being written); the
+caller then adds what was written since. With a ``committer`` (a
 key-encryption key is configured) links are sealed as version 2: personal
 values enter the hash as keyed commitments (``audit.services.commitments``).
 """
@@ -59,25 +61,34 @@ class ChainKeeper:
         to_write, repeated, _ = self.seal_encoded(documents)
         return to_write, repeated
 
+    def stored_ids(self, documents: Sequence[tuple[str, StoredDocument]]) -> set[str]:
+        """The duplicate check: the ids of these documents the store holds
+        already (one real-time lookup). May raise StoreUnavailable."""
+        return self._look_up(documents, _first_of_each(documents)[0])
+
+    def _look_up(
+        self, documents: Sequence[tuple[str, StoredDocument]], positions: Sequence[int]
+    ) -> set[str]:
+        return self._store.existing_ids(
+            [(documents[i][1].index, documents[i][1].doc_id) for i in positions]
+        )
+
     def seal_encoded(
-        self, documents: Sequence[tuple[str, StoredDocument]]
+        self,
+        documents: Sequence[tuple[str, StoredDocument]],
+        stored: set[str] | None = None,
     ) -> tuple[list[int], list[int], dict[int, bytes]]:
         """``seal``, plus the stored JSON of each document written as a
         version-1 link, by position: the canonical bytes it was hashed over
         with its ``integrity`` appended, so that the bulk body need not
-        serialize it again (``StoredDocument.body``)."""
-        seen: set[str] = set()
-        candidates: list[int] = []
-        repeated: list[int] = []
-        for position, (_, doc) in enumerate(documents):
-            if doc.doc_id in seen:
-                repeated.append(position)
-            else:
-                seen.add(doc.doc_id)
-                candidates.append(position)
-        stored = self._store.existing_ids(
-            [(documents[i][1].index, documents[i][1].doc_id) for i in candidates]
-        )
+        serialize it again (``StoredDocument.body``).
+
+        ``stored``: the duplicate check made ahead (``stored_ids``) together
+        with every document written since it was made; None: made here.
+        """
+        candidates, repeated = _first_of_each(documents)
+        if stored is None:
+            stored = self._look_up(documents, candidates)
         if stored:
             to_write = [i for i in candidates if documents[i][1].doc_id not in stored]
             repeated += [i for i in candidates if documents[i][1].doc_id in stored]
@@ -125,3 +136,19 @@ class ChainKeeper:
         self._heads = heads
         self._fresh = True
         return to_write, sorted(repeated), bodies
+
+
+def _first_of_each(
+    documents: Sequence[tuple[str, StoredDocument]],
+) -> tuple[list[int], list[int]]:
+    """Positions of each id's first document, and of the repeats after it."""
+    seen: set[str] = set()
+    first: list[int] = []
+    repeated: list[int] = []
+    for position, (_, doc) in enumerate(documents):
+        if doc.doc_id in seen:
+            repeated.append(position)
+        else:
+            seen.add(doc.doc_id)
+            first.append(position)
+    return first, repeated

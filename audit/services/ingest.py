@@ -218,38 +218,69 @@ class IngestPipeline:
                 delays = delays or iter(self._backoff.delays())
                 self._wait(next(delays))
 
-    def first_attempt(self, prepared: PreparedBatch, after: Attempt | None = None) -> Attempt:
+    def check_duplicates(self, prepared: PreparedBatch) -> set[str] | None:
+        """The chain's duplicate check of ``prepared``, made ahead of its
+        first attempt: the ids the store holds already (None without a
+        chain). The runtime makes it on a thread of its own while the batch
+        before is written, so that the lookup's round trip is off the
+        writer's path; :meth:`first_attempt` adds what that write stored.
+        Only valid if every batch before that one was wholly stored when
+        the check began. May raise StoreUnavailable."""
+        if self._chain is None or not prepared.pending:
+            return None
+        return self._chain.stored_ids(_chain_entries(prepared.pending))
+
+    def first_attempt(
+        self,
+        prepared: PreparedBatch,
+        after: Attempt | None = None,
+        *,
+        checked: set[str] | None = None,
+        before: PreparedBatch | None = None,
+    ) -> Attempt:
         """Seal and write the whole batch once; safe to run on a worker thread.
 
-        ``after`` is the first attempt of the previous batch when that batch
-        is not finished yet (the runtime writes a batch while the one before
-        it is being finished). If that attempt left documents unwritten (an
-        outage, overloaded items), nothing is done here (``NOT_ATTEMPTED``):
-        this batch's links must follow those documents in their chains, and
-        its duplicate check must see them, so :meth:`finish` writes it once
-        they are stored. Otherwise the previous batch is wholly answered and
-        its finishing writes nothing more, so this one may be sealed now.
+        ``after`` is the first attempt of the previous batch (``before``)
+        when that batch is not finished yet (the runtime writes a batch
+        while the one before it is being finished). If that attempt left
+        documents unwritten (an outage, overloaded items), nothing is done
+        here (``NOT_ATTEMPTED``): this batch's links must follow those
+        documents in their chains, and its duplicate check must see them, so
+        :meth:`finish` writes it once they are stored. Otherwise the
+        previous batch is wholly answered and its finishing writes nothing
+        more, so this one may be sealed now.
+
+        ``checked`` is :meth:`check_duplicates` of this batch, begun once
+        every batch before ``before`` was wholly stored; None: the check is
+        made when sealing.
         """
         if after is not None and not _wholly_answered(after):
             return NOT_ATTEMPTED
         if not prepared.pending:
             return BulkOutcome(items=())
+        stored = None
+        if checked is not None:
+            stored = set(checked)
+            if before is not None and isinstance(after, BulkOutcome):
+                # The check may have run before ``before``'s write landed.
+                stored |= _landed_again(before, after, prepared)
         try:
-            return self._write(prepared, prepared.pending)
+            return self._write(prepared, prepared.pending, stored)
         except StoreUnavailable as err:
             return err
 
-    def _write(self, prepared: PreparedBatch, pending: list[_Pending]) -> BulkOutcome:
+    def _write(
+        self, prepared: PreparedBatch, pending: list[_Pending], stored: set[str] | None = None
+    ) -> BulkOutcome:
         """One bulk write of ``pending``; the answer is aligned with it.
 
         The first time, the documents are sealed into their organization's
-        hash chain; those found already stored are answered as duplicates
-        without being written (nor chained) again.
+        hash chain; those found already stored (by the duplicate check,
+        ``stored`` if it was made ahead) are answered as duplicates without
+        being written (nor chained) again.
         """
         if self._chain is not None and not prepared.sealed:
-            _, repeated, bodies = self._chain.seal_encoded(
-                [(p.event.organization_id, p.document) for p in pending]
-            )
+            _, repeated, bodies = self._chain.seal_encoded(_chain_entries(pending), stored)
             prepared.known_stored = {id(pending[i]) for i in repeated}
             for i, body in bodies.items():
                 # Serialized once, when hashed: written as is (and on retries).
@@ -388,6 +419,23 @@ class IngestPipeline:
         report.rejected_by_reason[error_type] = report.rejected_by_reason.get(error_type, 0) + 1
         self._metrics.inc("audit_events_rejected_total", reason=error_type)
         self._dead_letters.send(message, error_type, error_message)
+
+
+def _chain_entries(pending: list[_Pending]) -> list[tuple[str, StoredDocument]]:
+    return [(p.event.organization_id, p.document) for p in pending]
+
+
+def _landed_again(before: PreparedBatch, after: BulkOutcome, batch: PreparedBatch) -> set[str]:
+    """The ids of ``batch`` that ``before`` stored or found stored (its
+    first attempt ``after`` answered, in ``before.pending``'s order)."""
+    landed = {
+        (p.document.index, p.document.doc_id)
+        for p, item in zip(before.pending, after.items, strict=True)
+        if item.status in ("created", "duplicate")
+    }
+    return {
+        p.document.doc_id for p in batch.pending if (p.document.index, p.document.doc_id) in landed
+    }
 
 
 def _wholly_answered(attempt: Attempt) -> bool:

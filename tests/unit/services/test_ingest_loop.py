@@ -12,6 +12,7 @@ import orjson
 
 from audit.errors import StoreUnavailable
 from audit.replay.traffic import TrafficGenerator, TrafficProfile
+from audit.services.chain_keeper import ChainKeeper
 from audit.services.ingest import IngestPipeline
 from audit.services.ingest_loop import IngestLoop, LoopOptions, OutageWait, StopSignal
 from audit.services.ports.ingest import (
@@ -21,6 +22,7 @@ from audit.services.ports.ingest import (
     Partition,
     StoredDocument,
 )
+from tests.fakes.ingest import FakeEventStore
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 TOPIC = "audit.auth"
@@ -150,7 +152,11 @@ class Nothing:
 
 
 def _loop(
-    source: Source, store: Store, feed: Feed, nothing: Nothing | None = None
+    source: Source,
+    store: Store | FakeEventStore,
+    feed: Feed,
+    nothing: Nothing | None = None,
+    chain: ChainKeeper | None = None,
 ) -> tuple[IngestLoop, StopSignal]:
     stop = StopSignal()
     nothing = nothing or Nothing()
@@ -163,6 +169,7 @@ def _loop(
         clock=lambda: NOW,
         wait=wait,
         detection_feed=feed,
+        chain=chain,
     )
     loop = IngestLoop(
         source=source,
@@ -172,6 +179,7 @@ def _loop(
         stop=stop,
         options=LoopOptions(poll_timeout_ms=1, batch_max_records=100),
         progress=feed,
+        chain=chain,
         clock=lambda: NOW,
     )
     return loop, stop
@@ -223,6 +231,56 @@ def test_the_next_batch_is_written_while_the_previous_one_is_finished() -> None:
     assert counts.stored == 50
     assert journal == ["bulk", "bulk", "commit", "commit"]
     assert source.commits == [{(TOPIC, 0): 20}, {(TOPIC, 1): 130}]
+
+
+def test_a_batch_is_checked_for_duplicates_while_the_one_before_is_written() -> None:
+    """Batch 1's bulk request waits until batch 2's duplicate check has been
+    made: it can only land if the check runs beside it. Batch 2 resends an
+    event of batch 1, which that check could not see yet: the event is still
+    stored once and chained once, and the chain has no gap."""
+    journal = Journal()
+    first = _batch(0, 0, 20, 1)
+    resent = InboundMessage(TOPIC, 1, 100, None, first[0].value)
+    source = Source([first, [resent, *_batch(1, 101, 10, 2)]], journal)
+    second_checked = threading.Event()
+
+    class ChainedStore(FakeEventStore):
+        lookups = 0
+        overlapped = False
+
+        def existing_ids(self, refs: Sequence[tuple[str, str]]) -> set[str]:
+            found = super().existing_ids(refs)
+            self.lookups += 1
+            if self.lookups == 2:
+                second_checked.set()
+            return found
+
+        def bulk_create(self, documents: Sequence[StoredDocument]) -> BulkOutcome:
+            if not self.bulk_requests:
+                self.overlapped = second_checked.wait(5)
+            return super().bulk_create(documents)
+
+    store = ChainedStore()
+    loop, _ = _loop(source, store, Feed(), chain=ChainKeeper(store))
+    counts = loop.run(until_idle=0.0)
+    loop.close()
+    assert store.overlapped, "batch 2 was checked while batch 1 was being written"
+    assert store.lookups == 2, "each batch checked once, ahead of its write"
+    assert (counts.stored, counts.duplicates) == (30, 1)
+    links = sorted(
+        (
+            doc["integrity"]["chain"],
+            doc["integrity"]["seq"],
+            doc["integrity"]["prev_hash"],
+            doc["integrity"]["hash"],
+        )
+        for doc in store.indices["events"].values()
+    )
+    for chain in {link[0] for link in links}:
+        own = [link for link in links if link[0] == chain]
+        assert [link[1] for link in own] == list(range(1, len(own) + 1)), chain
+        for earlier, later in zip(own, own[1:], strict=False):
+            assert later[2] == earlier[3], f"{chain}: a gap after seq {earlier[1]}"
 
 
 def test_a_revoke_waits_for_the_bulk_in_flight() -> None:

@@ -335,3 +335,43 @@ def test_a_batch_is_written_at_once_when_the_one_before_it_is_wholly_answered() 
     assert world.pipeline.finish(one, first_one).stored == 1
     assert world.pipeline.finish(two, first_two).stored == 1
     assert world.store.indices[INDEX]["e2"]["integrity"]["seq"] == 2
+
+
+def test_a_duplicate_check_made_ahead_is_completed_with_what_the_batch_before_stored() -> None:
+    """The runtime checks batch 2 for duplicates while batch 1 is written.
+    Batch 2 resends e1, which that check could not see: e1 is answered as a
+    duplicate, chained once, and e3 links after e2."""
+    world = World(chain=True)
+    one = world.pipeline.prepare([msg(0, event("e1")), msg(1, event("e2"))])
+    two = world.pipeline.prepare([msg(2, event("e1")), msg(3, event("e3"))])
+    checked = world.pipeline.check_duplicates(two)
+    assert checked == set()
+
+    first_one = world.pipeline.first_attempt(one)
+    first_two = world.pipeline.first_attempt(two, after=first_one, checked=checked, before=one)
+
+    assert world.pipeline.finish(one, first_one).stored == 2
+    report_two = world.pipeline.finish(two, first_two)
+    assert (report_two.stored, report_two.duplicates) == (1, 1)
+    stored = world.store.indices[INDEX]
+    assert [doc.doc_id for doc in world.store.bulk_requests[1]] == ["e3"]
+    assert stored["e3"]["integrity"]["seq"] == 3
+    assert stored["e3"]["integrity"]["prev_hash"] == stored["e2"]["integrity"]["hash"]
+
+
+def test_an_event_the_batch_before_could_not_store_is_written_when_resent() -> None:
+    """Refused in batch 1 (dead-lettered), e1 is not stored: batch 2's resend
+    of it is written, not taken for a duplicate of what batch 1 tried."""
+    world = World(chain=True)
+    refusals = iter(["mapper_parsing_exception: failed to parse"])
+    world.store.refuse(lambda doc: next(refusals, None) if doc.doc_id == "e1" else None)
+    one = world.pipeline.prepare([msg(0, event("e1"))])
+    two = world.pipeline.prepare([msg(1, event("e1"))])
+    checked = world.pipeline.check_duplicates(two)
+
+    first_one = world.pipeline.first_attempt(one)
+    first_two = world.pipeline.first_attempt(two, after=first_one, checked=checked, before=one)
+
+    assert world.pipeline.finish(one, first_one).rejected == 1
+    assert world.pipeline.finish(two, first_two).stored == 1
+    assert "e1" in world.store.indices[INDEX]
