@@ -254,7 +254,7 @@ class IngestPipeline:
         every batch before ``before`` was wholly stored; None: the check is
         made when sealing.
         """
-        if after is not None and not _wholly_answered(after):
+        if after is not None and not wholly_answered(after):
             return NOT_ATTEMPTED
         if not prepared.pending:
             return BulkOutcome(items=())
@@ -438,7 +438,7 @@ def _landed_again(before: PreparedBatch, after: BulkOutcome, batch: PreparedBatc
     }
 
 
-def _wholly_answered(attempt: Attempt) -> bool:
+def wholly_answered(attempt: Attempt) -> bool:
     """Every document of the attempt has its final answer (none left to retry)."""
     if not isinstance(attempt, BulkOutcome):
         return False

@@ -36,6 +36,7 @@ from audit.services.ingest import (
     IngestInterrupted,
     IngestPipeline,
     PreparedBatch,
+    wholly_answered,
 )
 from audit.services.ports.ingest import (
     BatchSource,
@@ -144,6 +145,9 @@ class IngestLoop:
         )
         # Oldest first: the batch being finished, and the one written meanwhile.
         self._in_flight: list[tuple[PreparedBatch, Future[Attempt]]] = []
+        # The batch in flight cannot be written ahead: the first attempt of
+        # the one before it left documents to retry.
+        self._behind = False
         # Where the last batch's completion went (for the slow-turn log).
         self.last_completion = ""
         source.set_rebalance_hooks(self._settle_in_flight, self._forget_chain_heads)
@@ -161,6 +165,13 @@ class IngestLoop:
                     began = idle_since = self._monotonic()
                     prepared = self._pipeline.prepare(batch)
                     ready = self._monotonic()
+                    if self._behind:
+                        # The batch in flight waited for the one before it to
+                        # be retried and is not written yet: write it now, so
+                        # that this one is written ahead again (else every
+                        # batch of a backlog would wait behind the one before,
+                        # until a poll came back empty).
+                        self._complete_in_flight()
                     # Written by the worker as soon as the batch before it is
                     # (the worker runs attempts in order), while this thread
                     # finishes that one: routes and feeds it, commits it.
@@ -260,6 +271,7 @@ class IngestLoop:
         began = clock()
         first = attempt.result()
         stored = clock()
+        self._behind = bool(self._in_flight) and not wholly_answered(first)
         report = self._pipeline.finish(prepared, first)
         finished = clock()
         self._source.resume_all()

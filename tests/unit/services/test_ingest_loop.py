@@ -4,6 +4,7 @@ a stop during an outage commits nothing."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -279,8 +280,42 @@ def test_a_batch_is_checked_for_duplicates_while_the_one_before_is_written() -> 
     for chain in {link[0] for link in links}:
         own = [link for link in links if link[0] == chain]
         assert [link[1] for link in own] == list(range(1, len(own) + 1)), chain
-        for earlier, later in zip(own, own[1:], strict=False):
+        for earlier, later in itertools.pairwise(own):
             assert later[2] == earlier[3], f"{chain}: a gap after seq {earlier[1]}"
+
+
+def test_batches_are_written_ahead_again_after_one_had_to_be_retried() -> None:
+    """Batch 1's first write leaves a document to retry, so batch 2 is
+    written only when batch 1 is finished, on the consumer's thread. The
+    batches after it are written ahead by the worker again: a backlog read
+    after an overload or an outage is caught up with the two threads."""
+    journal = Journal()
+    batches = [_batch(0, 100 * n, 10, n) for n in range(1, 6)]
+    source = Source(batches, journal)
+
+    class OnceOverloaded(Store):
+        writers: list[str]
+
+        def bulk_create(self, documents: Sequence[StoredDocument]) -> BulkOutcome:
+            first = not self.writers
+            self.writers.append(threading.current_thread().name)
+            outcome = super().bulk_create(documents)
+            if first:
+                self.ids.discard(documents[0].doc_id)
+                return BulkOutcome((BulkItem("retry", "429"), *outcome.items[1:]))
+            return outcome
+
+    store = OnceOverloaded(journal)
+    store.writers = []
+    loop, _ = _loop(source, store, Feed())
+    counts = loop.run(until_idle=0.0)
+    loop.close()
+    assert (counts.stored, counts.batches) == (50, 5)
+    assert source.commits == [{(TOPIC, 0): 100 * n + 10} for n in range(1, 6)]
+    on_worker = [name.startswith("bulk") for name in store.writers]
+    # batch 1, its retry, batch 2 (after it), then batches 3-5 ahead again
+    assert on_worker[:3] == [True, False, False]
+    assert on_worker[3:] == [True, True, True]
 
 
 def test_a_revoke_waits_for_the_bulk_in_flight() -> None:
