@@ -55,6 +55,11 @@ def test_consumed_stream_signs_verifies_and_exports(
     hits = trail.es.search(
         index=trail.prefix, query={"term": {"integrity.chain": org}}, sort=["integrity.seq"], size=5
     )["hits"]["hits"]
+    # Found by its hash: ``integrity.hash`` stays searchable (``prev_hash``
+    # is kept in _source only, see the events template).
+    found = hits[2]["_source"]["integrity"]["hash"]
+    by_hash = trail.es.search(index=trail.prefix, query={"term": {"integrity.hash": found}})
+    assert [hit["_id"] for hit in by_hash["hits"]["hits"]] == [hits[2]["_id"]]
     victim = hits[3]
     trail.es.update(index=victim["_index"], id=victim["_id"], doc={"event": {"outcome": "x"}})
     trail.refresh()

@@ -94,7 +94,7 @@ def test_template_targets_daily_indices_behind_the_read_alias(template: dict[str
     assert template["index_patterns"] == ["audit-events-*"]
     assert isinstance(template["priority"], int) and template["priority"] > 0
     assert template["template"]["aliases"] == {"audit-events": {}}
-    assert template["_meta"]["version"] == 1
+    assert template["_meta"]["version"] == 2
     assert "name" not in template
 
 
@@ -110,7 +110,7 @@ def test_settings(template: dict[str, Any]) -> None:
 def test_unknown_fields_are_not_indexed(template: dict[str, Any]) -> None:
     mappings = template["template"]["mappings"]
     assert mappings["dynamic"] is False
-    assert mappings["_meta"]["version"] == 1
+    assert mappings["_meta"]["version"] == 2
 
 
 def test_every_contract_field_has_its_explicit_type(template: dict[str, Any]) -> None:
@@ -187,3 +187,24 @@ def test_every_field_a_normalized_event_can_hold_is_mapped(template: dict[str, A
         "integrity.privacy.restricted",
         "integrity.privacy.aged",
     }
+
+
+def test_the_chain_fields_are_indexed_only_as_far_as_they_are_read(
+    template: dict[str, Any],
+) -> None:
+    """Chains are read by ``integrity.chain`` (term, terms) in ``integrity.seq``
+    order (sort, range, min/max); verification reads the hashes from
+    ``_source``. ``hash`` stays searchable (an event can be found by its
+    hash); ``prev_hash`` is the previous link's ``hash`` and is kept in
+    ``_source`` only. Indexing both hashes with doc values made a sealed
+    event cost Elasticsearch ~18 µs more CPU and its index twice the size of
+    an unsealed one (BENCHMARKS.md)."""
+    fields = leaves(template["template"]["mappings"]["properties"])
+    assert fields["integrity.chain"]["type"] == "keyword"
+    assert fields["integrity.chain"].get("doc_values", True)
+    assert fields["integrity.seq"]["type"] == "long"
+    assert fields["integrity.seq"].get("doc_values", True)
+    assert fields["integrity.hash"].get("index", True)
+    assert fields["integrity.hash"]["doc_values"] is False
+    assert fields["integrity.prev_hash"]["index"] is False
+    assert fields["integrity.prev_hash"]["doc_values"] is False

@@ -1,0 +1,147 @@
+"""What the hash chain costs Elasticsearch: CPU and disk per stored event.
+
+    .venv/bin/python bench/bench_chain_storage.py [--events 100000] [--rounds 3]
+
+Needs a running node (``audit stack up``, or AUDIT_ES_URL). The bench's
+traffic, validated once, is bulk-created (2,000 per request, as the
+consumer writes) into fresh indices made from the events template:
+  - ``plain``: the documents without ``integrity`` (the chain off);
+  - ``sealed``: the same documents sealed by ``ChainKeeper`` (the bytes the
+    consumer writes), under the template as it is;
+  - ``sealed, hashes indexed``: the same under the template with
+    ``integrity.hash`` and ``integrity.prev_hash`` indexed with doc values,
+    as template version 1 had them.
+For each: the node's CPU per document (``_nodes/stats`` process CPU, over the
+requests and 1.5 s after them, so that the refresh that follows counts),
+the rate, and the store size after a force merge to one segment. The
+variants run in turn within each round; the machine is shared and noisy, so
+compare within a round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import time
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import orjson
+from elasticsearch import Elasticsearch
+
+from audit.domain.event import NormalizedEvent, normalize_message
+from audit.domain.integrity.chain import ChainHead
+from audit.errors import EventRejected
+from audit.replay.mix import mixed_stream
+from audit.replay.traffic import TrafficGenerator, TrafficProfile
+from audit.services.chain_keeper import ChainKeeper
+from audit.services.ports.ingest import StoredDocument
+from audit.settings import load_settings
+
+BATCH = 2000
+
+
+class _NothingStored:
+    def refresh(self) -> None: ...
+
+    def existing_ids(self, refs: Any) -> set[str]:
+        return set()
+
+    def latest_heads(self, organization_ids: Any) -> dict[str, ChainHead]:
+        return {}
+
+
+def templates() -> dict[str, dict[str, Any]]:
+    text = (resources.files("audit") / "data" / "mappings" / "audit-events.json").read_text()
+    current: dict[str, Any] = json.loads(text)["template"]
+    indexed = copy.deepcopy(current)
+    chain = indexed["mappings"]["properties"]["integrity"]["properties"]
+    for name in ("hash", "prev_hash"):
+        chain[name] = {"type": "keyword", "ignore_above": 1024}
+    return {"current": current, "hashes indexed": indexed}
+
+
+def node_cpu_seconds(es: Elasticsearch) -> float:
+    stats = es.nodes.stats(metric="process")["nodes"]
+    return float(sum(node["process"]["cpu"]["total_in_millis"] for node in stats.values())) / 1000
+
+
+def bulk(es: Elasticsearch, index: str, items: list[tuple[str, bytes]]) -> None:
+    for start in range(0, len(items), BATCH):
+        lines: list[bytes] = []
+        for doc_id, body in items[start : start + BATCH]:
+            lines.append(orjson.dumps({"create": {"_index": index, "_id": doc_id}}))
+            lines.append(body)
+        answer = es.bulk(body=b"\n".join(lines) + b"\n", filter_path="errors")  # type: ignore[arg-type]
+        if answer["errors"] is not False:
+            raise SystemExit(f"bulk into {index} refused documents")
+
+
+def measure(
+    es: Elasticsearch, index: str, template: dict[str, Any], items: list[tuple[str, bytes]]
+) -> dict[str, float]:
+    es.indices.create(index=index, settings=template["settings"], mappings=template["mappings"])
+    try:
+        time.sleep(2)  # the index creation's own work settles
+        cpu, wall = node_cpu_seconds(es), time.perf_counter()
+        bulk(es, index, items)
+        elapsed = time.perf_counter() - wall
+        time.sleep(1.5)
+        cpu = node_cpu_seconds(es) - cpu
+        es.indices.forcemerge(index=index, max_num_segments=1)
+        es.indices.refresh(index=index)
+        size_kb = float(es.cat.indices(index=index, h="store.size", bytes="kb").strip())
+    finally:
+        es.indices.delete(index=index)
+    return {
+        "rate": round(len(items) / elapsed),
+        "node_cpu_us_per_event": round(cpu / len(items) * 1e6, 1),
+        "bytes_per_event": round(size_kb * 1024 / len(items)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    now = datetime.now(UTC)
+    events: list[NormalizedEvent] = []
+    seen: set[str] = set()
+    profile = TrafficProfile.benchmark(now)
+    for message in mixed_stream(TrafficGenerator(profile), args.events).messages:
+        with contextlib.suppress(EventRejected):  # the mix's malformed share
+            event = normalize_message(message.value, received_at=now)
+            if event.event_id not in seen:  # and its duplicates
+                seen.add(event.event_id)
+                events.append(event)
+    plain = [(e.event_id, orjson.dumps(e.document)) for e in events]
+    entries = [
+        (e.organization_id, StoredDocument("x", e.event_id, dict(e.document))) for e in events
+    ]
+    _, _, bodies = ChainKeeper(_NothingStored()).seal_encoded(entries)
+    sealed = [(entries[i][1].doc_id, bodies[i]) for i in range(len(entries))]
+
+    by_name = templates()
+    runs: list[tuple[str, dict[str, Any], list[tuple[str, bytes]]]] = [
+        ("plain", by_name["current"], plain),
+        ("sealed", by_name["current"], sealed),
+        ("sealed, hashes indexed", by_name["hashes indexed"], sealed),
+    ]
+    es = Elasticsearch(load_settings().es_url, request_timeout=300)
+    tag = f"bench-chain-storage-{int(time.time())}"
+    print(f"{len(events):,} events, {BATCH:,} per bulk request")
+    for round_ in range(args.rounds):
+        figures: dict[str, dict[str, float]] = {}
+        for number, (name, template, items) in enumerate(runs):
+            figures[name] = measure(es, f"{tag}-{round_}-{number}", template, items)
+        print(json.dumps({"round": round_, **figures}))
+    es.close()
+
+
+if __name__ == "__main__":
+    main()
