@@ -26,14 +26,15 @@ import copy
 import json
 import time
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 import orjson
+from bench_chain_feed import NothingStored
+from bench_ingest import bulk_create
 from elasticsearch import Elasticsearch
 
+from audit.adapters.elasticsearch.event_store import load_mapping
 from audit.domain.event import NormalizedEvent, normalize_message
-from audit.domain.integrity.chain import ChainHead
 from audit.errors import EventRejected
 from audit.replay.mix import mixed_stream
 from audit.replay.traffic import TrafficGenerator, TrafficProfile
@@ -44,19 +45,8 @@ from audit.settings import load_settings
 BATCH = 2000
 
 
-class _NothingStored:
-    def refresh(self) -> None: ...
-
-    def existing_ids(self, refs: Any) -> set[str]:
-        return set()
-
-    def latest_heads(self, organization_ids: Any) -> dict[str, ChainHead]:
-        return {}
-
-
 def templates() -> dict[str, dict[str, Any]]:
-    text = (resources.files("audit") / "data" / "mappings" / "audit-events.json").read_text()
-    current: dict[str, Any] = json.loads(text)["template"]
+    current: dict[str, Any] = load_mapping("audit-events")["template"]
     indexed = copy.deepcopy(current)
     chain = indexed["mappings"]["properties"]["integrity"]["properties"]
     for name in ("hash", "prev_hash"):
@@ -69,17 +59,6 @@ def node_cpu_seconds(es: Elasticsearch) -> float:
     return float(sum(node["process"]["cpu"]["total_in_millis"] for node in stats.values())) / 1000
 
 
-def bulk(es: Elasticsearch, index: str, items: list[tuple[str, bytes]]) -> None:
-    for start in range(0, len(items), BATCH):
-        lines: list[bytes] = []
-        for doc_id, body in items[start : start + BATCH]:
-            lines.append(orjson.dumps({"create": {"_index": index, "_id": doc_id}}))
-            lines.append(body)
-        answer = es.bulk(body=b"\n".join(lines) + b"\n", filter_path="errors")  # type: ignore[arg-type]
-        if answer["errors"] is not False:
-            raise SystemExit(f"bulk into {index} refused documents")
-
-
 def measure(
     es: Elasticsearch, index: str, template: dict[str, Any], items: list[tuple[str, bytes]]
 ) -> dict[str, float]:
@@ -87,7 +66,7 @@ def measure(
     try:
         time.sleep(2)  # the index creation's own work settles
         cpu, wall = node_cpu_seconds(es), time.perf_counter()
-        bulk(es, index, items)
+        bulk_create(es, index, items, BATCH)
         elapsed = time.perf_counter() - wall
         time.sleep(1.5)
         cpu = node_cpu_seconds(es) - cpu
@@ -123,7 +102,7 @@ def main() -> None:
     entries = [
         (e.organization_id, StoredDocument("x", e.event_id, dict(e.document))) for e in events
     ]
-    _, _, bodies = ChainKeeper(_NothingStored()).seal_encoded(entries)
+    _, _, bodies = ChainKeeper(NothingStored()).seal_encoded(entries)
     sealed = [(entries[i][1].doc_id, bodies[i]) for i in range(len(entries))]
 
     by_name = templates()

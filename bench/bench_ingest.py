@@ -247,21 +247,28 @@ def raw_bulk(es: Elasticsearch, index: str, docs: list[tuple[str, bytes]], batch
         mappings=body["template"]["mappings"],
     )
     t0 = time.perf_counter()
+    bulk_create(es, index, docs, batch)
+    rate = len(docs) / (time.perf_counter() - t0)
+    es.indices.delete(index=index)
+    return rate
+
+
+def bulk_create(es: Elasticsearch, index: str, docs: list[tuple[str, bytes]], batch: int) -> None:
+    """Bulk-create the documents (id, serialized source), ``batch`` per request."""
     for i in range(0, len(docs), batch):
         lines = []
         for event_id, source in docs[i : i + batch]:
             lines.append(orjson.dumps({"create": {"_index": index, "_id": event_id}}))
             lines.append(source)
-        es.perform_request(
+        answer = es.perform_request(
             "POST",
             "/_bulk",
             body=b"\n".join(lines) + b"\n",
             headers={"content-type": "application/x-ndjson", "accept": "application/json"},
             params={"filter_path": "errors"},
         )
-    rate = len(docs) / (time.perf_counter() - t0)
-    es.indices.delete(index=index)
-    return rate
+        if answer.body.get("errors") is not False:
+            raise SystemExit(f"bulk into {index} refused documents")
 
 
 class IntervalMetrics(PrometheusMetrics):

@@ -54,6 +54,8 @@ class _MemoryKeys:
     def destroy(self, key_ids: Sequence[str]) -> None:
         for k in key_ids:
             self.keys.pop(k, None)
+
+
 T0 = datetime(2026, 11, 26, tzinfo=UTC)
 
 

@@ -59,6 +59,8 @@ def _printable_subject(subject: str) -> bool:
     and line separators also break an audit line or a log viewer.
     """
     return 0 < len(subject) <= _SUBJECT_MAX and subject.isprintable()
+
+
 _MAX_LIST = 100
 
 

@@ -258,12 +258,10 @@ class IngestPipeline:
             return NOT_ATTEMPTED
         if not prepared.pending:
             return BulkOutcome(items=())
-        stored = None
-        if checked is not None:
-            stored = set(checked)
-            if before is not None and isinstance(after, BulkOutcome):
-                # The check may have run before ``before``'s write landed.
-                stored |= _landed_again(before, after, prepared)
+        stored = checked
+        if checked is not None and before is not None and isinstance(after, BulkOutcome):
+            # The check may have run before ``before``'s write landed.
+            stored = checked | _landed_again(before, after, prepared)
         try:
             return self._write(prepared, prepared.pending, stored)
         except StoreUnavailable as err:

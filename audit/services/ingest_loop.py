@@ -19,6 +19,7 @@ builds the loop over the Kafka and Elasticsearch adapters.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -247,12 +248,10 @@ class IngestLoop:
         checked: Future[set[str] | None] | None,
     ) -> Attempt:
         """On the worker: the batch's first attempt, after the previous batch's."""
-        found = None
+        found = None  # without a check made ahead, sealing makes it (or waits out an outage)
         if checked is not None:
-            try:
+            with contextlib.suppress(StoreUnavailable):
                 found = checked.result()
-            except StoreUnavailable:
-                found = None  # checked again when sealed, or waited out
         if previous is None:
             return self._pipeline.first_attempt(prepared, checked=found)
         before, attempt = previous

@@ -52,6 +52,7 @@ def build_dsr(settings: Settings, client: Elasticsearch) -> DsrService:
     """The data-subject request service (its indices ensured)."""
     from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
     from audit.adapters.signing_keys import load_key_ring
+
     requests = build_requests(settings, client)
     documents = ElasticsearchDocumentIndex(client)
     holds = ElasticsearchHoldStore(client, settings.hold_index)

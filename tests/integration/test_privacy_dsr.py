@@ -242,6 +242,7 @@ def test_cli_rectification_appends_a_note_and_changes_no_event(
     from audit.cli.main import main
 
     _setup(privacy)
+
     def in_events() -> list[Any]:
         privacy.refresh()
         hits = privacy.es.search(

@@ -47,8 +47,23 @@ def exported_names() -> frozenset[str]:
     return frozenset(names)
 
 
-_KEYWORDS = frozenset({"and", "or", "unless", "by", "without", "on", "ignoring",
-                       "group_left", "group_right", "bool", "offset", "inf", "nan"})
+_KEYWORDS = frozenset(
+    {
+        "and",
+        "or",
+        "unless",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "offset",
+        "inf",
+        "nan",
+    }
+)
 _STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
 _MATCHERS = re.compile(r"\{[^}]*\}")
 _RANGE = re.compile(r"\[[^\]]*\]")
@@ -63,8 +78,7 @@ def metric_names(expr: str) -> set[str]:
     text = _MATCHERS.sub("", text)
     text = _RANGE.sub("", text)
     text = _GROUPING.sub("", text)
-    return {m for m in _IDENT.findall(text)
-            if m.lower() not in _KEYWORDS and not _NUMBER.match(m)}
+    return {m for m in _IDENT.findall(text) if m.lower() not in _KEYWORDS and not _NUMBER.match(m)}
 
 
 def alert_rules() -> list[dict]:

@@ -19,14 +19,14 @@ FILE_REFERENCE = re.compile(r"_(FILE|CAFILE|CERTS|DIR)$")
 
 
 def _helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("helm"), *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [tool("helm"), *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 @cache
 def _render(values: str) -> tuple[dict, ...]:
-    result = _helm("template", "audit", str(CHART), "--namespace", "security",
-                   *VALUE_SETS[values])
+    result = _helm("template", "audit", str(CHART), "--namespace", "security", *VALUE_SETS[values])
     assert result.returncode == 0, result.stderr
     return tuple(d for d in yaml.safe_load_all(result.stdout) if d)
 
@@ -64,9 +64,18 @@ def test_renders_the_four_processes(values):
 
 def test_all_on_renders_every_optional_object():
     kinds = {d["kind"] for d in _render("all-on")}
-    assert {"Ingress", "HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule",
-            "ScaledObject", "TriggerAuthentication", "NetworkPolicy",
-            "PodDisruptionBudget", "ServiceAccount", "ConfigMap"} <= kinds
+    assert {
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "ScaledObject",
+        "TriggerAuthentication",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+        "ConfigMap",
+    } <= kinds
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
@@ -128,20 +137,33 @@ def test_secrets_are_referenced_never_inlined(values):
 
 
 def test_app_environment_is_complete():
-    wanted = {"AUDIT_KAFKA_BOOTSTRAP", "AUDIT_KAFKA_SECURITY_PROTOCOL",
-              "AUDIT_KAFKA_SASL_MECHANISM", "AUDIT_KAFKA_SASL_USERNAME",
-              "AUDIT_KAFKA_SASL_PASSWORD", "AUDIT_KAFKA_SSL_CAFILE", "AUDIT_ES_URL",
-              "AUDIT_ES_API_KEY", "AUDIT_ES_CA_CERTS", "AUDIT_TOPIC_AUTH",
-              "AUDIT_TOPIC_SECURITY", "AUDIT_TOPIC_DLQ", "AUDIT_CONSUMER_GROUP",
-              "AUDIT_METRICS_PORT"}
+    wanted = {
+        "AUDIT_KAFKA_BOOTSTRAP",
+        "AUDIT_KAFKA_SECURITY_PROTOCOL",
+        "AUDIT_KAFKA_SASL_MECHANISM",
+        "AUDIT_KAFKA_SASL_USERNAME",
+        "AUDIT_KAFKA_SASL_PASSWORD",
+        "AUDIT_KAFKA_SSL_CAFILE",
+        "AUDIT_ES_URL",
+        "AUDIT_ES_API_KEY",
+        "AUDIT_ES_CA_CERTS",
+        "AUDIT_TOPIC_AUTH",
+        "AUDIT_TOPIC_SECURITY",
+        "AUDIT_TOPIC_DLQ",
+        "AUDIT_CONSUMER_GROUP",
+        "AUDIT_METRICS_PORT",
+    }
     (consumer,) = [c for n, c in _containers(_render("default")) if n.endswith("consumer/consumer")]
     assert wanted <= {e["name"] for e in consumer["env"]}
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
 def test_scheduler_is_a_single_replica_recreated(values):
-    (scheduler,) = [d for d in _kinds(_render(values), "Deployment")
-                    if d["metadata"]["name"].endswith("-scheduler")]
+    (scheduler,) = [
+        d
+        for d in _kinds(_render(values), "Deployment")
+        if d["metadata"]["name"].endswith("-scheduler")
+    ]
     assert scheduler["spec"]["replicas"] == 1
     assert scheduler["spec"]["strategy"]["type"] == "Recreate"
 
@@ -152,8 +174,9 @@ def test_keda_owns_consumer_replicas_within_partitions():
     partitions = yaml.safe_load((CHART / "values.yaml").read_text())["kafka"]["partitions"]
     assert scaled["spec"]["maxReplicaCount"] <= partitions
     assert {t["metadata"]["lagThreshold"] for t in scaled["spec"]["triggers"]} == {"2000"}
-    (consumer,) = [d for d in _kinds(docs, "Deployment")
-                   if d["metadata"]["name"].endswith("-consumer")]
+    (consumer,) = [
+        d for d in _kinds(docs, "Deployment") if d["metadata"]["name"].endswith("-consumer")
+    ]
     assert "replicas" not in consumer["spec"]
 
 
@@ -162,8 +185,12 @@ def test_network_policy_egress_is_limited():
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
     assert ports == {53, 9092, 9093, 9200, 443}
-    cidrs = {peer["ipBlock"]["cidr"] for rule in policy["spec"]["egress"]
-             for peer in rule["to"] if "ipBlock" in peer}
+    cidrs = {
+        peer["ipBlock"]["cidr"]
+        for rule in policy["spec"]["egress"]
+        for peer in rule["to"]
+        if "ipBlock" in peer
+    }
     assert cidrs == {"10.20.0.0/16", "10.30.0.0/16", "203.0.113.0/24"}
 
 
@@ -175,32 +202,44 @@ def test_prometheus_rule_equals_the_alert_rules_file():
 def test_config_maps_carry_the_data_files():
     maps = {d["metadata"]["name"]: d for d in _kinds(_render("default"), "ConfigMap")}
     for kind in ("rules", "retention", "checklists"):
-        files = sorted(p.name for p in (CHART / "files" / kind).glob("*")) \
-            if (CHART / "files" / kind).is_dir() else []
+        files = (
+            sorted(p.name for p in (CHART / "files" / kind).glob("*"))
+            if (CHART / "files" / kind).is_dir()
+            else []
+        )
         assert sorted(maps[f"audit-elastra-audit-{kind}"].get("data") or {}) == files
 
 
-@pytest.mark.parametrize("override", [
-    "image.tag=latest",
-    "consumer.replicas=-1",
-    "kafka.securityProtocol=TLS",
-    "kafka.partitions=0",
-    "elasticsearch.url=elasticsearch:9200",
-    "networkPolicy.webhooks.cidrs={not-a-cidr}",
-    "unknownTopLevel=1",
-])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "image.tag=latest",
+        "consumer.replicas=-1",
+        "kafka.securityProtocol=TLS",
+        "kafka.partitions=0",
+        "elasticsearch.url=elasticsearch:9200",
+        "networkPolicy.webhooks.cidrs={not-a-cidr}",
+        "unknownTopLevel=1",
+    ],
+)
 def test_schema_rejects_bad_values(override):
     result = _helm("template", "audit", str(CHART), "--set", override)
     assert result.returncode != 0, f"{override} was accepted"
-    assert "schema" in result.stderr.lower() or "values don't meet" in result.stderr.lower() \
-        or "at '/" in result.stderr, result.stderr
+    assert (
+        "schema" in result.stderr.lower()
+        or "values don't meet" in result.stderr.lower()
+        or "at '/" in result.stderr
+    ), result.stderr
 
 
-@pytest.mark.parametrize("override", [
-    ["--set", "consumer.replicas=7"],
-    ["--set", "detector.replicas=9"],
-    ["--set", "keda.enabled=true", "--set", "keda.maxReplicaCount=12"],
-])
+@pytest.mark.parametrize(
+    "override",
+    [
+        ["--set", "consumer.replicas=7"],
+        ["--set", "detector.replicas=9"],
+        ["--set", "keda.enabled=true", "--set", "keda.maxReplicaCount=12"],
+    ],
+)
 def test_replicas_above_partitions_are_refused(override):
     result = _helm("template", "audit", str(CHART), *override)
     assert result.returncode != 0

@@ -8,6 +8,11 @@ from tests.ops.promql import REPO
 
 
 def test_chart_files_are_in_sync():
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "sync-chart-files"), "--check"],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "sync-chart-files"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr

@@ -36,12 +36,26 @@ def test_dashboard_uids_are_unique():
 def test_promtool_parses_every_dashboard_expression(tmp_path):
     exprs = grafana_exprs()
     assert len(exprs) > 20
-    rules = {"groups": [{"name": "grafana", "rules": [
-        {"record": f"grafana:expr_{i}", "expr": expr} for i, (_, _, expr) in enumerate(exprs)]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "grafana",
+                "rules": [
+                    {"record": f"grafana:expr_{i}", "expr": expr}
+                    for i, (_, _, expr) in enumerate(exprs)
+                ],
+            }
+        ]
+    }
     path = tmp_path / "grafana_rules.yaml"
     path.write_text(yaml.safe_dump(rules))
-    result = subprocess.run([tool("promtool"), "check", "rules", str(path)],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [tool("promtool"), "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

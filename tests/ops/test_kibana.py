@@ -108,8 +108,13 @@ def test_every_referenced_field_is_mapped(obj):
 
 
 def test_on_call_searches_query_the_catalogue_actions():
-    queries = {o["id"]: json.loads(o["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
-               ["query"]["query"] for o in OBJECTS if o["type"] == "search"}
+    queries = {
+        o["id"]: json.loads(o["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])["query"][
+            "query"
+        ]
+        for o in OBJECTS
+        if o["type"] == "search"
+    }
     assert "user.login" in queries["elastra-audit-failed-logins"]
     assert "cross_tenant" in queries["elastra-audit-cross-tenant"]
     assert "revoked" in queries["elastra-audit-revoked-credentials"]

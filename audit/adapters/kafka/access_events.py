@@ -59,4 +59,3 @@ class KafkaAccessEventSink:
             if self._producer is not None:
                 self._producer.close(timeout=5)
                 self._producer = None
-

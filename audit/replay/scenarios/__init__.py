@@ -44,6 +44,7 @@ from audit.replay.scenarios import tenancy  # noqa: F401
 from audit.replay.scenarios import iam  # noqa: F401
 from audit.replay.scenarios import abuse  # noqa: F401
 from audit.replay.scenarios import chain  # noqa: F401
+
 # isort: on
 from audit.replay.scenarios.base import SCENARIOS, Scenario, ScenarioSpec
 from audit.replay.traffic import SyntheticMessage, to_message

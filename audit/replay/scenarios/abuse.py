@@ -1,6 +1,5 @@
 """Scenarios of abuse: rate-limit storms."""
 
-
 from __future__ import annotations
 
 from audit.replay.scenarios.base import AMSTERDAM, Client, _Builder, _scenario
@@ -42,5 +41,3 @@ def _rate_limit_storm(b: _Builder) -> None:
 def _rate_limit_storm_near(b: _Builder) -> None:
     _rate_limited(b, 99, 2.9)
     b.expect("abuse.rate_limit_storm")
-
-

@@ -1,7 +1,6 @@
 """Scenarios of the authentication rules: brute force, spraying, stuffing, MFA
 fatigue, impossible travel, new country, disabled accounts."""
 
-
 from __future__ import annotations
 
 from datetime import timedelta
@@ -357,5 +356,3 @@ def _disabled(b: _Builder, attempts: int) -> None:
         b.expect("auth.disabled_account_login", _user_key(leaver))
     else:
         b.expect("auth.disabled_account_login")
-
-

@@ -1,6 +1,5 @@
 """Places, clients and actors, the scenario builder and the registry every family registers in."""
 
-
 from __future__ import annotations
 
 import hashlib
@@ -315,5 +314,3 @@ def _scenario(
         return make
 
     return register
-
-

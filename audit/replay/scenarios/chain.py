@@ -1,6 +1,5 @@
 """A scenario that crosses several rules: spraying, then privilege escalation, then mass export."""
 
-
 from __future__ import annotations
 
 from audit.replay.scenarios.authentication import _spray
@@ -43,5 +42,3 @@ def _attack_chain(b: _Builder) -> None:
         "iam.privilege_escalation", {"organization.id": victim.org, "user.target.id": victim.id}
     )
     b.expect("data.mass_export", _user_key(victim))
-
-

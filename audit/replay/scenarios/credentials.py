@@ -1,6 +1,5 @@
 """Scenarios of credentials and sessions: revoked tokens and keys in use, session hijack."""
 
-
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -126,5 +125,3 @@ def _session_hijack(b: _Builder) -> None:
 def _session_hijack_near(b: _Builder) -> None:
     _session(b, timedelta(minutes=33))
     b.expect("session.hijack")
-
-

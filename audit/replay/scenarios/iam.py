@@ -1,7 +1,6 @@
 """Scenarios of IAM and audit settings: privilege escalation, admin MFA
 disabled, audit tampering."""
 
-
 from __future__ import annotations
 
 from datetime import timedelta
@@ -173,5 +172,3 @@ def _audit_tampering_near(b: _Builder) -> None:
         reason="forbidden",
     )
     b.expect("audit.tampering")
-
-

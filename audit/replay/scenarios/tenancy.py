@@ -1,6 +1,5 @@
 """Scenarios of tenant isolation and data: cross-tenant access, mass export."""
 
-
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -158,5 +157,3 @@ def _mass_export_near(b: _Builder) -> None:
     user = b.actor(b.org())
     _exports(b, user, b.client(PARIS), [(0, "content.export", 50_000), (30, "logs.export", 40_000)])
     b.expect("data.mass_export")
-
-

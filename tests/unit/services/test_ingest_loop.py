@@ -294,7 +294,9 @@ def test_batches_are_written_ahead_again_after_one_had_to_be_retried() -> None:
     source = Source(batches, journal)
 
     class OnceOverloaded(Store):
-        writers: list[str]
+        def __init__(self, journal: Journal) -> None:
+            super().__init__(journal)
+            self.writers: list[str] = []
 
         def bulk_create(self, documents: Sequence[StoredDocument]) -> BulkOutcome:
             first = not self.writers
@@ -306,7 +308,6 @@ def test_batches_are_written_ahead_again_after_one_had_to_be_retried() -> None:
             return outcome
 
     store = OnceOverloaded(journal)
-    store.writers = []
     loop, _ = _loop(source, store, Feed())
     counts = loop.run(until_idle=0.0)
     loop.close()
