@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 from bench_chain_feed import NothingStored
-from bench_ingest import bulk_create
+from bench_ingest import bulk_create, node_cpu_seconds
 from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.event_store import load_mapping
@@ -52,11 +52,6 @@ def templates() -> dict[str, dict[str, Any]]:
     for name in ("hash", "prev_hash"):
         chain[name] = {"type": "keyword", "ignore_above": 1024}
     return {"current": current, "hashes indexed": indexed}
-
-
-def node_cpu_seconds(es: Elasticsearch) -> float:
-    stats = es.nodes.stats(metric="process")["nodes"]
-    return float(sum(node["process"]["cpu"]["total_in_millis"] for node in stats.values())) / 1000
 
 
 def measure(

@@ -11,7 +11,7 @@ AUDIT_ES_URL). Publishes N events to fresh topics, then measures:
   (c) the full pipeline: the ingest consumer (validate, normalize, route,
       chain, store once, feed detection, commit) over the same topics with
       a fresh group, and (e) the same with the hash chain off;
-  (d) validate+normalize alone, on one core.
+  (d) validate+normalize alone, events per CPU-second of this process.
 
 How each is timed, so that the ratios compare like with like:
   (a) from the first poll that returned records to the last record read;
@@ -27,6 +27,14 @@ How each is timed, so that the ratios compare like with like:
 The consumer's CPU per event is the process CPU (``time.process_time``: all
 threads, consumer, bulk worker, Kafka I/O) over that same interval, divided
 by the events consumed.
+
+Beside each of (b), (c) and (e), where the machine's CPU went, since the
+node, the broker and the consumer share its cores: ``busy cores`` (from
+``/proc/stat``, every process on the machine, over the same interval as the
+rate) and the node's CPU per event (``_nodes/stats`` process CPU; for (c)
+and (e) over the whole consumer run, its idle wait included, which adds a
+few hundredths of a core-second). Together with the consumer's CPU per
+event they say how far the pipeline's rate can rise on these cores.
 
 ``--repeat K`` runs K rounds of (a), (b), then (c) and (e) alternately
 (c first in even rounds, e first in odd ones), each with fresh groups and
@@ -112,17 +120,24 @@ def main() -> None:
     publish(settings, stream.messages)
     publish_s = time.perf_counter() - t0
 
-    # (d) validate + normalize, one core
+    # The collector set up as the consumer's entry points set it up.
+    tune_collector()
+    # (d) validate + normalize: this process's CPU, in batches of the size
+    # the consumer reads, each batch's documents dropped once (b)'s bodies
+    # are taken from them, as a consumer holds one batch at a time.
     now = datetime.now(UTC)
-    t0 = time.perf_counter()
-    docs = [normalize_message(v, received_at=now) for v in values]
-    validate_rate = len(values) / (time.perf_counter() - t0)
-    # (b) needs only each document's id and bytes; the stream, the parsed
-    # documents and the message list are dropped, so that the pipeline runs
-    # in a heap like a real consumer's (the collector would otherwise walk
-    # millions of objects the bench holds), and the collector is set up as
-    # the consumer's entry points set it up.
-    bodies = [(d.event_id, orjson.dumps(d.document)) for d in docs]
+    bodies: list[tuple[str, bytes]] = []
+    validate_cpu = 0.0
+    for start in range(0, len(values), args.batch):
+        t0 = time.process_time()
+        docs = [normalize_message(v, received_at=now) for v in values[start : start + args.batch]]
+        validate_cpu += time.process_time() - t0
+        bodies.extend((d.event_id, orjson.dumps(d.document)) for d in docs)
+    validate_rate = len(values) / validate_cpu
+    # (b) needs only each document's id and bytes; the stream and the
+    # message list are dropped, so that the pipeline runs in a heap like a
+    # real consumer's (the collector would otherwise walk millions of
+    # objects the bench holds).
     count = len(values)
     del docs, values, stream
     tune_collector()
@@ -132,17 +147,20 @@ def main() -> None:
     for n in range(args.repeat):
         figures: dict[str, float] = {}
         figures["a"] = raw_consume(settings, f"bench{tag}-raw{n}", count, args.batch)
-        figures["b"] = raw_bulk(
-            es, f"bench{tag}-raw{n}-events-standard-2026.01.01", bodies, args.batch
-        )
+        bulk = raw_bulk(es, f"bench{tag}-raw{n}-events-standard-2026.01.01", bodies, args.batch)
+        figures["b"] = bulk.rate
+        figures["b_node_cpu"] = bulk.node_cpu_us_per_event
+        figures["b_busy_cores"] = bulk.busy_cores
         order = [(True, "c"), (False, "e")]
         for integrity, key in order if n % 2 == 0 else reversed(order):
             label = f"{'chained' if integrity else 'unchained'}{n}"
             run_settings = pipeline_settings(tag, label, integrity)
-            measured = run_measured(run_settings, 2.0, None)
+            measured = run_measured(run_settings, 2.0, None, es)
             assert measured.counts.stored == expected, measured.counts
             figures[key] = measured.rate
             figures[f"{key}_cpu"] = measured.cpu_us_per_event
+            figures[f"{key}_node_cpu"] = measured.node_cpu_us_per_event
+            figures[f"{key}_busy_cores"] = measured.busy_cores
             drop_indices(es, f"bench{tag}-{label}-*")
         figures["c_over_min_ab"] = figures["c"] / min(figures["a"], figures["b"])
         figures["c_over_e"] = figures["c"] / figures["e"]
@@ -150,7 +168,7 @@ def main() -> None:
         print(json.dumps({"round": n, **{k: round(v, 3) for k, v in figures.items()}}))
     if args.profile:
         # A run of its own: the profiler's overhead must not touch the ratios.
-        measured = run_measured(pipeline_settings(tag, "profiled", True), 2.0, args.profile)
+        measured = run_measured(pipeline_settings(tag, "profiled", True), 2.0, args.profile, es)
         assert measured.counts.stored == expected, measured.counts
     members: dict[str, float] = {}
     if args.processes > 1:
@@ -176,7 +194,7 @@ def main() -> None:
         "events": count,
         "repeat": args.repeat,
         "publish_events_per_s": round(count / publish_s),
-        "d_validate_normalize_events_per_s_one_core": round(validate_rate),
+        "d_validate_normalize_events_per_cpu_second": round(validate_rate),
         "a_raw_consume_events_per_s": summary("a"),
         "b_raw_bulk_events_per_s": summary("b"),
         "c_pipeline_events_per_s": summary("c"),
@@ -185,6 +203,12 @@ def main() -> None:
         "ratio_integrity_on_over_off": summary("c_over_e"),
         "c_consumer_cpu_us_per_event": summary("c_cpu", higher_is_better=False),
         "e_consumer_cpu_us_per_event": summary("e_cpu", higher_is_better=False),
+        "b_node_cpu_us_per_event": summary("b_node_cpu", higher_is_better=False),
+        "c_node_cpu_us_per_event": summary("c_node_cpu", higher_is_better=False),
+        "e_node_cpu_us_per_event": summary("e_node_cpu", higher_is_better=False),
+        "b_busy_cores": summary("b_busy_cores"),
+        "c_busy_cores": summary("c_busy_cores"),
+        "e_busy_cores": summary("e_busy_cores"),
         **members,
     }
     print(json.dumps(result, indent=2))
@@ -235,7 +259,7 @@ def raw_consume(settings: Settings, group: str, total: int, batch: int) -> float
     return rate
 
 
-def raw_bulk(es: Elasticsearch, index: str, docs: list[tuple[str, bytes]], batch: int) -> float:
+def raw_bulk(es: Elasticsearch, index: str, docs: list[tuple[str, bytes]], batch: int) -> Machine:
     """(b) events/s of bulk-creating the documents (id, serialized source)
     into a fresh index, nothing else."""
     from audit.adapters.elasticsearch.event_store import load_mapping
@@ -246,11 +270,40 @@ def raw_bulk(es: Elasticsearch, index: str, docs: list[tuple[str, bytes]], batch
         settings=body["template"]["settings"],
         mappings=body["template"]["mappings"],
     )
-    t0 = time.perf_counter()
+    node, ticks, t0 = node_cpu_seconds(es), machine_ticks(), time.perf_counter()
     bulk_create(es, index, docs, batch)
     rate = len(docs) / (time.perf_counter() - t0)
+    busy = busy_cores(ticks, machine_ticks())
+    node = node_cpu_seconds(es) - node
     es.indices.delete(index=index)
-    return rate
+    return Machine(rate, node / len(docs) * 1e6, busy)
+
+
+@dataclass
+class Machine:
+    rate: float  # events per second
+    node_cpu_us_per_event: float  # Elasticsearch's CPU
+    busy_cores: float  # every process on the machine
+
+
+def node_cpu_seconds(es: Elasticsearch) -> float:
+    """The Elasticsearch nodes' process CPU so far, in seconds."""
+    stats = es.nodes.stats(metric="process")["nodes"]
+    return float(sum(node["process"]["cpu"]["total_in_millis"] for node in stats.values())) / 1000
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (``/proc/stat``)."""
+    with open("/proc/stat", "rb") as stat:
+        ticks = [int(n) for n in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """How many of the machine's cores were busy between two ``machine_ticks``."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total * (os.cpu_count() or 1) if total else 0.0
 
 
 def bulk_create(es: Elasticsearch, index: str, docs: list[tuple[str, bytes]], batch: int) -> None:
@@ -277,18 +330,18 @@ class IntervalMetrics(PrometheusMetrics):
 
     def __init__(self) -> None:
         super().__init__()
-        self.first: tuple[float, float] | None = None
-        self.last: tuple[float, float] | None = None
+        self.first: tuple[float, float, tuple[int, int]] | None = None
+        self.last: tuple[float, float, tuple[int, int]] | None = None
 
     def observe(self, name: str, value: float, **labels: str) -> None:
         if name == "audit_batch_size" and self.first is None:
-            self.first = (time.perf_counter(), time.process_time())
+            self.first = (time.perf_counter(), time.process_time(), machine_ticks())
         super().observe(name, value, **labels)
 
     def set(self, name: str, value: float, **labels: str) -> None:
         super().set(name, value, **labels)
         if name == "audit_last_commit_timestamp_seconds":
-            self.last = (time.perf_counter(), time.process_time())
+            self.last = (time.perf_counter(), time.process_time(), machine_ticks())
 
 
 @dataclass
@@ -296,10 +349,15 @@ class Measured:
     counts: IngestCounts
     rate: float  # events consumed per second, first batch to last commit
     cpu_us_per_event: float  # process CPU over the same interval
+    busy_cores: float  # the whole machine's, over the same interval
+    node_cpu_us_per_event: float  # Elasticsearch's, over the whole run (idle wait included)
 
 
-def run_measured(settings: Settings, idle: float, profile: str | None) -> Measured:
-    """Run one consumer in this process until idle; its counts, rate and CPU per event."""
+def run_measured(
+    settings: Settings, idle: float, profile: str | None, es: Elasticsearch
+) -> Measured:
+    """Run one consumer in this process until idle; its counts, rate and CPU
+    per event, and the machine's and the node's CPU meanwhile."""
     metrics = IntervalMetrics()
     process = build_ingest(settings, metrics)
     consumer = None
@@ -313,7 +371,9 @@ def run_measured(settings: Settings, idle: float, profile: str | None) -> Measur
             pipeline.first_attempt = _profiled(pipeline.first_attempt, threads)  # type: ignore[method-assign]
             pipeline.check_duplicates = _profiled(pipeline.check_duplicates, threads)  # type: ignore[method-assign]
             consumer.enable()
+        node = node_cpu_seconds(es)
         counts = process.run(idle)
+        node = node_cpu_seconds(es) - node
         if consumer is not None:
             consumer.disable()
     finally:
@@ -327,7 +387,13 @@ def run_measured(settings: Settings, idle: float, profile: str | None) -> Measur
             stats.add(other)
         stats.dump_stats(profile)
         print_stages(stats, counts.consumed, cpu)
-    return Measured(counts, counts.consumed / wall, cpu / counts.consumed * 1e6)
+    return Measured(
+        counts,
+        counts.consumed / wall,
+        cpu / counts.consumed * 1e6,
+        busy_cores(metrics.first[2], metrics.last[2]),
+        node / counts.consumed * 1e6,
+    )
 
 
 def _profiled(method: Callable[..., T], profiles: list[cProfile.Profile]) -> Callable[..., T]:
