@@ -1,7 +1,7 @@
 """Ingest throughput on the local stack, with its baselines measured in the same run.
 
     .venv/bin/python bench/bench_ingest.py [--events 200000] [--repeat K]
-        [--profile out.prof] [--processes 2]
+        [--profile out.prof] [--sample out.raw] [--processes 2]
 
 Needs a running stack (``audit stack up``, or AUDIT_KAFKA_BOOTSTRAP /
 AUDIT_ES_URL). Publishes N events to fresh topics, then measures:
@@ -45,7 +45,12 @@ and best reported.
 
 With ``--profile`` one more chained run is profiled (cProfile, per-thread
 CPU clock, the consumer thread and the bulk worker thread) and a per-stage
-table of CPU µs per event is printed; with ``--processes N`` (N > 1), the
+table of CPU µs per event is printed. cProfile's cost per call inflates
+call-heavy stages 4-5x; ``--sample`` instead attaches py-spy to one more
+chained run (``py-spy record --gil``: the thread holding the GIL, 200 times
+a second; needs the right to ptrace this process) and prints each stage's
+share of the samples, in µs per event of the rounds' median (c) CPU (see
+``ingest_stages.py``). With ``--processes N`` (N > 1), the
 same pipeline also runs as ``audit consume --processes N`` (N group
 members; timed from the process start, as a whole, minus the idle wait).
 """
@@ -58,6 +63,8 @@ import json
 import os
 import pstats
 import resource
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -71,6 +78,7 @@ from typing import Any, TypeVar
 import orjson
 from confluent_kafka import Consumer
 from elasticsearch import Elasticsearch
+from ingest_stages import table as stage_table
 
 from audit.adapters.kafka.publisher import publish
 from audit.adapters.kafka.topics import ensure_topics
@@ -92,6 +100,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=1, metavar="K", help="rounds of a, b, c, e")
     parser.add_argument("--profile", default=None, metavar="PATH", help="profile the chained run")
+    parser.add_argument(
+        "--sample", default=None, metavar="PATH", help="py-spy the chained run (GIL holder)"
+    )
     parser.add_argument("--processes", type=int, default=1, help="also measure N members")
     args = parser.parse_args()
 
@@ -170,6 +181,12 @@ def main() -> None:
         # A run of its own: the profiler's overhead must not touch the ratios.
         measured = run_measured(pipeline_settings(tag, "profiled", True), 2.0, args.profile, es)
         assert measured.counts.stored == expected, measured.counts
+    if args.sample:
+        measured = run_measured(pipeline_settings(tag, "sampled", True), 2.0, None, es, args.sample)
+        assert measured.counts.stored == expected, measured.counts
+        cpu = statistics.median(r["c_cpu"] for r in rounds)
+        print(f"\nstages of the sampled run ({args.sample}), in µs of the rounds' (c) CPU:")
+        print(stage_table(args.sample, cpu))
     members: dict[str, float] = {}
     if args.processes > 1:
         try:
@@ -354,10 +371,15 @@ class Measured:
 
 
 def run_measured(
-    settings: Settings, idle: float, profile: str | None, es: Elasticsearch
+    settings: Settings,
+    idle: float,
+    profile: str | None,
+    es: Elasticsearch,
+    sample: str | None = None,
 ) -> Measured:
     """Run one consumer in this process until idle; its counts, rate and CPU
-    per event, and the machine's and the node's CPU meanwhile."""
+    per event, and the machine's and the node's CPU meanwhile. ``sample``:
+    py-spy's samples of the run's GIL holder go to this file."""
     metrics = IntervalMetrics()
     process = build_ingest(settings, metrics)
     consumer = None
@@ -371,9 +393,15 @@ def run_measured(
             pipeline.first_attempt = _profiled(pipeline.first_attempt, threads)  # type: ignore[method-assign]
             pipeline.check_duplicates = _profiled(pipeline.check_duplicates, threads)  # type: ignore[method-assign]
             consumer.enable()
-        node = node_cpu_seconds(es)
-        counts = process.run(idle)
-        node = node_cpu_seconds(es) - node
+        sampler = _start_sampler(sample) if sample is not None else None
+        try:
+            node = node_cpu_seconds(es)
+            counts = process.run(idle)
+            node = node_cpu_seconds(es) - node
+        finally:
+            if sampler is not None:
+                sampler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+                sampler.wait(120)
         if consumer is not None:
             consumer.disable()
     finally:
@@ -394,6 +422,21 @@ def run_measured(
         busy_cores(metrics.first[2], metrics.last[2]),
         node / counts.consumed * 1e6,
     )
+
+
+def _start_sampler(path: str) -> subprocess.Popen[bytes]:
+    """py-spy attached to this process, sampling whichever thread holds the GIL."""
+    py_spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    command = [py_spy, "record", "--gil", "--rate", "200", "--format", "raw"]
+    sampler = subprocess.Popen(
+        [*command, "--pid", str(os.getpid()), "--output", path],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # attached before the first batch
+    if sampler.poll() is not None:
+        raise SystemExit(f"py-spy could not attach (exit {sampler.returncode}): needs ptrace")
+    return sampler
 
 
 def _profiled(method: Callable[..., T], profiles: list[cProfile.Profile]) -> Callable[..., T]:
