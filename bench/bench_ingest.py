@@ -276,9 +276,9 @@ def raw_consume(settings: Settings, group: str, total: int, batch: int) -> float
     return rate
 
 
-def raw_bulk(es: Elasticsearch, index: str, docs: list[tuple[str, bytes]], batch: int) -> Machine:
-    """(b) events/s of bulk-creating the documents (id, serialized source)
-    into a fresh index, nothing else."""
+def raw_bulk(es: Elasticsearch, index: str, docs: list[tuple[str, bytes]], batch: int) -> RawBulk:
+    """(b) bulk-creating the documents (id, serialized source) into a fresh
+    index, nothing else: events/s, the node's CPU per event, busy cores."""
     from audit.adapters.elasticsearch.event_store import load_mapping
 
     body = load_mapping("audit-events")
@@ -293,11 +293,11 @@ def raw_bulk(es: Elasticsearch, index: str, docs: list[tuple[str, bytes]], batch
     busy = busy_cores(ticks, machine_ticks())
     node = node_cpu_seconds(es) - node
     es.indices.delete(index=index)
-    return Machine(rate, node / len(docs) * 1e6, busy)
+    return RawBulk(rate, node / len(docs) * 1e6, busy)
 
 
 @dataclass
-class Machine:
+class RawBulk:
     rate: float  # events per second
     node_cpu_us_per_event: float  # Elasticsearch's CPU
     busy_cores: float  # every process on the machine
