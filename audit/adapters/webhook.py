@@ -54,6 +54,10 @@ MAPPING = "audit-notifications"
 ID_HEADER = "X-Elastra-Notification-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 PENDING, FAILED, REJECTED = "pending", "failed", "rejected"
+DELIVERED, DUPLICATE = "delivered", "duplicate"
+#: The ``outcome`` label values of ``audit_notifications_total`` (the alert
+#: rules match these; tests/ops/test_alerts.py holds them to this list).
+OUTCOMES = frozenset({DELIVERED, FAILED, REJECTED, DUPLICATE})
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -135,8 +139,8 @@ class WebhookNotifier:
             "payload": data.decode("utf-8"),
         }
         if not self._log.create(key, entry):
-            self._metrics.inc("audit_notifications_total", outcome="duplicate")
-            return "duplicate"
+            self._metrics.inc("audit_notifications_total", outcome=DUPLICATE)
+            return DUPLICATE
         # A crash here leaves the entry pending: the redrive sends it.
         return self._deliver(key, entry, data)
 

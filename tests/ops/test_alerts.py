@@ -66,3 +66,31 @@ def test_alert_uses_only_exported_metrics(rule):
     names = metric_names(rule["expr"])
     assert names, "no metric found in the expression"
     assert names <= exported_names(), f"unknown metrics: {sorted(names - exported_names())}"
+
+
+_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
+
+
+def _outcomes_named(text: str, metric: str) -> set[str]:
+    """The ``outcome`` values the selectors of ``metric`` in ``text`` name
+    (each alternative of a regular-expression matcher)."""
+    named: set[str] = set()
+    for selector in re.findall(re.escape(metric) + r"\{([^}]*)\}", text):
+        for label, _, value in _MATCHER.findall(selector):
+            if label == "outcome":
+                named.update(value.split("|"))
+    return named
+
+
+def test_notification_alert_and_its_tests_name_outcomes_the_notifier_reports():
+    # The rule once matched outcome="success", which the notifier never
+    # reports: every delivered notification counted as a failure and the
+    # alert fired while all was well.
+    from audit.adapters.webhook import OUTCOMES
+
+    expression = next(r["expr"] for r in alert_rules() if r["alert"] == "AuditNotificationsFailing")
+    in_rule = _outcomes_named(expression, "audit_notifications_total")
+    in_tests = _outcomes_named(ALERTS_TEST.read_text(), "audit_notifications_total")
+    assert in_rule and in_tests
+    assert in_rule <= OUTCOMES, sorted(in_rule - OUTCOMES)
+    assert in_tests <= OUTCOMES, sorted(in_tests - OUTCOMES)
