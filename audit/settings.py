@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_max_attempts: int = Field(default=4, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=0.5, ge=0)
+    # Legal's own webhook: the deadlines of lawful requests (disabled while
+    # unset; same timeout and retries). Never on-call's receiver: a request
+    # may be under a non-disclosure order (docs/legal.md).
+    legal_webhook_url: str | None = None
+    legal_webhook_secret: SecretStr | None = None
+    legal_notification_index: str = "audit-legal-notifications"
 
     # Tamper-evident trail: signed digests (Ed25519) and exports. Unset key
     # files: local/dev generates a key once under digest_key_dir (git-ignored);

@@ -136,6 +136,16 @@ METRICS: tuple[MetricSpec, ...] = (
         "Checklist items due within 12 hours without a decision.",
     ),
     MetricSpec(
+        "audit_lawful_request_items_overdue",
+        "gauge",
+        "Checklist items of open lawful requests past their deadline without a decision.",
+    ),
+    MetricSpec(
+        "audit_lawful_request_items_due_soon",
+        "gauge",
+        "Checklist items of open lawful requests due within 12 hours without a decision.",
+    ),
+    MetricSpec(
         "audit_notifications_total", "counter", "Webhook notifications, by outcome.", ("outcome",)
     ),
     MetricSpec(

@@ -36,12 +36,14 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index
 from audit.domain.checklists import ChecklistItemState
+from audit.domain.disclosure import DisclosureRequest
 from audit.domain.incidents import Incident
 from audit.domain.notifications import (
     SIGNATURE_HEADER,
     EventKind,
     body_bytes,
     build_pagerduty_event,
+    build_request_body,
     build_webhook_body,
     signature_header,
 )
@@ -126,12 +128,31 @@ class WebhookNotifier:
             payload = build_pagerduty_event(incident, self._config.routing_key or "")
             if item is not None:
                 payload = _item_alert(payload, incident, item, str(body["kind"]))
-        data = body_bytes(payload)
+        subject = {"incident_id": incident.id, "item_id": item.item_id if item else None}
+        return self._record_and_send(key, str(body["kind"]), subject, body_bytes(payload))
+
+    def notify_request(
+        self,
+        kind: EventKind,
+        request: DisclosureRequest,
+        *,
+        sent_for: datetime,
+        item: ChecklistItemState,
+    ) -> str:
+        """A lawful request's deadline, as JSON (legal's receiver; see
+        :func:`~audit.domain.notifications.build_request_body` for what it
+        leaves out). The notifier is legal's own: its URL, secret and log."""
+        if self._config.format != "json":
+            raise ConfigurationError("lawful-request notifications are sent as JSON only")
+        body = build_request_body(kind, request, sent_for=sent_for, item=item)
+        subject = {"request_id": request.id, "item_id": item.item_id}
+        return self._record_and_send(str(body["id"]), str(body["kind"]), subject, body_bytes(body))
+
+    def _record_and_send(self, key: str, kind: str, subject: dict[str, Any], data: bytes) -> str:
         entry = {
             "id": key,
-            "kind": body["kind"],
-            "incident_id": incident.id,
-            "item_id": item.item_id if item else None,
+            "kind": kind,
+            **subject,
             "format": self._config.format,
             "status": PENDING,
             "attempts": 0,
@@ -264,6 +285,16 @@ def _item_alert(
 
 class DisabledNotifier:
     """The notifier when no webhook is configured: sends nothing."""
+
+    def notify_request(
+        self,
+        kind: EventKind,
+        request: DisclosureRequest,
+        *,
+        sent_for: datetime,
+        item: ChecklistItemState,
+    ) -> str:
+        return "disabled"
 
     def notify(
         self,

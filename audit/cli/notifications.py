@@ -3,6 +3,8 @@
 ``list`` prints one JSON object per delivery (``--status pending|failed|
 rejected|delivered``); ``redrive`` sends again what was recorded and not
 delivered, as the scheduler does every minute, and prints the outcomes.
+``--channel legal``: legal's own log (lawful-request deadlines) instead of
+on-call's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         dest="notifications_action", required=True, metavar="ACTION"
     )
     listing = actions.add_parser("list", help="the delivery log, oldest first (JSON lines)")
+    _channel(listing)
     listing.add_argument(
         "--status",
         action="append",
@@ -27,6 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     listing.set_defaults(handler=_run)
     redrive = actions.add_parser("redrive", help="send again what was not delivered")
+    _channel(redrive)
     redrive.add_argument(
         "--stale-seconds",
         type=float,
@@ -36,14 +40,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     redrive.set_defaults(handler=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from audit.wiring.incidents import build_incidents, delivery_log, print_json, utcnow
+def _channel(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--channel",
+        choices=["on-call", "legal"],
+        default="on-call",
+        help="whose deliveries: on-call's (incidents) or legal's (lawful-request deadlines)",
+    )
 
-    wiring = build_incidents(load_settings())
+
+def _run(args: argparse.Namespace) -> int:
+    from audit.wiring.incidents import (
+        build_incidents,
+        delivery_log,
+        legal_delivery_log,
+        print_json,
+        utcnow,
+    )
+
+    settings = load_settings()
+    wiring = build_incidents(settings)
     try:
-        notifier = delivery_log(wiring)
+        if args.channel == "legal":
+            notifier, unset = legal_delivery_log(settings, wiring), "AUDIT_LEGAL_WEBHOOK_URL"
+        else:
+            notifier, unset = delivery_log(wiring), "AUDIT_WEBHOOK_URL"
         if notifier is None:
-            print_json({"error": "no webhook configured (AUDIT_WEBHOOK_URL is unset)"})
+            print_json({"error": f"no webhook configured ({unset} is unset)"})
             return 1
         if args.notifications_action == "list":
             for entry in notifier.entries(args.status or ()):

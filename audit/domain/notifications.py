@@ -1,5 +1,9 @@
 """Notification payloads (pure): webhook bodies, their HMAC signature, PagerDuty events.
 
+Two channels: on-call's (incidents and their checklists) and legal's (the
+deadlines of lawful requests, :func:`build_request_body`), each with a
+receiver and secret of its own.
+
 The HTTP adapter sends ``body_bytes(body)`` with the header
 ``X-Elastra-Signature: sha256=<sign(...)>``; receivers check it with
 :func:`verify_signature`. The PagerDuty payload follows the Events API v2
@@ -17,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from audit.domain.checklists.evaluation import ChecklistItemState
+from audit.domain.disclosure.model import DisclosureRequest
 from audit.domain.incidents.model import Incident, IncidentStatus
 
 SIGNATURE_HEADER = "X-Elastra-Signature"
@@ -30,6 +35,8 @@ class EventKind(StrEnum):
     STATUS_CHANGED = "incident.status_changed"
     ITEM_DUE_SOON = "checklist.item_due_soon"
     ITEM_OVERDUE = "checklist.item_overdue"
+    REQUEST_ITEM_DUE_SOON = "lawful_request.item_due_soon"
+    REQUEST_ITEM_OVERDUE = "lawful_request.item_overdue"
 
 
 def notification_id(event_kind: EventKind | str, incident_id: str, discriminator: str) -> str:
@@ -82,6 +89,52 @@ def build_webhook_body(
             "due_at": item.due_at.isoformat() if item.due_at else None,
         }
     return body
+
+
+def request_item_discriminator(item: ChecklistItemState) -> str:
+    """One notification per item and deadline: a deadline that moves (a renewed
+    preservation, a new return date) is notified again."""
+    due = item.due_at.isoformat() if item.due_at is not None else "-"
+    return f"{item.item_id}@{due}"
+
+
+def build_request_body(
+    event_kind: EventKind | str,
+    request: DisclosureRequest,
+    *,
+    sent_for: datetime,
+    item: ChecklistItemState,
+) -> dict[str, Any]:
+    """The body of a lawful-request deadline notification, for legal's receiver.
+
+    It carries what legal needs to open the request and act: its id, process
+    type, whether it is an emergency, when it was received, and the item.
+    Not the authority, the requested data, the accounts or the organizations
+    concerned: a request may be under a non-disclosure order (18 U.S.C.
+    § 2705(b); Regulation (EU) 2023/1543 Art. 13), and a webhook body ends up
+    in chat rooms and tickets. ``sent_for`` is the time the state was seen, so
+    building the body twice gives the same bytes.
+    """
+    kind = EventKind(event_kind)
+    return {
+        "schema": SCHEMA,
+        "id": notification_id(kind, request.id, request_item_discriminator(item)),
+        "kind": kind.value,
+        "occurred_at": sent_for.isoformat(),
+        "lawful_request": {
+            "id": request.id,
+            "process_type": request.process_type.value,
+            "emergency": request.emergency,
+            "received_at": request.intake.received_at.isoformat(),
+        },
+        "item": {
+            "item_id": item.item_id,
+            "title": item.title,
+            "legal_basis": item.legal_basis,
+            "status": item.status.value,
+            "due_at": item.due_at.isoformat() if item.due_at else None,
+        },
+    }
 
 
 def body_bytes(body: Mapping[str, Any]) -> bytes:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.domain.checklists import (
     AttributesConfig,
+    ChecklistItemState,
     ChecklistTemplate,
     DataFileError,
     HoldRequest,
@@ -451,15 +452,22 @@ class DisclosureService:
         view["next_steps"] = list(next_steps(request))
         view["notice_plan"] = notice_plan(request, self._notice_period).model_dump(mode="json")
         view["clocks"] = clocks(request).model_dump(mode="json")
-        checklist = evaluate_request_checklist(
+        view["checklist"] = [s.model_dump(mode="json") for s in self.checklist(request, now)]
+        return view
+
+    def checklist(self, request: DisclosureRequest, now: datetime) -> list[ChecklistItemState]:
+        """The request's checklist as of ``now``: every item, its status and deadline."""
+        return evaluate_request_checklist(
             self._template,
             request,
             now=now,
             calendar=self._calendar,
             notice_period=self._notice_period,
         )
-        view["checklist"] = [s.model_dump(mode="json") for s in checklist]
-        return view
+
+    def open_requests(self) -> list[DisclosureRequest]:
+        """Every request not closed (the deadlines job's round)."""
+        return [request for request in self._store.all() if not request.closed]
 
     def decide(
         self,
@@ -480,13 +488,7 @@ class DisclosureService:
         validate_decision(self._template, decision)
 
         def change(request: DisclosureRequest) -> DisclosureRequest:
-            states = evaluate_request_checklist(
-                self._template,
-                request,
-                now=now,
-                calendar=self._calendar,
-                notice_period=self._notice_period,
-            )
+            states = self.checklist(request, now)
             refuse_late_without_reasons(self._template, states, decision)
             return record_decision(request, decision)
 

@@ -24,12 +24,14 @@ from audit.adapters.elasticsearch.lease_store import ElasticsearchLease
 from audit.adapters.metrics import PrometheusMetrics
 from audit.adapters.webhook import DisabledNotifier, WebhookConfig, WebhookNotifier
 from audit.domain.checklists import ChecklistTemplate
+from audit.errors import ConfigurationError
 from audit.services.deadlines import DeadlineJob
 from audit.services.disclosures import DisclosureService, parse_principals
 from audit.services.holds import SYSTEM_ACTOR, IncidentHoldFollower
 from audit.services.incidents import IncidentService
-from audit.services.ports.incidents import Notifier
+from audit.services.ports.incidents import Notifier, RequestNotifier
 from audit.services.ports.ingest import MetricsRecorder
+from audit.services.request_deadlines import LEGAL_DEADLINES_JOB, RequestDeadlineJob
 from audit.settings import Settings
 
 LAWFUL_REQUEST_TEMPLATE = "lawful_request.v1"
@@ -57,6 +59,34 @@ def build_notifier(settings: Settings, client: Elasticsearch, metrics: MetricsRe
         backoff_seconds=settings.webhook_backoff_seconds,
     )
     notifier = WebhookNotifier(config, client, settings.notification_index, metrics)
+    notifier.ensure_index()
+    return notifier
+
+
+def build_legal_notifier(
+    settings: Settings, client: Elasticsearch, metrics: MetricsRecorder
+) -> RequestNotifier:
+    """Legal's webhook notifier (lawful-request deadlines, its own delivery log), or
+    a disabled one while ``AUDIT_LEGAL_WEBHOOK_URL`` is unset."""
+    if not settings.legal_webhook_url:
+        return DisabledNotifier()
+    if settings.legal_webhook_url == settings.webhook_url:
+        raise ConfigurationError(
+            "AUDIT_LEGAL_WEBHOOK_URL is on-call's AUDIT_WEBHOOK_URL: lawful requests may be "
+            "under a non-disclosure order; give legal a receiver of its own"
+        )
+    if not settings.legal_webhook_secret:
+        raise ConfigurationError(
+            "AUDIT_LEGAL_WEBHOOK_URL is set: set AUDIT_LEGAL_WEBHOOK_SECRET too"
+        )
+    config = WebhookConfig(
+        url=settings.legal_webhook_url,
+        secret=settings.legal_webhook_secret.get_secret_value(),
+        timeout_seconds=settings.webhook_timeout_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_seconds=settings.webhook_backoff_seconds,
+    )
+    notifier = WebhookNotifier(config, client, settings.legal_notification_index, metrics)
     notifier.ensure_index()
     return notifier
 
@@ -137,6 +167,7 @@ def build_disclosures(settings: Settings, client: Elasticsearch) -> DisclosureSe
 
 
 NOTIFICATIONS_JOB = "notifications"
+LEGAL_NOTIFICATIONS_JOB = "legal_notifications"
 LEGAL_HOLDS_JOB = "legal_holds"
 
 
@@ -155,6 +186,13 @@ def build_incident_holds(settings: Settings, wiring: IncidentWiring) -> Incident
 def delivery_log(wiring: IncidentWiring) -> WebhookNotifier | None:
     """The webhook notifier with its delivery log, or None while no webhook is configured."""
     return wiring.notifier if isinstance(wiring.notifier, WebhookNotifier) else None
+
+
+def legal_delivery_log(settings: Settings, wiring: IncidentWiring) -> WebhookNotifier | None:
+    """Legal's webhook notifier with its delivery log, or None while no legal webhook is
+    configured."""
+    notifier = build_legal_notifier(settings, wiring.client, wiring.metrics)
+    return notifier if isinstance(notifier, WebhookNotifier) else None
 
 
 @contextmanager
@@ -177,7 +215,10 @@ def legal_scheduler_jobs(
     - ``notifications``: redrive webhook deliveries recorded and not delivered
       (receiver down, or the process died between recording and sending);
     - ``legal_holds``: holds follow incidents, and lapsed preservations of lawful
-      requests release their holds (recorded in the request's history).
+      requests release their holds (recorded in the request's history);
+    - ``legal_deadlines``: the deadlines of open lawful requests, counted and
+      notified to legal's webhook (:mod:`audit.services.request_deadlines`);
+    - ``legal_notifications``: the redrive of legal's deliveries.
     """
     jobs: dict[str, Callable[[], object]] = {}
     notifier = wiring.notifier
@@ -186,6 +227,12 @@ def legal_scheduler_jobs(
         jobs[NOTIFICATIONS_JOB] = lambda: run(NOTIFICATIONS_JOB, webhook.redrive)
     follower = build_incident_holds(settings, wiring)
     disclosures = build_disclosures(settings, wiring.client)
+    legal = build_legal_notifier(settings, wiring.client, wiring.metrics)
+    deadlines = RequestDeadlineJob(disclosures, legal, wiring.metrics)
+    jobs[LEGAL_DEADLINES_JOB] = lambda: run(LEGAL_DEADLINES_JOB, deadlines.run)
+    if isinstance(legal, WebhookNotifier):
+        legal_webhook = legal
+        jobs[LEGAL_NOTIFICATIONS_JOB] = lambda: run(LEGAL_NOTIFICATIONS_JOB, legal_webhook.redrive)
 
     def holds(now: datetime) -> None:
         follower.follow(now)

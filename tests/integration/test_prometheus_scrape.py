@@ -38,6 +38,8 @@ NOT_FROM_INGEST_OR_DETECTION = {
     "audit_checklist_items_due_soon",
     "audit_checklist_items_overdue",
     "audit_incidents_open",
+    "audit_lawful_request_items_due_soon",
+    "audit_lawful_request_items_overdue",
     "audit_notifications_total",
     "audit_retention_actions_total",
     "audit_scheduler_job_last_success_timestamp_seconds",

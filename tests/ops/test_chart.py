@@ -244,3 +244,22 @@ def test_replicas_above_partitions_are_refused(override):
     result = _helm("template", "audit", str(CHART), *override)
     assert result.returncode != 0
     assert "partitions" in result.stderr
+
+
+def test_legal_webhook_secret_reaches_the_scheduler_only():
+    def secret_env(values, process):
+        (container,) = [
+            c for n, c in _containers(_render(values)) if n.endswith(f"{process}/{process}")
+        ]
+        return {
+            e["name"]: e["valueFrom"]["secretKeyRef"]
+            for e in container["env"]
+            if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
+        }
+
+    assert "AUDIT_LEGAL_WEBHOOK_SECRET" not in secret_env("default", "scheduler")
+    legal = secret_env("all-on", "scheduler")["AUDIT_LEGAL_WEBHOOK_SECRET"]
+    assert legal == {"name": "elastra-audit-legal-webhook", "key": "secret"}
+    for process in ("consumer", "detector", "api"):
+        assert "AUDIT_LEGAL_WEBHOOK_SECRET" not in secret_env("all-on", process)
+    assert "AUDIT_WEBHOOK_SECRET" in secret_env("all-on", "scheduler")

@@ -108,6 +108,20 @@ class Notifier(Protocol):
         ...
 
 
+class RequestNotifier(Protocol):
+    def notify_request(
+        self,
+        kind: EventKind,
+        request: DisclosureRequest,
+        *,
+        sent_for: datetime,
+        item: ChecklistItemState,
+    ) -> str:
+        """``Notifier.notify`` for a lawful request's checklist item, on legal's own
+        channel (its receiver, secret and delivery log); the same outcomes."""
+        ...
+
+
 class Lease(Protocol):
     def acquire(self, job: str, holder: str, slot: datetime, now: datetime) -> bool:
         """True if ``holder`` may run ``job`` for ``slot``: nobody ran that slot yet and
