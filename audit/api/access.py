@@ -156,6 +156,7 @@ _SAME = {
     ("GET", "/ui/events"): ("GET", "/v1/events"),
     ("GET", "/ui/timeline"): ("GET", "/v1/events/timeline"),
     ("GET", "/ui/disclosures/{request_id}"): ("GET", "/v1/disclosures/{request_id}"),
+    ("POST", "/ui/disclosures/new"): ("POST", "/v1/disclosures"),
     ("POST", "/ui/disclosures/{request_id}/approvals"): (
         "POST",
         "/v1/disclosures/{request_id}/approvals",
@@ -191,6 +192,8 @@ CONSOLE_ROUTES |= {
     ("GET", "/ui/disclosures"): ROUTES[("GET", "/v1/disclosures/{request_id}")],
     ("GET", "/ui/disclosures/report"): ROUTES[("GET", "/v1/disclosures/{request_id}")],
     ("GET", "/ui/exports"): _rule({_C, _L}, "audit.access", "export"),
+    # The intake form: for whoever may record a request (its POST is the API's).
+    ("GET", "/ui/disclosures/new"): _rule({_L, _C}, "audit.access", "disclosure_request"),
     # A workflow step of a request, through the API route that serves it
     # (audit/ui/routes/steps.py): that route's own rule is checked as well.
     ("POST", "/ui/disclosures/{request_id}/steps/{step}"): _rule(

@@ -29,6 +29,7 @@ def _pages(console: Console) -> list[tuple[str, str, str, str]]:
         ("legal", "*", f"/ui/disclosures/{data['disclosures'][ORG_A]}", "a11y-request"),
         ("legal", "*", f"/ui/disclosures/{mapped}", "a11y-request-mapped"),
         ("legal", "*", "/ui/disclosures/report", "transparency-report"),
+        ("legal", "*", "/ui/disclosures/new", "legal-intake"),
         ("legal", "*", "/ui/holds", "legal-holds"),
         ("compliance", ORG_A, "/ui/exports", "exports"),
         ("compliance", ORG_A, f"/ui/verify?organization_id={ORG_A}", "verify-trail"),

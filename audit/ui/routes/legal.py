@@ -1,7 +1,9 @@
 """Lawful disclosure requests: the inbox by clock, a request's page, its steps,
 approvals, the transparency report.
 
-Steps go through the API's route functions (audit/ui/routes/steps.py). A step
+A request is recorded (``/ui/disclosures/new``) and its steps are taken through
+the API's route functions, with forms built from their body models
+(audit/ui/routes/steps.py). A step
 the workflow refuses (its preconditions are not met, the same principal
 approves twice) comes back to the request's page with the problem's message
 as an alert, and the form that was posted keeps its values.
@@ -17,19 +19,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
 
 from audit.api.access_log import RequestRecord
 from audit.api.principal import Principal
 from audit.api.problems import ApiProblem, forbidden
 from audit.api.routers import disclosures as disclosures_api
-from audit.api.schemas.disclosures import DisclosureDecisionIn
+from audit.api.schemas.disclosures import DisclosureDecisionIn, DisclosureIn
 from audit.domain.disclosure.model import PRESERVING_PROCESSES, DisclosureRequest
 from audit.domain.disclosure.report import transparency_report
-from audit.services.disclosures import nearest_clock
+from audit.services.disclosures import AlreadyRecorded, nearest_clock
 from audit.ui.guard import Console, ConsoleState, Form, Record, Viewer, text
 from audit.ui.routes.common import REFUSALS, after_post, build, refusal_of, services_of
-from audit.ui.routes.steps import Step, body_from, find_step, may_take, served_steps
+from audit.ui.routes.steps import Step, body_from, find_step, may_take, served_steps, step_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -109,13 +112,80 @@ def _visible_requests(request: Request, principal: Principal) -> list[Disclosure
     ]
 
 
+def intake_form() -> Step:
+    """The form of ``POST /v1/disclosures`` (the request as received), from its body model."""
+    for route in disclosures_api.router.routes:
+        if (
+            isinstance(route, APIRoute)
+            and route.path == "/v1/disclosures"
+            and "POST" in (route.methods or ())
+        ):
+            form = step_for("new", route)
+            if form is not None:
+                return form
+    raise RuntimeError("the API serves no POST /v1/disclosures whose body is a form")
+
+
 @router.get("/ui/disclosures")
 def inbox(request: Request, principal: Viewer, record: Record, state: Console) -> Response:
     rows = [InboxRow(r, nearest_clock(r)) for r in _visible_requests(request, principal)]
     record.count = len(rows)
     return state.pages.render(
-        request, "disclosures.html", rows=rows, now=services_of(request).clock()
+        request,
+        "disclosures.html",
+        rows=rows,
+        now=services_of(request).clock(),
+        may_record=may_take(principal, intake_form()),
     )
+
+
+def _intake_page(request: Request, state: ConsoleState, refusal: Refusal | None = None) -> Response:
+    return state.pages.render(
+        request,
+        "disclosure_new.html",
+        status=refusal.status if refusal else 200,
+        form=intake_form(),
+        refusal=refusal,
+        kept=refusal.posted if refusal else {},
+    )
+
+
+@router.get("/ui/disclosures/new")
+def new_request_page(
+    request: Request, principal: Viewer, record: Record, state: Console
+) -> Response:
+    if not may_take(principal, intake_form()):
+        raise forbidden()
+    return _intake_page(request, state)
+
+
+@router.post("/ui/disclosures/new")
+def new_request(
+    request: Request, form: Form, principal: Viewer, record: Record, state: Console
+) -> Response:
+    """Record a request through the API's route (its rule: who may; its checks: whose
+    organizations); a refusal comes back to the form, which keeps its values."""
+    intake = intake_form()
+    if not may_take(principal, intake):
+        raise forbidden()
+    services = services_of(request)
+    try:
+        body = build(DisclosureIn, body_from(intake, form))
+        created = disclosures_api.create_disclosure(
+            body, principal, services, record, services.clock()
+        )
+    except AlreadyRecorded as err:
+        return _intake_page(request, state, Refusal(409, str(err)[:500], "new", _posted(form)))
+    except REFUSALS as err:
+        refused = refusal_of(err)
+        if refused is None and isinstance(err, ApiProblem) and err.status == 403:
+            # organizations outside the principal's scope: said on the form
+            refused = 403, err.detail or err.title
+        if refused is None:
+            raise
+        status, message = refused
+        return _intake_page(request, state, Refusal(status, message, "new", _posted(form)))
+    return after_post(f"/ui/disclosures/{created.request.id}", done="request recorded")
 
 
 @router.get("/ui/disclosures/report")
