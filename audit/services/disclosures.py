@@ -345,6 +345,8 @@ class DisclosureService:
                     user_ids=scope.user_ids,
                     time_from=scope.time_from,
                     time_to=scope.time_to,
+                    # the mapped categories only: never more than was approved
+                    categories=scope.data_categories,
                 ),
                 now,
             )

@@ -46,6 +46,7 @@ class ExportRequest:
     time_to: datetime | None = None
     terms: tuple[tuple[str, str], ...] = ()  # a data subject's email or IP
     exclude_categories: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # only these (a lawful request's approved scope)
 
     def chain_query(self) -> ChainQuery:
         return ChainQuery(
@@ -56,6 +57,7 @@ class ExportRequest:
             time_to=self.time_to,
             terms=self.terms,
             exclude_categories=self.exclude_categories,
+            categories=self.categories,
         )
 
     def described(self) -> dict[str, Any]:
@@ -73,6 +75,7 @@ class ExportRequest:
                 if self.exclude_categories
                 else {}
             ),
+            **({"categories": list(self.categories)} if self.categories else {}),
             "order": "integrity.seq",
         }
 

@@ -167,6 +167,40 @@ def test_emergency_request_from_intake_to_closure_produces_exactly_the_approved_
     assert report.by_outcome["disclosed"] == 1 and report.emergency == 1
 
 
+def test_production_exports_only_the_mapped_data_categories(trail: Trail, legal: Legal) -> None:
+    # Every fourth event is account data, the rest authentication: the mapping names
+    # account only, so production must not disclose the rest (it once exported every
+    # category of the organizations, users and time range).
+    store_chain(
+        trail.es,
+        trail.prefix,
+        ORG,
+        40,
+        category_of=lambda seq: "account" if seq % 4 == 0 else "authentication_security",
+    )
+    service = legal.service
+    rid = service.record(_spec(ProcessType.EMERGENCY, "EMERG-CAT"), NOW)[0].id
+    _verify_and_accept(service, rid)
+    with pytest.raises(DisclosureRefused, match="unknown data categories"):
+        service.map(rid, data_categories=["acount"], organization_ids=[ORG], by="e", now=NOW)
+    service.map(rid, data_categories=["account"], organization_ids=[ORG], by="eng", now=NOW)
+    for principal in LEGAL:
+        service.approve(rid, by=principal, now=NOW + H)
+    produced = service.produce(rid, by=LEGAL[0], now=NOW + 2 * H)
+
+    (bundle,) = produced.production.bundles  # type: ignore[union-attr]
+    directory = legal.bundle_dir / rid / ORG
+    assert verify_bundle_cli(directory) == 0
+    events = [
+        orjson.loads(line) for line in (directory / "events-0001.ndjson").read_bytes().splitlines()
+    ]
+    assert [e["integrity"]["seq"] for e in events] == list(range(4, 41, 4))
+    assert {e["elastra"]["data_category"] for e in events} == {"account"}
+    manifest = Manifest.model_validate_json((directory / "manifest.json").read_bytes())
+    assert manifest.query["categories"] == ["account"]
+    assert bundle.event_count == 10
+
+
 def test_a_rejected_request_cannot_be_produced(trail: Trail, legal: Legal) -> None:
     service = legal.service
     rid = service.record(_spec(ProcessType.SUBPOENA, "SUB-REJ"), NOW)[0].id

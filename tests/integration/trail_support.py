@@ -3,7 +3,7 @@ them (``extend`` over the stored document), and the trail services over them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,13 @@ from tests.integration.conftest import Isolated
 T0 = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)  # the chain crosses midnight: two daily indices
 
 
-def event_document(i: int, org: str, when: datetime, user: str | None = None) -> dict[str, Any]:
+def event_document(
+    i: int,
+    org: str,
+    when: datetime,
+    user: str | None = None,
+    category: str = "authentication_security",
+) -> dict[str, Any]:
     return {
         "@timestamp": when.isoformat().replace("+00:00", "Z"),
         "event": {
@@ -35,7 +41,7 @@ def event_document(i: int, org: str, when: datetime, user: str | None = None) ->
         "user": {"id": user or f"usr_{i % 5}", "name": f"user{i % 5}@acme.example"},
         "source": {"ip": f"198.51.100.{i % 250}", "geo": {"country_iso_code": "FR"}},
         "user_agent": {"original": '=HYPERLINK("http://evil.example")' if i % 7 == 0 else "Go"},
-        "elastra": {"data_category": "authentication_security"},
+        "elastra": {"data_category": category},
     }
 
 
@@ -57,6 +63,7 @@ def store_chain(
     step: timedelta = timedelta(seconds=1),
     bulk: int = 5000,
     refresh: bool = True,
+    category_of: Callable[[int], str] = lambda seq: "authentication_security",
 ) -> ChainHead:
     """Append ``count`` chained events to ``org``'s chain (as the consumer would)."""
     head = head or ChainHead.genesis(org)
@@ -64,7 +71,7 @@ def store_chain(
     for n in range(count):
         seq = head.seq + 1
         when = start + step * seq
-        document = event_document(seq, org, when)
+        document = event_document(seq, org, when, category=category_of(seq))
         fields, head = extend(head, document)
         document["integrity"] = fields.as_dict()
         index = f"{prefix}-standard-{when:%Y.%m.%d}"

@@ -46,6 +46,8 @@ def query_dsl(query: ChainQuery) -> dict[str, Any]:
         filters.append({"terms": {"user.id": list(query.user_ids)}})
     if query.actions:
         filters.append({"terms": {"event.action": list(query.actions)}})
+    if query.categories:
+        filters.append({"terms": {"elastra.data_category": list(query.categories)}})
     for field, value in query.terms:
         filters.append({"term": {field: value}})
     if query.time_from is not None or query.time_to is not None:

@@ -7,11 +7,13 @@ Frozen: every step produces a new instance with one more history entry
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from audit.domain.catalogue import DataCategory
 from audit.domain.checklists.decisions import ItemDecision
 from audit.domain.incidents.model import CUSTOMER_CONTENT, HistoryEntry
 from audit.domain.legal.deadlines import to_utc
@@ -77,6 +79,18 @@ class Outcome(StrEnum):
     NO_DATA = "no_data"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+
+
+def unknown_categories(
+    categories: Iterable[str], *, raise_as: type[Exception] | None = None
+) -> list[str]:
+    """The categories that are not the contract's data categories (EVENTS.md);
+    with ``raise_as``, raise that exception naming them instead of answering."""
+    known = {c.value for c in DataCategory}
+    unknown = sorted(set(categories) - known)
+    if unknown and raise_as is not None:
+        raise raise_as(f"unknown data categories {unknown}; known: {sorted(known)}")
+    return unknown
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -150,9 +164,11 @@ class Verification(BaseModel):
 
 
 class ScopeLimits(BaseModel):
-    """The concrete data a scope reaches: organizations, users, time range (end exclusive).
+    """The concrete data a scope reaches: organizations, users, data categories, time
+    range (end exclusive).
 
-    Empty ``user_ids`` means every user of the organizations; None times are unbounded.
+    Empty ``user_ids`` means every user of the organizations, empty ``data_categories``
+    every category; None times are unbounded.
     """
 
     model_config = _FROZEN
@@ -161,11 +177,18 @@ class ScopeLimits(BaseModel):
     user_ids: tuple[str, ...] = ()
     time_from: AwareDatetime | None = None
     time_to: AwareDatetime | None = None
+    data_categories: tuple[str, ...] = ()
 
     @field_validator("time_from", "time_to")
     @classmethod
     def _in_utc(cls, value: datetime | None) -> datetime | None:
         return _utc(value)
+
+    @field_validator("data_categories")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown_categories(value, raise_as=ValueError)
+        return value
 
     def key(self) -> str:
         """A stable text of the scope (what an approval approves)."""
@@ -319,7 +342,8 @@ class DisclosureRequest(BaseModel):
 
     @property
     def export_scope(self) -> ScopeLimits | None:
-        """What production may export: the mapping, within a narrowing review's limits."""
+        """What production may export: the mapping (its data categories only), within
+        a narrowing review's limits."""
         if self.mapping is None:
             return None
         mapped = ScopeLimits(
@@ -327,6 +351,7 @@ class DisclosureRequest(BaseModel):
             user_ids=self.mapping.user_ids,
             time_from=self.mapping.time_from,
             time_to=self.mapping.time_to,
+            data_categories=self.mapping.data_categories,
         )
         limits = self.review.limits if self.review is not None else None
         if limits is None:
@@ -339,20 +364,26 @@ class DisclosureRequest(BaseModel):
             users = tuple(u for u in mapped.user_ids if u in limits.user_ids)
             if not users:  # disjoint: nothing may be exported (never "every user")
                 orgs = ()
+        categories = mapped.data_categories
+        if limits.data_categories:
+            categories = tuple(c for c in categories if c in limits.data_categories)
+            if not categories:  # disjoint: nothing may be exported (never "every category")
+                orgs = ()
         return ScopeLimits(
             organization_ids=orgs,
             user_ids=users,
             time_from=_later(mapped.time_from, limits.time_from),
             time_to=_earlier(mapped.time_to, limits.time_to),
+            data_categories=categories,
         )
 
     @property
     def approval_key(self) -> str:
-        """What an approval approves: the export scope and the mapped data categories."""
+        """What an approval approves: the export scope and its data categories."""
         scope = self.export_scope
         if scope is None or self.mapping is None:
             return ""
-        return f"{scope.key()}|{','.join(self.mapping.data_categories)}"
+        return f"{scope.key()}|{','.join(scope.data_categories)}"
 
     @property
     def approved(self) -> bool:

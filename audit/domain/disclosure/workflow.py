@@ -40,6 +40,7 @@ from audit.domain.disclosure.model import (
     ReviewOutcome,
     ScopeLimits,
     Verification,
+    unknown_categories,
 )
 from audit.domain.incidents.model import HistoryEntry
 from audit.domain.legal.hold_requests import HoldRequest, hold_id_for
@@ -232,6 +233,10 @@ def map_data(
     _open(request, "data mapping")
     if not organization_ids:
         raise DisclosureRefused("a mapping names at least one organization")
+    if not data_categories:
+        raise DisclosureRefused("a mapping names at least one data category")
+    # production exports the mapped categories only: a misspelt one would export nothing
+    unknown_categories(data_categories, raise_as=DisclosureRefused)
     if time_from is not None and time_to is not None and time_to <= time_from:
         raise DisclosureRefused("the mapped time range ends before it starts")
     mapping = DataMapping(

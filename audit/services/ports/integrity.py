@@ -33,6 +33,8 @@ class ChainQuery:
     # Data-subject requests: exact field values (AND), and data categories left out.
     terms: tuple[tuple[str, str], ...] = ()
     exclude_categories: tuple[str, ...] = ()
+    # Only these data categories (a lawful request's approved scope); empty: any.
+    categories: tuple[str, ...] = ()
 
 
 class ChainSnapshot(Protocol):

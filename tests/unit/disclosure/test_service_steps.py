@@ -144,7 +144,7 @@ def test_rejected_or_challenged_request_cannot_be_approved_or_produced(parts, ou
     service, _, exporter, _ = parts
     rid = service.record(_spec(), R0)[0].id
     _verified(service, rid, R0)
-    service.map(rid, data_categories=["x"], organization_ids=["org_a"], by="eng", now=R0)
+    service.map(rid, data_categories=["account"], organization_ids=["org_a"], by="eng", now=R0)
     service.approve(rid, by="legal1", now=R0)
     service.approve(rid, by="legal2", now=R0)
     service.review(rid, outcome, reason="overbroad", by="legal1", now=R0 + H)

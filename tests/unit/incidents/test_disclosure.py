@@ -296,6 +296,41 @@ def test_disjoint_user_limits_export_nothing_rather_than_everyone() -> None:
     assert narrowed.export_scope.organization_ids == ()
 
 
+def test_the_export_scope_carries_the_mapped_categories_narrowed_by_review() -> None:
+    from pydantic import ValidationError
+
+    from audit.domain.disclosure import ScopeLimits
+
+    request = ready(categories=("account", "authentication_security"))
+    assert request.export_scope is not None
+    assert request.export_scope.data_categories == ("account", "authentication_security")
+    narrowed = review(
+        request,
+        "narrow",
+        reason="sign-in records only",
+        limits=ScopeLimits(data_categories=("authentication_security",)),
+        by="legal1",
+        at=R0 + D,
+    )
+    assert narrowed.export_scope is not None
+    assert narrowed.export_scope.data_categories == ("authentication_security",)
+    assert narrowed.approval_key != request.approval_key  # approvals bind to the categories
+    disjoint = review(
+        request,
+        "narrow",
+        reason="billing only",
+        limits=ScopeLimits(data_categories=("organization_billing",)),
+        by="legal1",
+        at=R0 + D,
+    )
+    assert disjoint.export_scope is not None
+    assert disjoint.export_scope.organization_ids == ()  # nothing, never every category
+    with pytest.raises(ValidationError, match="unknown data categories"):
+        ScopeLimits(data_categories=("billing",))
+    with pytest.raises(DisclosureRefused, match="at least one data category"):
+        map_data(request, data_categories=[], organization_ids=["org_a"], by="e", at=R0 + D)
+
+
 def test_emergency_notice_may_be_deferred_and_not_required_needs_a_reason() -> None:
     from audit.domain.disclosure import record_notice
 
