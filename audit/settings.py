@@ -166,8 +166,11 @@ class Settings(BaseSettings):
     api_max_page_size: int = Field(default=500, ge=1, le=10_000)
     api_max_range_days: int = Field(default=400, ge=1, le=3660)
     api_cursor_secret: SecretStr | None = Field(
-        default=None, description="signs page cursors; None: a random key per process"
+        default=None,
+        description="signs page cursors; None: a random key per process (set it when "
+        "several API replicas serve one address: a cursor is then valid on each)",
     )
+    api_cursor_index: str = "audit-api-cursors"
     api_audit_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # API jobs (exports, large verifications): background threads in the API process.
     api_export_dir: str = Field(

@@ -3,13 +3,15 @@
 Signed (HMAC-SHA256) so that a cursor cannot be forged or edited; bound to
 the query's digest so that it cannot be replayed with other filters.
 
-The point-in-time id itself stays in this process (:class:`PitHandles`): it
-names every index behind the alias, about 250 characters each, so with
-hundreds of daily indices it is far longer than any URL (4,632 characters
-with 18 indices already broke the 4,096-character cursor limit). A cursor
-carries a random handle instead; handles expire with the point in time. A
-cursor presented to another API process (or after a restart) is answered
-"expired, search again" like an expired point in time.
+The point-in-time id itself is not in the cursor: it names every index
+behind the alias, about 250 characters each, so with hundreds of daily
+indices it is far longer than any URL (4,632 characters with 18 indices
+already broke the 4,096-character cursor limit). A cursor carries a random
+handle instead, looked up in a :class:`PitHandleStore`: the API keeps them
+in Elasticsearch (``audit.adapters.elasticsearch.pit_handles``), so any
+replica serves the next page; :class:`PitHandles` keeps them in the process
+(tests). Handles expire with the point in time: an expired or unknown one
+is answered "expired, search again".
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -34,8 +36,19 @@ HANDLE_TTL_SECONDS = 180.0
 MAX_HANDLES = 10_000
 
 
+class PitHandleStore(Protocol):
+    def put(self, pit_id: str) -> str:
+        """A new random handle on ``pit_id``, alive as long as the point in time."""
+        ...
+
+    def get(self, handle: str) -> str | None:
+        """The point-in-time id of a live handle; None when unknown or expired."""
+        ...
+
+
 class PitHandles:
-    """Point-in-time ids by random handle: bounded, each expiring ``ttl`` after its page."""
+    """Point-in-time ids by random handle, in this process: bounded, each expiring
+    ``ttl`` after its page."""
 
     def __init__(
         self,
@@ -73,9 +86,9 @@ class PitHandles:
 
 
 class CursorCodec:
-    def __init__(self, key: bytes, handles: PitHandles | None = None) -> None:
+    def __init__(self, key: bytes, handles: PitHandleStore | None = None) -> None:
         self._key = key
-        self._handles = handles or PitHandles()
+        self._handles: PitHandleStore = handles or PitHandles()
 
     def encode(
         self, pit_id: str, after: list[Any], query_digest: str, extra: dict[str, Any]

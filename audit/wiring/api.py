@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.client import build_client
+from audit.adapters.elasticsearch.pit_handles import ElasticsearchPitHandles
 from audit.adapters.kafka.access_events import KafkaAccessEventSink
 from audit.adapters.metrics import PrometheusMetrics
 from audit.adapters.signing_keys import load_verification_keys
@@ -43,8 +44,10 @@ class ApiServices:
         self.authenticator = Authenticator(settings)  # reads key files: fails early
         self.access_log = AccessLog(KafkaAccessEventSink(settings), settings.api_platform_org_id)
         secret = settings.api_cursor_secret
+        # Handles in the node: the next page may reach any replica (with a shared secret).
         self.cursors = CursorCodec(
-            secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
+            secret.get_secret_value().encode() if secret else secrets.token_bytes(32),
+            ElasticsearchPitHandles(lambda: self.es, settings.api_cursor_index),
         )
         self._lock = threading.Lock()
         self._es: Elasticsearch | None = None

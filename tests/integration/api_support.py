@@ -154,6 +154,7 @@ def api_settings(stack: RunningStack, tag: str, tmp: Path, keys: Keys) -> tuple[
         api_jwt_key_file=str(key_file),
         api_keys_file=str(keys_file),
         api_cursor_secret="test-cursor-secret",
+        api_cursor_index=f"t{tag}-api-cursors",
         digest_index=f"t{tag}-digests",
         digest_key_dir=str(tmp / "keys"),
         hold_index=f"t{tag}-holds",

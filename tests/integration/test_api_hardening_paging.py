@@ -21,7 +21,7 @@ from kafka.admin import KafkaAdminClient
 from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.kafka.topics import ensure_topics
 from audit.api import create_app
-from audit.api.cursor import PitHandles
+from audit.settings import Settings
 
 from .api_support import Keys, api_settings, token
 from .conftest import RunningStack
@@ -33,7 +33,7 @@ INDICES = 400
 @pytest.fixture(name="many", scope="module")
 def many_fixture(
     stack: RunningStack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TestClient, Keys]]:
+) -> Iterator[tuple[TestClient, Keys, Settings]]:
     tag = uuid.uuid4().hex[:10]
     keys = Keys()
     settings, _ = api_settings(stack, tag, Path(tmp_path_factory.mktemp("paging")), keys)
@@ -66,7 +66,7 @@ def many_fixture(
         behind = es.indices.get_alias(name=prefix)
         assert len(behind) == INDICES
         with TestClient(create_app(settings)) as client:
-            yield client, keys
+            yield client, keys, settings
     finally:
         names = list(es.indices.get(index=f"t{tag}-*", allow_no_indices=True))
         for chunk in range(0, len(names), 100):
@@ -82,9 +82,9 @@ def many_fixture(
 
 
 def test_item10_paging_reaches_every_event_across_400_indices(
-    many: tuple[TestClient, Keys],
+    many: tuple[TestClient, Keys, Settings],
 ) -> None:
-    client, keys = many
+    client, keys, _ = many
     headers = {"Authorization": "Bearer " + token(keys, "pager", ["auditor"], ["org_many"])}
     seen: list[str] = []
     cursors: list[str] = []
@@ -103,11 +103,62 @@ def test_item10_paging_reaches_every_event_across_400_indices(
     assert max(len(c) for c in cursors) < 512  # independent of the number of indices
 
 
-def test_item10_an_unknown_handle_is_expired_not_an_error(many: tuple[TestClient, Keys]) -> None:
-    client, keys = many
+def test_another_replica_serves_the_next_page(many: tuple[TestClient, Keys, Settings]) -> None:
+    # Behind a load balancer the next page reaches another API process (or this one
+    # after a restart): with the replicas' shared cursor secret, it continues.
+    client, keys, settings = many
+    headers = {"Authorization": "Bearer " + token(keys, "pager", ["auditor"], ["org_many"])}
+    first = client.get("/v1/events?limit=150", headers=headers).json()
+    with TestClient(create_app(settings)) as replica:
+        second = replica.get(f"/v1/events?limit=150&cursor={first['next_cursor']}", headers=headers)
+        assert second.status_code == 200, second.text[:500]
+        third = client.get(
+            f"/v1/events?limit=150&cursor={second.json()['next_cursor']}", headers=headers
+        )
+    pages = [first["events"], second.json()["events"], third.json()["events"]]
+    seen = [e["event"]["id"] for page in pages for e in page]
+    assert [len(p) for p in pages] == [150, 150, 100]
+    assert sorted(seen) == sorted(f"e{i}" for i in range(INDICES))
+
+
+def test_item10_an_unknown_handle_is_expired_not_an_error(
+    many: tuple[TestClient, Keys, Settings],
+) -> None:
+    client, keys, settings = many
     headers = {"Authorization": "Bearer " + token(keys, "pager", ["auditor"], ["org_many"])}
     first = client.get("/v1/events?limit=10", headers=headers).json()
-    # The process forgets its handles (a restart, another replica): "search again".
-    client.app.state.services.cursors._handles = PitHandles()  # type: ignore[attr-defined]
+    # Its handle is gone (swept after expiry): "search again", not an error.
+    es = Elasticsearch(settings.es_url, request_timeout=30)
+    try:
+        es.indices.delete(index=settings.api_cursor_index)
+    finally:
+        es.close()
     again = client.get(f"/v1/events?limit=10&cursor={first['next_cursor']}", headers=headers)
     assert again.status_code == 400 and "expired" in again.json()["detail"]
+
+
+def test_handles_expire_and_are_swept(stack: RunningStack) -> None:
+    from audit.adapters.elasticsearch.pit_handles import ElasticsearchPitHandles
+
+    index = f"t{uuid.uuid4().hex[:10]}-api-cursors"
+    es = Elasticsearch(stack.es_url, request_timeout=30)
+    now = [1_000_000.0]
+    handles = ElasticsearchPitHandles(
+        lambda: es, index, ttl=60, clock=lambda: now[0], sweep_every=3
+    )
+    try:
+        first = handles.put("pit-1")
+        assert handles.get(first) == "pit-1"
+        assert handles.get("no-such-handle") is None
+        now[0] += 61
+        assert handles.get(first) is None  # expired with its point in time
+        second = handles.put("pit-2")
+        es.indices.refresh(index=index)
+        handles.put("pit-3")  # the third write sweeps what expired before it
+        es.indices.refresh(index=index)
+        left = es.search(index=index, query={"match_all": {}}, source=False)["hits"]["hits"]
+        assert first not in {hit["_id"] for hit in left}
+        assert len(left) == 2 and handles.get(second) == "pit-2"
+    finally:
+        es.indices.delete(index=index, ignore_unavailable=True)
+        es.close()

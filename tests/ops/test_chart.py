@@ -263,3 +263,28 @@ def test_legal_webhook_secret_reaches_the_scheduler_only():
     for process in ("consumer", "detector", "api"):
         assert "AUDIT_LEGAL_WEBHOOK_SECRET" not in secret_env("all-on", process)
     assert "AUDIT_WEBHOOK_SECRET" in secret_env("all-on", "scheduler")
+
+
+def test_api_replicas_share_the_cursor_key():
+    for values in VALUE_SETS:
+        (api,) = [c for n, c in _containers(_render(values)) if n.endswith("api/api")]
+        (cursor,) = [e for e in api["env"] if e["name"] == "AUDIT_API_CURSOR_SECRET"]
+        assert cursor["valueFrom"]["secretKeyRef"]["name"] == "elastra-audit-api-cursor"
+    result = _helm(
+        "template",
+        "audit",
+        str(CHART),
+        "--set",
+        "secrets.apiCursor.name=",
+        "--set",
+        "api.replicas=2",
+    )
+    assert result.returncode != 0 and "secrets.apiCursor.name is empty" in result.stderr
+    single = _helm(
+        "template",
+        "audit",
+        str(CHART),
+        *("--set", "secrets.apiCursor.name=", "--set", "api.replicas=1"),
+        *("--set", "api.hpa.enabled=false"),
+    )
+    assert single.returncode == 0, single.stderr
