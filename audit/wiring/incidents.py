@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from elasticsearch import Elasticsearch
@@ -43,20 +43,37 @@ def template(name: str) -> ChecklistTemplate:
     return load_checklist_template(name)
 
 
+def _webhook_config(
+    settings: Settings,
+    url: str,
+    secret: str,
+    format: Literal["json", "pagerduty"] = "json",
+    routing_key: str | None = None,
+) -> WebhookConfig:
+    """A receiver's config with the timeout and retries both channels share."""
+    return WebhookConfig(
+        url=url,
+        secret=secret,
+        format=format,
+        routing_key=routing_key,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_seconds=settings.webhook_backoff_seconds,
+    )
+
+
 def build_notifier(settings: Settings, client: Elasticsearch, metrics: MetricsRecorder) -> Notifier:
     """The webhook notifier, or a disabled one while ``AUDIT_WEBHOOK_URL`` is unset."""
     if not settings.webhook_url:
         return DisabledNotifier()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     routing = settings.pagerduty_routing_key
-    config = WebhookConfig(
-        url=settings.webhook_url,
-        secret=secret,
+    config = _webhook_config(
+        settings,
+        settings.webhook_url,
+        secret,
         format=settings.webhook_format,
         routing_key=routing.get_secret_value() if routing else None,
-        timeout_seconds=settings.webhook_timeout_seconds,
-        max_attempts=settings.webhook_max_attempts,
-        backoff_seconds=settings.webhook_backoff_seconds,
     )
     notifier = WebhookNotifier(config, client, settings.notification_index, metrics)
     notifier.ensure_index()
@@ -79,12 +96,8 @@ def build_legal_notifier(
         raise ConfigurationError(
             "AUDIT_LEGAL_WEBHOOK_URL is set: set AUDIT_LEGAL_WEBHOOK_SECRET too"
         )
-    config = WebhookConfig(
-        url=settings.legal_webhook_url,
-        secret=settings.legal_webhook_secret.get_secret_value(),
-        timeout_seconds=settings.webhook_timeout_seconds,
-        max_attempts=settings.webhook_max_attempts,
-        backoff_seconds=settings.webhook_backoff_seconds,
+    config = _webhook_config(
+        settings, settings.legal_webhook_url, settings.legal_webhook_secret.get_secret_value()
     )
     notifier = WebhookNotifier(config, client, settings.legal_notification_index, metrics)
     notifier.ensure_index()

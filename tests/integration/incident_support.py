@@ -216,6 +216,17 @@ class Receiver:
             return [json.loads(r.body) for r in self.requests]
 
 
+def notifications_cli(*argv: str) -> int:
+    """``audit notifications ...`` in this process (settings from the environment)."""
+    from audit.cli import notifications
+
+    parser = argparse.ArgumentParser()
+    notifications.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    status: int = args.handler(args)
+    return status
+
+
 # --- child processes ------------------------------------------------------------
 
 

@@ -4,7 +4,6 @@ and never on on-call's receiver."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from audit.domain.disclosure import Channel, Intake, ProcessType
 from audit.domain.notifications import SIGNATURE_HEADER, verify_signature
 from audit.errors import ConfigurationError
 from audit.services.disclosures import RequestFile
@@ -24,11 +22,13 @@ from audit.wiring.incidents import (
     build_legal_notifier,
     legal_scheduler_jobs,
 )
+from tests.unit.disclosure.specs import request_file
 
 from .incident_support import (  # noqa: F401 - incident_env is a fixture
     IncidentEnv,
     Receiver,
     incident_env_fixture,
+    notifications_cli,
 )
 
 pytestmark = pytest.mark.integration
@@ -73,19 +73,13 @@ def _jobs(env: IncidentEnv, extra: dict[str, Any]) -> tuple[Callable[[datetime],
 
 
 def _subpoena(ref: str, due: datetime) -> RequestFile:
-    return RequestFile(
-        intake=Intake(
-            authority="Example County Sheriff",
-            agent="Det. R. Diaz",
-            channel=Channel.EMAIL,
-            received_at=R0,
-            reference=ref,
-            organization_ids=("org_secretive",),
-            requested_data="login records of usr_whistleblower",
-            return_date=due,
-        ),
-        process_type=ProcessType.SUBPOENA,
-        received_by="legal1",
+    return request_file(
+        ref,
+        "subpoena",
+        R0,
+        due,
+        organization_ids=("org_secretive",),
+        requested_data="login records of usr_whistleblower",
     )
 
 
@@ -129,16 +123,6 @@ def test_legal_hears_of_a_return_date_once_and_on_call_never(
         assert _log(incident_env, incident_env.overrides["notification_index"]) == []
 
 
-def _cli(*argv: str) -> int:
-    from audit.cli import notifications
-
-    parser = argparse.ArgumentParser()
-    notifications.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    status: int = args.handler(args)
-    return status
-
-
 def test_a_failed_delivery_is_redriven_to_legal(
     incident_env: IncidentEnv,
     tmp_path: Path,
@@ -156,11 +140,16 @@ def test_a_failed_delivery_is_redriven_to_legal(
         for key, value in incident_env.env(**extra).items():
             monkeypatch.setenv(key, value)
         capsys.readouterr()
-        assert _cli("notifications", "list", "--channel", "legal", "--status", "failed") == 0
+        assert (
+            notifications_cli("notifications", "list", "--channel", "legal", "--status", "failed")
+            == 0
+        )
         (line,) = capsys.readouterr().out.splitlines()
         listed = json.loads(line)
         assert (listed["request_id"], listed["kind"]) == (request.id, "lawful_request.item_overdue")
-        assert _cli("notifications", "list", "--status", "failed") == 0  # on-call's: none
+        assert (
+            notifications_cli("notifications", "list", "--status", "failed") == 0
+        )  # on-call's: none
         assert capsys.readouterr().out == ""
 
         run_at(R0 + D + 2 * H, LEGAL_NOTIFICATIONS_JOB, LEGAL_DEADLINES_JOB)

@@ -30,6 +30,7 @@ from .incident_support import (  # noqa: F401 - incident_env is a fixture
     IncidentEnv,
     attack_chain,
     incident_env_fixture,
+    notifications_cli,
 )
 
 pytestmark = pytest.mark.integration
@@ -177,8 +178,6 @@ def test_receiver_down_then_scheduler_killed_every_notification_arrives_once(
 def test_notifications_cli_lists_and_redrives(
     incident_env: IncidentEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audit.cli import notifications
-
     port = free_port()
     values = incident_env.env(
         webhook_url=f"http://127.0.0.1:{port}/hook",
@@ -196,14 +195,7 @@ def test_notifications_cli_lists_and_redrives(
         webhook_timeout_seconds=2,
     )
     wiring.service.handle_detection(attack_chain()[0], datetime.now(UTC))
-    import argparse
-
-    def cli(*argv: str) -> int:
-        parser = argparse.ArgumentParser()
-        notifications.register(parser.add_subparsers(dest="command", required=True))
-        args = parser.parse_args(list(argv))
-        status: int = args.handler(args)
-        return status
+    cli = notifications_cli
 
     assert cli("notifications", "list", "--status", "failed") == 0
     (line,) = capsys.readouterr().out.splitlines()

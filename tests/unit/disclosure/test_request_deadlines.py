@@ -8,16 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 from audit.adapters.bundled_data import load_checklist_template
 from audit.domain.checklists import AttributesConfig, ChecklistItemState
-from audit.domain.disclosure import Channel, DisclosureRequest, Intake, ProcessType
+from audit.domain.disclosure import DisclosureRequest
 from audit.domain.notifications import (
     EventKind,
     body_bytes,
     build_request_body,
 )
-from audit.services.disclosures import DisclosureService, RequestFile
+from audit.services.disclosures import DisclosureService
 from audit.services.request_deadlines import RequestDeadlineJob
 from tests.fakes.ingest import FakeMetrics
 from tests.unit.disclosure.fakes import MemoryDisclosureStore, MemoryHolds
+from tests.unit.disclosure.specs import request_file
 
 R0 = datetime(2026, 5, 4, 14, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -66,19 +67,13 @@ def _service() -> DisclosureService:
 def _record(
     service: DisclosureService, ref: str, process: str, return_date: datetime | None = None
 ) -> str:
-    spec = RequestFile(
-        intake=Intake(
-            authority="Example County Sheriff",
-            agent="Det. R. Diaz",
-            channel=Channel.EMAIL,
-            received_at=R0,
-            reference=ref,
-            organization_ids=("org_secretive",),
-            requested_data="login records of usr_whistleblower",
-            return_date=return_date,
-        ),
-        process_type=ProcessType(process),
-        received_by="legal1",
+    spec = request_file(
+        ref,
+        process,
+        R0,
+        return_date,
+        organization_ids=("org_secretive",),
+        requested_data="login records of usr_whistleblower",
     )
     return service.record(spec, R0)[0].id
 

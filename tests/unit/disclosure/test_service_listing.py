@@ -6,29 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 from audit.adapters.bundled_data import load_checklist_template
 from audit.domain.checklists import AttributesConfig
-from audit.domain.disclosure import Channel, Intake, ProcessType
 from audit.services.disclosures import DisclosureService, RequestFile, nearest_clock
 from tests.unit.disclosure.fakes import MemoryDisclosureStore, MemoryHolds
+from tests.unit.disclosure.specs import request_file
 
 R0 = datetime(2026, 5, 4, 14, 0, tzinfo=UTC)
 D = timedelta(days=1)
 
 
 def _spec(ref: str, process: str, received: datetime, return_date: datetime | None) -> RequestFile:
-    return RequestFile(
-        intake=Intake(
-            authority="Example County Sheriff",
-            agent="Det. R. Diaz",
-            channel=Channel.EMAIL,
-            received_at=received,
-            reference=ref,
-            organization_ids=("org_a",),
-            requested_data="login records of usr_1",
-            return_date=return_date,
-        ),
-        process_type=ProcessType(process),
-        received_by="legal1",
-    )
+    return request_file(ref, process, received, return_date)
 
 
 def test_open_requests_come_first_by_their_nearest_clock() -> None:
