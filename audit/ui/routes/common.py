@@ -86,11 +86,15 @@ def top(events: list[dict[str, Any]], path: str, size: int = 5) -> list[tuple[st
 REFUSALS = (ApiProblem, InvalidTransition, ConflictError, HoldExists, BadInput, InvalidHold)
 
 
-def refusal_of(err: Exception) -> tuple[int, str] | None:
+def refusal_of(err: Exception, *, forbidden_in_place: bool = False) -> tuple[int, str] | None:
     """(status, message) of a refusal a form's page shows in place, as an alert next to
-    the form that was posted; None: not one (the console's error page answers it)."""
+    the form that was posted; None: not one (the console's error page answers it).
+
+    ``forbidden_in_place``: a 403 too, for a form whose 403 is about what was typed
+    (organizations outside the principal's scope), not about the page itself."""
     if isinstance(err, ApiProblem):
-        return (err.status, err.detail or err.title) if err.status in (400, 409) else None
+        in_place = (400, 403, 409) if forbidden_in_place else (400, 409)
+        return (err.status, err.detail or err.title) if err.status in in_place else None
     if isinstance(err, InvalidTransition | ConflictError | HoldExists):
         return 409, str(err)[:500]
     if isinstance(err, BadInput | InvalidHold):

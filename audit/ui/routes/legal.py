@@ -177,10 +177,8 @@ def new_request(
     except AlreadyRecorded as err:
         return _intake_page(request, state, Refusal(409, str(err)[:500], "new", _posted(form)))
     except REFUSALS as err:
-        refused = refusal_of(err)
-        if refused is None and isinstance(err, ApiProblem) and err.status == 403:
-            # organizations outside the principal's scope: said on the form
-            refused = 403, err.detail or err.title
+        # a 403 here is about the organizations typed in: said on the form
+        refused = refusal_of(err, forbidden_in_place=True)
         if refused is None:
             raise
         status, message = refused

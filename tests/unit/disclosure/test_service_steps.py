@@ -10,17 +10,15 @@ import pytest
 from audit.adapters.bundled_data import load_checklist_template
 from audit.domain.checklists import AttributesConfig
 from audit.domain.disclosure import (
-    Channel,
     DisclosureRefused,
-    Intake,
     NoticeMode,
-    ProcessType,
     ScopeLimits,
     notice_plan,
 )
 from audit.services.disclosures import DisclosureService, RequestFile
 from audit.services.incidents import BadInput
 from tests.unit.disclosure.fakes import MemoryDisclosureStore, MemoryHolds, RecordingExporter
+from tests.unit.disclosure.specs import request_file
 
 R0 = datetime(2026, 5, 4, 14, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -44,20 +42,13 @@ def parts() -> tuple[DisclosureService, MemoryHolds, RecordingExporter, MemoryDi
 
 
 def _spec(process: str = "subpoena", emergency: bool = False, ref: str = "R-1") -> RequestFile:
-    return RequestFile(
-        intake=Intake(
-            authority="Example County Sheriff",
-            agent="Det. R. Diaz",
-            channel=Channel.EMAIL,
-            received_at=R0,
-            reference=ref,
-            organization_ids=("org_a", "org_b"),
-            requested_data="login records of usr_1",
-            emergency=emergency,
-            documents=("ab" * 32,),
-        ),
-        process_type=ProcessType(process),
-        received_by="legal1",
+    return request_file(
+        ref,
+        process,
+        R0,
+        organization_ids=("org_a", "org_b"),
+        emergency=emergency,
+        documents=("ab" * 32,),
     )
 
 
