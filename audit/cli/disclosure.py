@@ -80,6 +80,9 @@ def _register_steps(actions: argparse._SubParsersAction[argparse.ArgumentParser]
         "--orgs", type=_csv, default=[], help="narrow: organizations, comma-separated"
     )
     review.add_argument("--users", type=_csv, default=[], help="narrow: user ids, comma-separated")
+    review.add_argument(
+        "--categories", type=_csv, default=[], help="narrow: data categories, comma-separated"
+    )
     review.add_argument("--from", dest="time_from", type=aware_time, help="narrow: from (ISO)")
     review.add_argument("--to", dest="time_to", type=aware_time, help="narrow: until (ISO)")
 
@@ -156,12 +159,13 @@ def _run_step(service: DisclosureService, args: argparse.Namespace, now: datetim
         )
     elif action == "review":
         limits = None
-        if args.orgs or args.users or args.time_from or args.time_to:
+        if args.orgs or args.users or args.time_from or args.time_to or args.categories:
             limits = ScopeLimits(
                 organization_ids=tuple(args.orgs),
                 user_ids=tuple(args.users),
                 time_from=args.time_from,
                 time_to=args.time_to,
+                data_categories=tuple(args.categories),
             )
         request = service.review(
             rid, args.outcome, reason=args.reason, scope=args.scope, limits=limits, by=by, now=now

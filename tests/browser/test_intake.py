@@ -41,6 +41,9 @@ def test_legal_records_a_request_from_the_inbox(
     sign_in("lee", "legal", ORG_A, next_path="/ui/disclosures")
     page.get_by_role("link", name="Record a request").click()
     expect(page.get_by_role("heading", name="Record a lawful request")).to_be_visible()
+    # Hints keep their case: citations and codes read as written.
+    expect(page.get_by_text("ISO 3166 code of the issuing authority")).to_be_visible()
+    expect(page.get_by_text("18 U.S.C. 2703(h)(2)(A)(i)")).to_be_visible()
     assert not axe(page), axe(page)
     reference = f"SUB-{uuid.uuid4().hex[:8]}"
     received = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -60,6 +63,16 @@ def test_legal_records_a_request_from_the_inbox(
     expect(page.locator("#history")).to_contain_text("received")
     expect(page.locator("#clocks")).to_contain_text("Respond by the return date")
     shot(page, "legal-intake-recorded")
+
+    # A review may narrow production to some data categories; the page says which.
+    details = page.locator("details.step", has=page.locator("summary", has_text="Legal review"))
+    details.locator("summary").click()
+    review = details.get_by_role("form")
+    review.get_by_label("Outcome").select_option("narrow")
+    review.get_by_label("Reason").fill("sign-in records only")
+    review.get_by_label("Data categories (comma-separated)").fill("authentication_security")
+    review.get_by_role("button", name="Record: review").click()
+    expect(page.locator("#review")).to_contain_text("data categories authentication_security")
 
     page.goto(f"{console.url}/ui/disclosures")
     row = page.locator("tbody tr", has_text=reference)

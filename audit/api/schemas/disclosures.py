@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from audit.api.principal import ORG_ID_PATTERN, valid_org_id
 from audit.api.schemas.common import Ident, Moment, Text, check_moment
@@ -19,6 +19,7 @@ from audit.domain.disclosure import (
     ReviewOutcome,
     ScopeLimits,
 )
+from audit.domain.disclosure.model import unknown_categories
 
 _FORBID = ConfigDict(extra="forbid")
 # The intake is the domain's model, unbounded: bound its strings at the door.
@@ -94,6 +95,13 @@ class ScopeLimitsIn(_Step):
     user_ids: list[Ident] = Field(default_factory=list, max_length=1000)
     time_from: Moment | None = None
     time_to: Moment | None = None
+    data_categories: list[Ident] = Field(default_factory=list, max_length=50)
+
+    @field_validator("data_categories")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown_categories(value, raise_as=ValueError)
+        return value
 
     def limits(self) -> ScopeLimits:
         return ScopeLimits(
@@ -101,6 +109,7 @@ class ScopeLimitsIn(_Step):
             user_ids=tuple(self.user_ids),
             time_from=self.time_from,
             time_to=self.time_to,
+            data_categories=tuple(self.data_categories),
         )
 
 
