@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from audit.api.problems import ApiProblem, bad_request
 from audit.errors import ConflictError, InvalidTransition
+from audit.services.disclosures import AlreadyRecorded
 from audit.services.holds import HoldExists, InvalidHold
 from audit.services.incidents import BadInput
 from audit.wiring.api import ApiServices
@@ -83,7 +84,15 @@ def top(events: list[dict[str, Any]], path: str, size: int = 5) -> list[tuple[st
     return values.most_common(size)
 
 
-REFUSALS = (ApiProblem, InvalidTransition, ConflictError, HoldExists, BadInput, InvalidHold)
+REFUSALS = (
+    ApiProblem,
+    InvalidTransition,
+    ConflictError,
+    HoldExists,
+    AlreadyRecorded,
+    BadInput,
+    InvalidHold,
+)
 
 
 def refusal_of(err: Exception, *, forbidden_in_place: bool = False) -> tuple[int, str] | None:
@@ -95,7 +104,7 @@ def refusal_of(err: Exception, *, forbidden_in_place: bool = False) -> tuple[int
     if isinstance(err, ApiProblem):
         in_place = (400, 403, 409) if forbidden_in_place else (400, 409)
         return (err.status, err.detail or err.title) if err.status in in_place else None
-    if isinstance(err, InvalidTransition | ConflictError | HoldExists):
+    if isinstance(err, InvalidTransition | ConflictError | HoldExists | AlreadyRecorded):
         return 409, str(err)[:500]
     if isinstance(err, BadInput | InvalidHold):
         return 400, str(err)[:500]

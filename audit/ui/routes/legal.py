@@ -11,6 +11,7 @@ as an alert, and the form that was posted keeps its values.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from audit.api.routers import disclosures as disclosures_api
 from audit.api.schemas.disclosures import DisclosureDecisionIn, DisclosureIn
 from audit.domain.disclosure.model import PRESERVING_PROCESSES, DisclosureRequest
 from audit.domain.disclosure.report import transparency_report
-from audit.services.disclosures import AlreadyRecorded, nearest_clock
+from audit.services.disclosures import nearest_clock
 from audit.ui.guard import Console, ConsoleState, Form, Record, Viewer, text
 from audit.ui.routes.common import REFUSALS, after_post, build, refusal_of, services_of
 from audit.ui.routes.steps import Step, body_from, find_step, may_take, served_steps, step_for
@@ -112,6 +113,7 @@ def _visible_requests(request: Request, principal: Principal) -> list[Disclosure
     ]
 
 
+@functools.cache
 def intake_form() -> Step:
     """The form of ``POST /v1/disclosures`` (the request as received), from its body model."""
     for route in disclosures_api.router.routes:
@@ -174,8 +176,6 @@ def new_request(
         created = disclosures_api.create_disclosure(
             body, principal, services, record, services.clock()
         )
-    except AlreadyRecorded as err:
-        return _intake_page(request, state, Refusal(409, str(err)[:500], "new", _posted(form)))
     except REFUSALS as err:
         # a 403 here is about the organizations typed in: said on the form
         refused = refusal_of(err, forbidden_in_place=True)
