@@ -10,6 +10,7 @@ nothing further is read.
 from __future__ import annotations
 
 import collections
+import operator
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ from audit.services.ports.ingest import (
 
 Partition = tuple[str, int]
 
+_TOPIC = operator.attrgetter("topic")
+_MESSAGE_TOPIC = operator.attrgetter("message.topic")
+_DOC_ID = operator.attrgetter("document.doc_id")
 STORE_REJECTED = "store_rejected"
 _ALREADY_STORED = BulkItem("duplicate")
 
@@ -68,7 +72,7 @@ class Backoff:
             delay = min(delay * self.factor, self.maximum)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     message: InboundMessage
     event: NormalizedEvent
@@ -186,19 +190,24 @@ class IngestPipeline:
             return prepared
         self._metrics.observe("audit_batch_size", len(batch))
         received_at = self._clock()
-        consumed: collections.Counter[str] = collections.Counter()
+        max_bytes = self._max_bytes
+        index_for = self._index_for
+        append = prepared.pending.append
         for message in batch:
-            consumed[message.topic] += 1
             try:
                 event = normalize_message(
-                    message.value, received_at=received_at, max_bytes=self._max_bytes
+                    message.value, received_at=received_at, max_bytes=max_bytes
                 )
             except EventRejected as rejection:
                 self._reject(message, rejection.error_type, rejection.message, prepared.report)
                 continue
-            index = self._index_of(event, prepared.report)
-            document = StoredDocument(index, event.event_id, event.document)
-            prepared.pending.append(_Pending(message, event, document))
+            try:
+                index = index_for(event)
+            except StoreUnavailable:
+                index = self._index_of(event, prepared.report)
+            append(_Pending(message, event, StoredDocument(index, event.event_id, event.document)))
+        # (counted in C: this runs once per batch instead of once per message)
+        consumed = collections.Counter(map(_TOPIC, batch))
         for topic, count in consumed.items():
             self._metrics.inc("audit_events_consumed_total", count, topic=topic)
         return prepared
@@ -288,13 +297,15 @@ class IngestPipeline:
                 )
             prepared.sealed = True
         known = prepared.known_stored
-        writes = [p for p in pending if id(p) not in known]
+        writes = [p for p in pending if id(p) not in known] if known else pending
         started = time.perf_counter()
         outcome = self._store.bulk_create([p.document for p in writes]) if writes else None
         if outcome is not None:
             self._metrics.observe(
                 "audit_bulk_request_duration_seconds", time.perf_counter() - started
             )
+            if not known:
+                return outcome  # nothing was found stored: the answer is aligned already
         answers = iter(outcome.items if outcome is not None else ())
         return BulkOutcome(
             items=tuple(_ALREADY_STORED if id(p) in known else next(answers) for p in pending)
@@ -311,27 +322,43 @@ class IngestPipeline:
         owned = self._store_all(prepared, first, report)
         self._feed_detection(report, owned)
         self._dead_letters.flush()
+        # A partition's messages come in offset order: its last one is its
+        # highest (the max is still taken, should a source ever differ).
+        last: dict[Partition, int] = {}
         for message in prepared.messages:
             partition = (message.topic, message.partition)
+            if last.get(partition, -1) < message.offset:
+                last[partition] = message.offset
+        offsets = report.commit_offsets
+        for partition, offset in last.items():
             if owned is not None and partition not in owned:
                 continue
-            next_offset = message.offset + 1
-            if report.commit_offsets.get(partition, -1) < next_offset:
-                report.commit_offsets[partition] = next_offset
+            if offsets.get(partition, -1) < offset + 1:
+                offsets[partition] = offset + 1
         return report
 
     def _feed_detection(self, report: BatchReport, owned: Collection[Partition] | None) -> None:
         if self._feed is None or self._router is None:
             return
         routed: list[RoutedEvent] = []
-        progress = self.progress
+        extend = routed.extend
+        route = self._router.route
+        # The latest event time per partition, converted once per partition.
+        latest: dict[Partition, datetime] = {}
         for entry in report.accepted:
-            partition = (entry.message.topic, entry.message.partition)
+            message = entry.message
+            partition = (message.topic, message.partition)
             if owned is not None and partition not in owned:
                 continue
             event = entry.event
-            routed.extend(self._router.route(event))
-            time_us = to_us(event.timestamp)
+            extend(route(event))
+            timestamp = event.timestamp
+            seen = latest.get(partition)
+            if seen is None or seen < timestamp:
+                latest[partition] = timestamp
+        progress = self.progress
+        for partition, timestamp in latest.items():
+            time_us = to_us(timestamp)
             if progress.get(partition, -1) < time_us:
                 progress[partition] = time_us
         self._feed.publish(routed)
@@ -368,13 +395,26 @@ class IngestPipeline:
                 pending = [p for p in pending if (p.message.topic, p.message.partition) in owned]
                 continue
             retry: list[_Pending] = []
-            stored: collections.Counter[str] = collections.Counter()
-            duplicates: collections.Counter[str] = collections.Counter()
+            created: list[_Pending] = []
+            duplicates: list[_Pending] = []
+            accept = report.accepted.append
             for item, entry in zip(attempt.items, pending, strict=True):
-                self._account(item, entry, retry, report, stored, duplicates)
-            for topic, count in stored.items():
+                status = item.status
+                if status == "created":
+                    created.append(entry)
+                    accept(entry)
+                elif status == "duplicate":
+                    duplicates.append(entry)
+                    accept(entry)
+                elif status == "retry":
+                    retry.append(entry)
+                else:
+                    self._reject(entry.message, STORE_REJECTED, item.reason, report)
+            report.stored += len(created)
+            report.duplicates += len(duplicates)
+            for topic, count in collections.Counter(map(_MESSAGE_TOPIC, created)).items():
                 self._metrics.inc("audit_events_stored_total", count, topic=topic)
-            for topic, count in duplicates.items():
+            for topic, count in collections.Counter(map(_MESSAGE_TOPIC, duplicates)).items():
                 self._metrics.inc("audit_events_duplicate_total", count, topic=topic)
             pending = retry
             attempt = None
@@ -386,29 +426,6 @@ class IngestPipeline:
                 owned = self._wait(next(delays))
                 pending = [p for p in pending if (p.message.topic, p.message.partition) in owned]
         return owned
-
-    def _account(
-        self,
-        item: BulkItem,
-        entry: _Pending,
-        retry: list[_Pending],
-        report: BatchReport,
-        stored: collections.Counter[str],
-        duplicates: collections.Counter[str],
-    ) -> None:
-        topic = entry.message.topic
-        if item.status == "created":
-            report.stored += 1
-            report.accepted.append(entry)
-            stored[topic] += 1
-        elif item.status == "duplicate":
-            report.duplicates += 1
-            report.accepted.append(entry)
-            duplicates[topic] += 1
-        elif item.status == "retry":
-            retry.append(entry)
-        else:
-            self._reject(entry.message, STORE_REJECTED, item.reason, report)
 
     def _reject(
         self, message: InboundMessage, error_type: str, error_message: str, report: BatchReport
@@ -426,10 +443,15 @@ def _chain_entries(pending: list[_Pending]) -> list[tuple[str, StoredDocument]]:
 def _landed_again(before: PreparedBatch, after: BulkOutcome, batch: PreparedBatch) -> set[str]:
     """The ids of ``batch`` that ``before`` stored or found stored (its
     first attempt ``after`` answered, in ``before.pending``'s order)."""
+    # Ids first (one set each, built in C): a redelivery across two
+    # consecutive batches is rare, and only its ids are looked at further.
+    ids = set(map(_DOC_ID, batch.pending))
+    if ids.isdisjoint(map(_DOC_ID, before.pending)):
+        return set()
     landed = {
         (p.document.index, p.document.doc_id)
         for p, item in zip(before.pending, after.items, strict=True)
-        if item.status in ("created", "duplicate")
+        if item.status in ("created", "duplicate") and p.document.doc_id in ids
     }
     return {
         p.document.doc_id for p in batch.pending if (p.document.index, p.document.doc_id) in landed
