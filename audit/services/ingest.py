@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeAlias
 
-from audit.domain.detection.routing import RoutedEvent, Router, to_us
+from audit.domain.detection.routing import Router, to_us
 from audit.domain.event import NormalizedEvent, normalize_message
 from audit.errors import AuditError, EventRejected, StoreUnavailable
 from audit.services.chain_keeper import ChainKeeper
@@ -340,9 +340,8 @@ class IngestPipeline:
     def _feed_detection(self, report: BatchReport, owned: Collection[Partition] | None) -> None:
         if self._feed is None or self._router is None:
             return
-        routed: list[RoutedEvent] = []
-        extend = routed.extend
-        route = self._router.route
+        events: list[NormalizedEvent] = []
+        append = events.append
         # The latest event time per partition, converted once per partition.
         latest: dict[Partition, datetime] = {}
         for entry in report.accepted:
@@ -351,11 +350,12 @@ class IngestPipeline:
             if owned is not None and partition not in owned:
                 continue
             event = entry.event
-            extend(route(event))
+            append(event)
             timestamp = event.timestamp
             seen = latest.get(partition)
             if seen is None or seen < timestamp:
                 latest[partition] = timestamp
+        routed = self._router.route_events(events)
         progress = self.progress
         for partition, timestamp in latest.items():
             time_us = to_us(timestamp)

@@ -99,3 +99,15 @@ class RestrictingRouter(Router):
         if self._subjects.requests_for(event.document):
             return []
         return super().route(event, received_at=received_at)
+
+    def route_events(self, events: Iterable[NormalizedEvent]) -> list[RoutedEvent]:
+        # The requests in force are looked up once per batch, not per event
+        # (the lookup takes a lock; most of the time nobody is restricted).
+        concerned = self._subjects.matcher()
+        out: list[RoutedEvent] = []
+        extend = out.extend
+        route = super().route
+        for event in events:
+            if concerned is None or not concerned(event.document):
+                extend(route(event))
+        return out

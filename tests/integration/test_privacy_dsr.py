@@ -227,6 +227,15 @@ def test_restriction_hides_the_subject_from_oncall_not_from_legal(privacy: Priva
 
     assert routed(16) == 0 and is_subject(16)
     assert routed(17) > 0
+    # The ingest consumer routes a batch at once: the same answer, in order.
+    batch = []
+    for seq in (16, 17):
+        document = event(seq)
+        document["@timestamp"] = NOW.isoformat()
+        batch.append(normalize_message(orjson.dumps(document), received_at=received))
+    in_batch = router.route_events(batch)
+    assert in_batch and {r.event_id for r in in_batch} == {batch[1].event_id}
+    assert in_batch == router.route(batch[1])
     assert subjects.requests_for(event(16)) == [request_id]
     lifted = privacy.dsr.lift(request_id, "dpo", "objection withdrawn", NOW)
     assert (

