@@ -16,6 +16,7 @@ from elasticsearch import Elasticsearch
 
 from audit.adapters.bundled_data import load_retention_policy
 from audit.adapters.elasticsearch.client import build_client
+from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
 from audit.adapters.elasticsearch.org_settings_store import ElasticsearchOrgSettingsStore
 from audit.adapters.elasticsearch.privacy_store import ElasticsearchDocumentIndex
@@ -29,6 +30,7 @@ from audit.services.erasure import ErasureService
 from audit.services.field_ageing import FieldAgeing
 from audit.services.guarded_runner import GuardedRunner
 from audit.services.holds import HoldService
+from audit.services.next_day_indexes import NEXT_DAY_INDEXES_JOB, NextDayIndexes
 from audit.services.ports.ingest import MetricsRecorder
 from audit.services.retention import RetentionService
 from audit.services.retention_classes import RetentionClassResolver
@@ -97,13 +99,20 @@ def retention_scheduler_jobs(
     runner: GuardedRunner,
     metrics: MetricsRecorder,
 ) -> dict[str, Callable[[], object]]:
-    """``{"retention": tick}``: each tick runs the daily job when it is due."""
+    """``{"retention": tick, "next_day_indexes": tick}``: each tick runs the
+    daily retention job when it is due, and makes tomorrow's event indices
+    (every minute: two listings of a day's indices, and a creation only
+    when a class is missing)."""
     wiring = build_retention(settings, client, metrics)
     job = DailyRetentionJob(wiring.retention, settings.retention_daily_minute)
+    next_day = NextDayIndexes(ElasticsearchEventStore(client, settings.index_prefix))
 
     def tick() -> str:
         if not job.due(datetime.now(UTC)):
             return "not_due"
         return runner.run(RETENTION_JOB, job.run)
 
-    return {RETENTION_JOB: tick}
+    return {
+        RETENTION_JOB: tick,
+        NEXT_DAY_INDEXES_JOB: lambda: runner.run(NEXT_DAY_INDEXES_JOB, next_day.run),
+    }

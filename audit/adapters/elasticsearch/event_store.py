@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 from importlib import resources
 from typing import Any
 
@@ -16,6 +17,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from audit.adapters.elasticsearch.client import is_unavailable
 from audit.domain.integrity.chain import ChainHead, head_of
+from audit.domain.retention.indices import EVENTS_PREFIX, parse_index_name
 from audit.errors import StoreUnavailable
 from audit.services.ports.ingest import BulkItem, BulkOutcome, StoredDocument
 
@@ -52,6 +54,41 @@ class ElasticsearchEventStore:
 
     def index_name(self, retention_class: str, day: str) -> str:
         return f"{self._prefix}-{retention_class}-{day}"
+
+    def retention_classes_of_day(self, day: date) -> set[str]:
+        """Implements ``DailyEventIndexes``: the classes with an index for ``day``."""
+        text = f"{day:%Y.%m.%d}"
+        head = f"{self._prefix}-"
+        try:
+            answer = self._client.cat.indices(
+                index=self.index_name("*", text), h="index", format="json", expand_wildcards="all"
+            )
+        except (ApiError, TransportError) as err:
+            if is_unavailable(err):
+                raise StoreUnavailable(f"cannot list the indices of {text}: {err}") from err
+            raise
+        rows: list[dict[str, str]] = answer.body  # type: ignore[assignment]  # format=json
+        # read as the domain's name (the default prefix), which checks the
+        # class and the day
+        parsed = (
+            parse_index_name(EVENTS_PREFIX + row["index"][len(head) :])
+            for row in rows
+            if row["index"].startswith(head)
+        )
+        return {name.retention_class for name in parsed if name is not None and name.day == day}
+
+    def create_event_index(self, retention_class: str, day: date) -> bool:
+        """Implements ``DailyEventIndexes``: the empty index, from the template."""
+        name = self.index_name(retention_class, f"{day:%Y.%m.%d}")
+        try:
+            self._client.indices.create(index=name)
+        except (ApiError, TransportError) as err:
+            if getattr(err, "error", None) == "resource_already_exists_exception":
+                return False
+            if is_unavailable(err):
+                raise StoreUnavailable(f"cannot create {name}: {err}") from err
+            raise
+        return True
 
     def bulk_create(self, documents: Sequence[StoredDocument]) -> BulkOutcome:
         if not documents:
