@@ -468,8 +468,8 @@ class DisclosureService:
         )
 
     def open_requests(self) -> list[DisclosureRequest]:
-        """Every request not closed (the deadlines job's round)."""
-        return [request for request in self._store.all() if not request.closed]
+        """Every request not closed (the deadlines job's round, every minute)."""
+        return self._store.open_requests()
 
     def decide(
         self,

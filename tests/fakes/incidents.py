@@ -131,6 +131,13 @@ class FakeDisclosureStore:
         )
         return [DisclosureRequest.model_validate(s) for s in found]
 
+    def open_requests(self) -> list[DisclosureRequest]:
+        found = self.docs.search(
+            lambda s: s.get("closed_at") is None,
+            lambda s: (_instant(s["intake"]["received_at"]), s["id"]),
+        )
+        return [DisclosureRequest.model_validate(s) for s in found]
+
 
 @dataclass(frozen=True)
 class SentNotification:

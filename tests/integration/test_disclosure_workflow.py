@@ -231,6 +231,11 @@ def test_a_customer_content_request_is_redirected_to_the_customer(legal: Legal) 
     closed = service.close(rid, "redirected", by=LEGAL[0], now=NOW + D)
     assert [h.action for h in closed.history][-2:] == ["redirect_recorded", "closed"]
     assert service.get(rid).redirect.outcome == "customer_will_respond"  # type: ignore[union-attr]
+    # The deadlines job's round reads only open requests, selected by the node.
+    other = service.record(_spec(ProcessType.WARRANT, "WAR-OPEN"), NOW)[0].id
+    open_ids = [r.id for r in service.open_requests()]
+    assert other in open_ids and rid not in open_ids
+    assert {rid, other} <= {r.id for r in service.listing()}
 
 
 def test_an_ndo_defers_the_notice_until_its_expiry_and_not_a_minute_longer(legal: Legal) -> None:

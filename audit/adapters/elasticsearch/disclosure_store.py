@@ -6,6 +6,8 @@ same optimistic concurrency as the incident store.
 
 from __future__ import annotations
 
+from typing import Any
+
 from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.versioned import VersionedIndex, ensure_index
@@ -33,7 +35,11 @@ class ElasticsearchDisclosureStore:
         self._docs.replace(request.id, request.model_dump(mode="json"), version)
 
     def all(self) -> list[DisclosureRequest]:
+        return self._search({"match_all": {}})
+
+    def open_requests(self) -> list[DisclosureRequest]:
+        return self._search({"bool": {"must_not": {"exists": {"field": "closed_at"}}}})
+
+    def _search(self, query: dict[str, Any]) -> list[DisclosureRequest]:
         sort = [{"intake.received_at": "asc"}, {"id": "asc"}]
-        return [
-            DisclosureRequest.model_validate(s) for s in self._docs.search({"match_all": {}}, sort)
-        ]
+        return [DisclosureRequest.model_validate(s) for s in self._docs.search(query, sort)]

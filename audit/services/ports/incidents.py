@@ -90,6 +90,11 @@ class DisclosureStore(Protocol):
 
     def all(self) -> list[DisclosureRequest]: ...
 
+    def open_requests(self) -> list[DisclosureRequest]:
+        """The requests not closed (no ``closed_at``), oldest received first:
+        selected by the store, not by reading every request ever received."""
+        ...
+
 
 class Notifier(Protocol):
     def notify(

@@ -42,6 +42,10 @@ class MemoryDisclosureStore:
     def all(self) -> list[DisclosureRequest]:
         return [value for value, _ in self.docs.values()]
 
+    def open_requests(self) -> list[DisclosureRequest]:
+        found = [value for value, _ in self.docs.values() if not value.closed]
+        return sorted(found, key=lambda r: (r.intake.received_at, r.id))
+
 
 @dataclass
 class MemoryHolds:
