@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import operator
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeAlias
@@ -204,7 +204,7 @@ class IngestPipeline:
             try:
                 index = index_for(event)
             except StoreUnavailable:
-                index = self._index_of(event, prepared.report)
+                index = self._index_after_failure(event, prepared.report)
             append(_Pending(message, event, StoredDocument(index, event.event_id, event.document)))
         # (counted in C: this runs once per batch instead of once per message)
         consumed = collections.Counter(map(_TOPIC, batch))
@@ -212,20 +212,20 @@ class IngestPipeline:
             self._metrics.inc("audit_events_consumed_total", count, topic=topic)
         return prepared
 
-    def _index_of(self, event: NormalizedEvent, report: BatchReport) -> str:
-        """The event's index; waits while the store cannot say which (``index_for``
-        raises StoreUnavailable when an organization's retention class is unknown)."""
-        delays: Iterator[float] | None = None
+    def _index_after_failure(self, event: NormalizedEvent, report: BatchReport) -> str:
+        """The event's index, after ``index_for`` raised StoreUnavailable (an
+        organization's retention class the store could not say): waits, then
+        asks again, until it can. Waiting is the only way to file the event
+        under the class its organization chose."""
+        delays = iter(self._backoff.delays())
         while True:
+            self._metrics.inc("audit_store_retries_total", reason="unavailable")
+            report.retries += 1
+            self._wait(next(delays))
             try:
                 return self._index_for(event)
             except StoreUnavailable:
-                # Waiting is the only way to file the event under the class
-                # its organization chose.
-                self._metrics.inc("audit_store_retries_total", reason="unavailable")
-                report.retries += 1
-                delays = delays or iter(self._backoff.delays())
-                self._wait(next(delays))
+                continue
 
     def check_duplicates(self, prepared: PreparedBatch) -> set[str] | None:
         """The chain's duplicate check of ``prepared``, made ahead of its

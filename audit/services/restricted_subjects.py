@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from audit.domain.detection.routing import RoutedEvent, Router
+from audit.domain.detection.routing import RoutedEvent, Router, route_each
 from audit.domain.event import NormalizedEvent
 from audit.domain.privacy.requests import DataSubjectRequest, Right, Status
 from audit.services.ports.privacy import RequestStore
@@ -104,10 +104,6 @@ class RestrictingRouter(Router):
         # The requests in force are looked up once per batch, not per event
         # (the lookup takes a lock; most of the time nobody is restricted).
         concerned = self._subjects.matcher()
-        out: list[RoutedEvent] = []
-        extend = out.extend
-        route = super().route
-        for event in events:
-            if concerned is None or not concerned(event.document):
-                extend(route(event))
-        return out
+        if concerned is not None:
+            events = [event for event in events if not concerned(event.document)]
+        return route_each(super().route, events)

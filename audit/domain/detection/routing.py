@@ -546,12 +546,7 @@ class Router:
 
     def route_events(self, events: Iterable[NormalizedEvent]) -> list[RoutedEvent]:
         """:meth:`route` of each event, in order, in one list (a batch)."""
-        out: list[RoutedEvent] = []
-        extend = out.extend
-        route = self.route
-        for event in events:
-            extend(route(event))
-        return out
+        return route_each(self.route, events)
 
     def route(
         self, event: NormalizedEvent, *, received_at: datetime | None = None
@@ -638,6 +633,17 @@ class Router:
                 )
             )
         return out
+
+
+def route_each(
+    route: Callable[[NormalizedEvent], list[RoutedEvent]], events: Iterable[NormalizedEvent]
+) -> list[RoutedEvent]:
+    """``route`` of each event, in order, in one list."""
+    out: list[RoutedEvent] = []
+    extend = out.extend
+    for event in events:
+        extend(route(event))
+    return out
 
 
 def key_field_name(field: KeyField) -> str:

@@ -154,6 +154,25 @@ def test_an_unavailable_store_is_waited_out_with_backoff_and_nothing_is_lost() -
     assert world.metrics.total("audit_store_retries_total", reason="unavailable") == 3
 
 
+def test_an_unknown_retention_class_is_waited_for_and_asked_again_per_wait() -> None:
+    world = World()
+    answers: list[str | None] = [None, None, INDEX]  # the store cannot say twice
+
+    def index_for(_event: object) -> str:
+        answer = answers.pop(0)
+        if answer is None:
+            raise StoreUnavailable("organization settings unreachable")
+        return answer
+
+    world.pipeline._index_for = index_for
+    report = world.pipeline.process([msg(0, event("e1"))])
+
+    assert world.waits.delays == [0.5, 1.0]  # one wait per failed answer, before asking again
+    assert answers == [] and report.retries == 2 and report.stored == 1
+    assert world.store.count() == 1
+    assert world.metrics.total("audit_store_retries_total", reason="unavailable") == 2
+
+
 def test_a_partial_bulk_failure_dead_letters_the_refused_and_retries_the_overloaded() -> None:
     world = World()
     # Yesterday's index is write-blocked by retention: a late event for it is refused.
