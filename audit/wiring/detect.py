@@ -49,10 +49,11 @@ class DetectorWiring:
 
     def setup(self) -> None:
         """Create the routed and changelog topics and the detection index;
-        build the incident handler (it creates its indices) when enabled;
-        serve ``/metrics`` when a port is set."""
+        start the changelog's producer; build the incident handler (it
+        creates its indices) when enabled; serve ``/metrics`` when a port is set."""
         ensure_detection_topics(self.settings)
         self.detections.ensure_index()
+        self.changelog.connect()
         if self.settings.detector_opens_incidents:
             from audit.wiring.incidents import build_incidents
 

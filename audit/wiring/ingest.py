@@ -62,7 +62,8 @@ class IngestProcess:
     loop: IngestLoop
 
     def prepare(self) -> None:
-        """Create what is missing: the topics, the index template, the settings index."""
+        """Create what is missing (the topics, the index template, the settings
+        index); start the detection feed's producer."""
         settings = self.settings
         ensure_topics(
             settings,
@@ -75,6 +76,9 @@ class IngestProcess:
             self.org_settings.ensure_index,
             beat=self.outage.waiting,
         )
+        # Before the group join, so that the detection feed's producer has its
+        # id by the time the first batch is fed.
+        self.feed.connect()
 
     def serve_metrics(self) -> None:
         """``/metrics``, ``/healthz``, ``/readyz`` (unless the port is 0)."""

@@ -53,6 +53,17 @@ class KafkaChangelog:
             )
         return self._producer
 
+    def connect(self) -> None:
+        """Start the producer now, without waiting for anything: it obtains
+        its idempotent producer id while the detector joins its group,
+        instead of during the first turn that writes state."""
+        self._client()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the producer has been started (by :meth:`connect` or a write)."""
+        return self._producer is not None
+
     def write(self, partition: int, changes: Sequence[tuple[str, bytes | None]]) -> None:
         """Queue each key's new state (None: a tombstone) to ``partition``."""
         producer, deliveries = self._client(), self._deliveries
