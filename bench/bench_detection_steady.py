@@ -1,0 +1,98 @@
+"""The detector's work per write-out as its windows fill (issue 12).
+
+    .venv/bin/python bench/bench_detection_steady.py [--seconds 180] [--rate 5000]
+        [--turn 2500] [--jitter 1.0]
+
+No servers. ``bench_detection.py``'s traffic (2,000 users of 50
+organizations, each with one session) is re-timed to ``--rate`` events per
+second of event time, each event up to ``--jitter`` seconds early (events of
+one key then arrive out of order, as they do from several producers), and
+routed and evaluated by the whole pack. Every ``--turn`` events (0.5 s of
+traffic by default: about what the detector evaluates between two
+write-outs at 5,000 events/s) the keys whose state changed are serialized
+as the detector writes them to its changelog (``DetectionEngine.dump_state``).
+
+Printed once a minute of event time, per write-out: the CPU of evaluating
+the turn's events, of serializing the changed keys' state, the number of
+keys and the bytes. ``bench_detection.py`` times a day of traffic, in which
+a key sees a few events per window; this one shows what happens when keys
+see many, for as long as their windows keep filling (session.hijack's is
+30 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from datetime import timedelta
+
+from bench_detection import T0, Stream
+
+from audit.adapters.bundled_data import load_rule_dir
+from audit.domain.detection import DetectionEngine, Router
+from audit.settings import load_settings
+from audit.wiring.collector import tune_collector
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=180, help="of event time")
+    parser.add_argument("--rate", type=int, default=5000, help="events per second of event time")
+    parser.add_argument("--turn", type=int, default=2500, help="events between two write-outs")
+    parser.add_argument(
+        "--jitter", type=float, default=1.0, help="each event up to this many seconds early"
+    )
+    args = parser.parse_args()
+
+    rules = load_rule_dir(load_settings().rules_dir)
+    router = Router(rules)
+    engine = DetectionEngine(rules)
+    stream = Stream(7)
+    early = random.Random(3)
+    tune_collector()
+    print(
+        f"{args.rate:,} events/s of event time, up to {args.jitter:g} s early,"
+        f" a write-out every {args.turn:,} events"
+    )
+    total = args.rate * args.seconds
+    done = 0
+    minute = 0
+    turns = 0
+    evaluate = dump = slowest = 0.0
+    keys = size = 0
+    while done < total:
+        events = stream.events(args.turn)
+        started = time.process_time()
+        for event in events:
+            moment = T0 + timedelta(seconds=done / args.rate - early.uniform(0, args.jitter))
+            done += 1
+            for routed in router.route(event._replace(timestamp=moment)):
+                engine.process(routed)
+        evaluated = time.process_time()
+        changed = engine.take_changed_keys()
+        for key in changed:
+            state = engine.dump_state(key)
+            size += len(state) if state is not None else 0
+        dumped = time.process_time()
+        turns += 1
+        keys += len(changed)
+        evaluate += evaluated - started
+        dump += dumped - evaluated
+        slowest = max(slowest, dumped - evaluated)
+        if done // (args.rate * 60) > minute or done >= total:
+            minute = done // (args.rate * 60)
+            print(
+                f"minute {done / args.rate / 60:.1f}: per write-out, evaluate"
+                f" {evaluate / turns * 1000:.0f} ms, serialize state"
+                f" {dump / turns * 1000:.0f} ms (slowest {slowest * 1000:.0f}),"
+                f" {keys / turns:,.0f} keys, {size / turns / 1e6:.1f} MB;"
+                f" {engine.active_keys:,} keys held",
+                flush=True,
+            )
+            turns = keys = size = 0
+            evaluate = dump = slowest = 0.0
+
+
+if __name__ == "__main__":
+    main()
