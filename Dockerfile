@@ -12,6 +12,12 @@ RUN python -m venv /opt/audit
 COPY pyproject.toml ./
 COPY audit ./audit
 COPY consumers ./consumers
+# The console's htmx and uPlot, from the npm registry, checked against the
+# digests in audit/ui/vendor_pins.txt (set NPM_CONFIG_REGISTRY for a mirror).
+ARG NPM_CONFIG_REGISTRY=https://registry.npmjs.org
+COPY scripts/fetch_console_assets.py ./scripts/
+RUN NPM_CONFIG_REGISTRY=${NPM_CONFIG_REGISTRY} \
+    python scripts/fetch_console_assets.py --without axe-core
 # Every dependency ships wheels: no compiler needed. pip and setuptools are
 # removed from the runtime venv afterwards.
 RUN /opt/audit/bin/pip install --no-compile . \
