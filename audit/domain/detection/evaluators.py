@@ -171,7 +171,20 @@ def _insert(events: deque[RoutedEvent], event: RoutedEvent) -> int:
 
 
 def _held(events: Any, event: RoutedEvent) -> bool:
-    return any(other.event_id == event.event_id and other.step == event.step for other in events)
+    """Whether ``events`` (in (time, id, step) order) hold ``event``.
+
+    Read from the newest back to the event's time: an event checked here
+    arrived out of order, usually a moment behind the newest, and a key's
+    window can hold thousands of events (session.hijack: 30 minutes of a
+    session), so a scan of all of them per such event grew with the window.
+    """
+    time_us, event_id, step = event.time_us, event.event_id, event.step
+    for other in reversed(events):
+        if other.time_us < time_us:
+            return False
+        if other.event_id == event_id and other.step == step:
+            return True
+    return False
 
 
 class MatchEvaluator(_Base):
@@ -221,6 +234,9 @@ class _Windowed(_Base):
     """
 
     rule: WindowedRule
+    #: False: every out-of-order event takes the full scan (the reference
+    #: the bound is tested against).
+    bounded = True
 
     def __init__(self, rule: WindowedRule, lateness_us: int = 0) -> None:
         super().__init__(rule, lateness_us)
@@ -289,9 +305,62 @@ class _Windowed(_Base):
             events.append(event)
             self._added(data, event)
 
+    def _bound_holds(self, data: Window, event: RoutedEvent, span: list[RoutedEvent]) -> bool:
+        """Whether the condition holds on the trailing window's aggregates
+        plus ``span`` and ``event``: an upper bound of every window the
+        event belongs to (a monotone condition on a superset of its events)."""
+        raise NotImplementedError
+
+    def _could_hold(self, data: Window, event: RoutedEvent) -> bool:
+        """Whether some window the out-of-order ``event`` belongs to could
+        hold once it is in, judged without the scan.
+
+        Each such window (ending at an event from ``event`` to ``window``
+        after it) lies within ``[t - window, t + window]``, and every kept
+        event of that span is in the trailing window or in the part of the
+        older events from ``t - window`` on. The conditions are monotone, so
+        if they do not hold on that superset, with the event, no window can.
+        Events arriving out of order are usually a moment behind the newest,
+        so the older part read here is short; the trailing window is read
+        through its aggregates. That keeps the common case (a key's steady
+        traffic, shuffled by its producers) from costing the whole window.
+        """
+        low = event.time_us - self.window_us
+        span: list[RoutedEvent] = []
+        if data.older:
+            for other in reversed(data.older):
+                if other.time_us < low:
+                    break
+                span.append(other)
+        return self._bound_holds(data, event, span)
+
+    def _insert_quiet(self, data: Window, event: RoutedEvent) -> None:
+        """Put an out-of-order ``event`` where :meth:`_rebuild` of all the
+        kept events and it would: nothing fires, the rest stays in place."""
+        low = data.events[-1].time_us - self.window_us
+        if event.time_us >= low:
+            index = _insert(data.events, event)
+            self._inserted(data, index, event)
+            return
+        if event.time_us < low - self.lateness_us:
+            return  # as _rebuild: behind the lateness kept for older events
+        if data.older is None:
+            data.older = deque()
+        _insert(data.older, event)
+
+    def _inserted(self, data: Window, index: int, event: RoutedEvent) -> None:
+        """The aggregates of the trailing window, ``event`` put at ``index``."""
+        self._added(data, event)
+
     def _apply_unordered(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
         """An event older than the newest: check every window (of width
         ``window``, ending at an event) it belongs to, oldest first."""
+        if self.bounded and not self._could_hold(data, event):
+            self._insert_quiet(data, event)
+            return None
+        return self._scan_unordered(data, event)
+
+    def _scan_unordered(self, data: Window, event: RoutedEvent) -> list[RoutedEvent] | None:
         items = list(data.older or ())
         items.extend(data.events)
         position = (event.time_us, event.event_id, event.step)
@@ -414,6 +483,9 @@ class ThresholdEvaluator(_Windowed):
     def _holds(self, data: Window) -> bool:
         return len(data.events) >= self.rule.threshold
 
+    def _bound_holds(self, data: Window, event: RoutedEvent, span: list[RoutedEvent]) -> bool:
+        return len(data.events) + len(span) + 1 >= self.threshold
+
 
 Extractor = Callable[[RoutedEvent], "str | None"]
 
@@ -464,9 +536,30 @@ class ValueCountEvaluator(_Windowed):
                 else:
                     del counts[value]
 
+    def _inserted(self, data: Window, index: int, event: RoutedEvent) -> None:
+        values = tuple(extract(event) for extract in self.extractors)
+        data.values.insert(index, values)
+        for value, counts in zip(values, data.counts, strict=True):
+            if value is not None:
+                counts[value] = counts.get(value, 0) + 1
+
     def _holds(self, data: Window) -> bool:
         for minimum, counts in zip(self.minimums, data.counts, strict=True):
             if len(counts) < minimum:
+                return False
+        return True
+
+    def _bound_holds(self, data: Window, event: RoutedEvent, span: list[RoutedEvent]) -> bool:
+        for extract, minimum, counts in zip(
+            self.extractors, self.minimums, data.counts, strict=True
+        ):
+            known = len(counts)
+            if known >= minimum:
+                continue  # met already; another count may not be
+            new = {extract(other) for other in span}
+            new.add(extract(event))
+            new.discard(None)
+            if known + len(new - counts.keys()) < minimum:
                 return False
         return True
 
@@ -540,6 +633,13 @@ class SingleValueCountEvaluator(ValueCountEvaluator):
             else:
                 del counts[value]
 
+    def _inserted(self, data: Window, index: int, event: RoutedEvent) -> None:
+        value = self._extract(event)
+        data.values.insert(index, value)
+        if value is not None:
+            counts = data.counts[0]
+            counts[value] = counts.get(value, 0) + 1
+
     def _holds(self, data: Window) -> bool:
         return len(data.counts[0]) >= self._minimum
 
@@ -605,6 +705,14 @@ class SumEvaluator(_Windowed):
 
     def _holds(self, data: Window) -> bool:
         return data.total >= self.rule.at_least
+
+    def _bound_holds(self, data: Window, event: RoutedEvent, span: list[RoutedEvent]) -> bool:
+        field_name = self.rule.field
+        total = data.total + _number(event.fields.get(field_name))
+        total += sum(_number(other.fields.get(field_name)) for other in span)
+        # The running total is kept by adding and taking away: with float
+        # amounts it can drift below the exact sum, so the bound gets room.
+        return total + abs(total) * 1e-9 >= self.rule.at_least
 
 
 @dataclass(slots=True)
