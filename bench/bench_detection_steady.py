@@ -14,16 +14,18 @@ as the detector writes them to its changelog (``DetectionEngine.dump_state``).
 
 Printed once a minute of event time, per write-out: the CPU of evaluating
 the turn's events, of serializing the changed keys' state, the number of
-keys and the bytes. ``bench_detection.py`` times a day of traffic, in which
-a key sees a few events per window; this one shows what happens when keys
-see many, for as long as their windows keep filling (session.hijack's is
-30 minutes).
+keys and the bytes; the events held in state (all rules, and the rule
+holding most) and the process's peak resident memory.
+``bench_detection.py`` times a day of traffic, in which a key sees a few
+events per window; this one shows what happens when keys see many, for as
+long as their windows keep filling (session.hijack's is 30 minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import time
 from datetime import timedelta
 
@@ -51,6 +53,7 @@ def main() -> None:
     stream = Stream(7)
     early = random.Random(3)
     tune_collector()
+    start_rss = _peak_rss_mb()
     print(
         f"{args.rate:,} events/s of event time, up to {args.jitter:g} s early,"
         f" a write-out every {args.turn:,} events"
@@ -82,16 +85,32 @@ def main() -> None:
         slowest = max(slowest, dumped - evaluated)
         if done // (args.rate * 60) > minute or done >= total:
             minute = done // (args.rate * 60)
+            entries = engine.entries_per_rule()
+            held = sum(entries.values())
             print(
                 f"minute {done / args.rate / 60:.1f}: per write-out, evaluate"
                 f" {evaluate / turns * 1000:.0f} ms, serialize state"
                 f" {dump / turns * 1000:.0f} ms (slowest {slowest * 1000:.0f}),"
                 f" {keys / turns:,.0f} keys, {size / turns / 1e6:.1f} MB;"
-                f" {engine.active_keys:,} keys held",
+                f" {engine.active_keys:,} keys holding {held:,} events"
+                f" ({_top(entries)}), peak RSS {_peak_rss_mb():,.0f} MB"
+                f" ({(_peak_rss_mb() - start_rss) * 2**20 / max(held, 1):,.0f} B"
+                " per held event over the start's)",
                 flush=True,
             )
             turns = keys = size = 0
             evaluate = dump = slowest = 0.0
+
+
+def _top(entries: dict[str, int]) -> str:
+    rule, count = max(entries.items(), key=lambda item: item[1], default=("none", 0))
+    return f"{rule}: {count:,}"
+
+
+def _peak_rss_mb() -> float:
+    # The process's peak resident memory (Linux reports kilobytes): the
+    # windows' events are most of it once they fill.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Literal
 
 from prometheus_client import (
@@ -25,6 +26,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
 )
 from prometheus_client.exposition import choose_encoder
@@ -121,6 +123,20 @@ METRICS: tuple[MetricSpec, ...] = (
         "gauge",
         "Approximate bytes of detection window state held by this process.",
     ),
+    MetricSpec(
+        "audit_detection_state_entries",
+        "gauge",
+        "Events held in detection state (new_value: history values), by rule:"
+        " what the detector's memory grows with.",
+        ("rule_id",),
+    ),
+    # --- every process ------------------------------------------------------
+    MetricSpec(
+        "audit_process_memory_limit_bytes",
+        "gauge",
+        "Memory this process may use: its cgroup's limit, or the machine's memory"
+        " when the cgroup sets none.",
+    ),
     # --- incidents, checklists, notifications ------------------------------
     MetricSpec(
         "audit_incidents_open", "gauge", "Incidents not closed, by severity.", ("severity",)
@@ -194,6 +210,42 @@ METRICS: tuple[MetricSpec, ...] = (
 )
 
 METRIC_NAMES = frozenset(spec.name for spec in METRICS)
+#: Series of prometheus-client's process collector, registered beside
+#: METRICS in every registry (the alerts compare the first with the limit).
+PROCESS_SERIES = ("process_resident_memory_bytes", "process_cpu_seconds_total")
+
+#: Where a process's memory limit is read from: cgroup v2, then v1.
+CGROUP_MEMORY_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+MEMINFO = Path("/proc/meminfo")
+
+
+def memory_limit_bytes(
+    limits: tuple[Path, ...] = CGROUP_MEMORY_LIMITS, meminfo: Path = MEMINFO
+) -> float | None:
+    """The memory this process may use: the smallest of its cgroup's limit
+    and the machine's memory (a cgroup without a limit says ``max``, or, in
+    v1, a number near 2**63); None when neither can be read."""
+    found: list[float] = []
+    for path in limits:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            found.append(float(text))
+        break  # the first that exists is this process's hierarchy
+    try:
+        for line in meminfo.read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == "MemTotal":
+                found.append(float(value.split()[0]) * 1024)  # reported in kB
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    return min(found) if found else None
 
 
 #: /readyz of a consumer loop (ingest and detector) says ready only while the
@@ -267,6 +319,13 @@ class PrometheusMetrics:
         self._metrics: dict[str, Counter | Gauge | Histogram] = {}
         for spec in METRICS:
             self._metrics[spec.name] = _build(spec, self.registry)
+        # Resident memory against the limit: AuditProcessMemoryNearLimit warns
+        # before the kernel kills the process (the detector's windows grow
+        # with the traffic they hold; see docs/deploy.md, sizing).
+        ProcessCollector(registry=self.registry)
+        limit = memory_limit_bytes()
+        if limit is not None:
+            self.set("audit_process_memory_limit_bytes", limit)
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         metric = self._metrics[name]

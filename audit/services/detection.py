@@ -90,6 +90,10 @@ class DetectionTask:
         """How many group keys hold state, per rule."""
         return self.engine.keys_per_rule()
 
+    def entries_per_rule(self) -> dict[str, int]:
+        """Events (new_value: history values) held in state, per rule."""
+        return self.engine.entries_per_rule()
+
     def state_bytes(self) -> float:
         """Approximate bytes of this task's window state (sampled)."""
         return self.engine.approx_bytes_per_key() * self.engine.active_keys

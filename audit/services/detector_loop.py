@@ -277,13 +277,17 @@ class DetectorLoop:
         self._last_housekeeping = now
         state_bytes = 0.0
         per_rule: Counter[str] = Counter({rule.id: 0 for rule in self.rules})
+        entries: Counter[str] = Counter({rule.id: 0 for rule in self.rules})
         for task in self.tasks.values():
             task.expire()
             state_bytes += task.state_bytes()
             per_rule.update(task.keys_per_rule())
+            entries.update(task.entries_per_rule())
         self.metrics.set("audit_detection_state_bytes", state_bytes)
         for rule_id, count in per_rule.items():
             self.metrics.set("audit_detection_state_keys", count, rule_id=rule_id)
+        for rule_id, count in entries.items():
+            self.metrics.set("audit_detection_state_entries", count, rule_id=rule_id)
 
     def _store(self, unwritten: _Unwritten) -> None:
         """On the worker: detections stored and handed on, then the state

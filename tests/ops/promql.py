@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audit.adapters.metrics import METRICS
+from audit.adapters.metrics import METRICS, PROCESS_SERIES
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"
@@ -38,7 +38,7 @@ def tool(name: str) -> str:
 
 def exported_names() -> frozenset[str]:
     """Series names the service exposes: histograms as _bucket/_sum/_count."""
-    names: set[str] = set()
+    names: set[str] = set(PROCESS_SERIES)
     for spec in METRICS:
         if spec.kind == "histogram":
             names.update(f"{spec.name}{suffix}" for suffix in ("_bucket", "_sum", "_count"))

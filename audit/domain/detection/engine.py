@@ -430,6 +430,17 @@ class DetectionEngine:
         """How many keys hold state, per rule id."""
         return dict(Counter(state.rule_id for state in self._states.values()))
 
+    def entries_per_rule(self) -> dict[str, int]:
+        """Events (new_value: history values) held per rule id, pending
+        events included: the state's memory grows with these, not with keys
+        (one session key of session.hijack can hold 30 minutes of events)."""
+        held: Counter[str] = Counter()
+        evaluators = self._evaluators
+        for state in self._states.values():
+            rule_id = state.rule_id
+            held[rule_id] += evaluators[rule_id].held(state.data) + len(state.pending)
+        return dict(held)
+
     def take_changed_keys(self) -> list[str]:
         """Keys whose state changed since the last call (sorted)."""
         changed, self._changed = self._changed, set()

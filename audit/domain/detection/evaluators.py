@@ -134,6 +134,10 @@ class Evaluator(Protocol):
 
     def contains(self, data: Any, event: RoutedEvent) -> bool: ...
 
+    def held(self, data: Any) -> int:
+        """How many entries ``data`` keeps: its events (new_value: the values
+        of its history); what the key's memory grows with."""
+
 
 class _Base:
     #: How far before the newest event of a key the rule still looks.
@@ -152,6 +156,9 @@ class _Base:
     def contains(self, data: Any, event: RoutedEvent) -> bool:
         """Whether ``event`` (id and step) is held in ``data`` already."""
         return False
+
+    def held(self, data: Any) -> int:
+        return 0
 
 
 def _insert(events: deque[RoutedEvent], event: RoutedEvent) -> int:
@@ -251,6 +258,9 @@ class _Windowed(_Base):
 
     def contains(self, data: Window, event: RoutedEvent) -> bool:
         return _held(data.events, event) or (data.older is not None and _held(data.older, event))
+
+    def held(self, data: Window) -> int:
+        return len(data.events) + len(data.older or ())
 
     def _added(self, data: Window, event: RoutedEvent) -> None:
         pass
@@ -756,6 +766,9 @@ class SequenceEvaluator(_Base):
             return True
         return data.older is not None and _held(data.older[event.step], event)
 
+    def held(self, data: Steps) -> int:
+        return sum(map(len, data.queues)) + sum(map(len, data.older or ()))
+
     def apply(self, data: Steps, event: RoutedEvent, suppressed: bool) -> list[RoutedEvent] | None:
         if suppressed:
             return [event]
@@ -976,6 +989,10 @@ class NewValueEvaluator(_Base):
         data.values[value] = now
         return [event] if new else None
 
+    def held(self, data: History) -> int:
+        # values, not events: the history keeps one entry per value seen
+        return len(data.values)
+
     def idle(self, data: History, now_us: int) -> bool:
         self._prune(data, now_us // _DAY_US)
         return not data.days
@@ -1145,6 +1162,9 @@ class GeoVelocityEvaluator(_Base):
         if fired is None:
             return None
         return [event] if suppressed else fired
+
+    def held(self, data: LastSeen) -> int:
+        return (data.event is not None) + len(data.recent or ())
 
     def idle(self, data: LastSeen, now_us: int) -> bool:
         if data.event is not None and now_us - data.event.time_us > self.max_interval_us:

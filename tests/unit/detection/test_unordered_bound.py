@@ -220,3 +220,22 @@ def test_an_event_that_completes_a_window_out_of_order_fires(kind) -> None:
         found += bounded.process(routed)
     (detection,) = found
     assert detection.event_ids == ["a", "b", "c"]
+
+
+def test_the_events_a_rule_holds_are_counted() -> None:
+    # What the detector's memory grows with (audit_detection_state_entries).
+    router, engine = _hijack_engine()
+    for event in _session_events(40, lambda index: "FR"):
+        for routed in router.route(event):
+            engine.process(routed)
+    assert engine.entries_per_rule() == {"session.hijack": 40}
+    other = ev(
+        "session.refresh",
+        when=at(20.2),
+        event_id="x00002",
+        elastra__session__id="sess_1",
+        source__geo__country_iso_code="BR",
+    )
+    for routed in router.route(other):
+        assert engine.process(routed)  # fires: the window's events leave it
+    assert engine.entries_per_rule() == {"session.hijack": 0}

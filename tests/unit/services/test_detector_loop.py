@@ -219,3 +219,37 @@ def test_state_changed_while_the_worker_is_busy_is_serialized_once_as_it_stands(
     assert state is not None
     assert orjson.loads(state)["floor"][0] == burst[12].time_us
     assert source.log[-1] == "commit {0: 4}"
+
+
+class _RecordingMetrics(_Metrics):
+    def __init__(self) -> None:
+        self.gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        self.gauges[(name, tuple(sorted(labels.items())))] = value
+
+
+def test_housekeeping_reports_the_events_each_rule_holds() -> None:
+    # Five failures, under brute force's threshold: all five stay windowed.
+    source = _Source([routed_failures(5)])
+    writer = _Writer(source.log)
+    writer.release.set()
+    metrics = _RecordingMetrics()
+    loop = DetectorLoop(
+        rules(),
+        DetectorConfig(lateness=timedelta(seconds=30)),
+        source,
+        _Changelog(source.log),
+        writer,
+        _Handler(source.log),
+        metrics,
+        _Liveness(),
+        lambda: datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    try:
+        loop.run_once()
+    finally:
+        loop.close()
+    rule = (("rule_id", "auth.brute_force"),)
+    assert metrics.gauges[("audit_detection_state_entries", rule)] == 5
+    assert metrics.gauges[("audit_detection_state_keys", rule)] == 1
