@@ -105,15 +105,20 @@ class _Liveness:
         pass
 
 
-def _loop(source: _Source, writer: _Writer) -> DetectorLoop:
+def _loop(
+    source: _Source,
+    writer: _Writer,
+    changelog: _Changelog | None = None,
+    metrics: _Metrics | None = None,
+) -> DetectorLoop:
     return DetectorLoop(
         rules(),
         DetectorConfig(lateness=timedelta(seconds=30)),
         source,
-        _Changelog(source.log),
+        changelog or _Changelog(source.log),
         writer,
         _Handler(source.log),
-        _Metrics(),
+        metrics or _Metrics(),
         _Liveness(),
         lambda: datetime(2026, 1, 1, tzinfo=UTC),
     )
@@ -181,17 +186,7 @@ def test_state_changed_while_the_worker_is_busy_is_serialized_once_as_it_stands(
     source = _Source([burst[:10], burst[10:11], burst[11:12], burst[12:]])
     writer = _Writer(source.log)
     changelog = _RecordingChangelog(source.log)
-    loop = DetectorLoop(
-        rules(),
-        DetectorConfig(lateness=timedelta(seconds=30)),
-        source,
-        changelog,
-        writer,
-        _Handler(source.log),
-        _Metrics(),
-        _Liveness(),
-        lambda: datetime(2026, 1, 1, tzinfo=UTC),
-    )
+    loop = _loop(source, writer, changelog=changelog)
     try:
         loop.run_once()  # fires; the write-out of batch 1 blocks
         (task,) = loop.tasks.values()
@@ -235,17 +230,7 @@ def test_housekeeping_reports_the_events_each_rule_holds() -> None:
     writer = _Writer(source.log)
     writer.release.set()
     metrics = _RecordingMetrics()
-    loop = DetectorLoop(
-        rules(),
-        DetectorConfig(lateness=timedelta(seconds=30)),
-        source,
-        _Changelog(source.log),
-        writer,
-        _Handler(source.log),
-        metrics,
-        _Liveness(),
-        lambda: datetime(2026, 1, 1, tzinfo=UTC),
-    )
+    loop = _loop(source, writer, metrics=metrics)
     try:
         loop.run_once()
     finally:
