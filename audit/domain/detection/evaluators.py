@@ -32,9 +32,12 @@ pairs (issue 12, determinism). So that it can:
   checked from its aggregates as before, so in-order detections are
   unchanged;
 * an event inserted out of order belongs to every window ending at an event
-  from it to ``window`` after it: each is checked, oldest first (rare path,
-  recomputed from the kept events), so the first window that holds fires,
-  as it would have in event-time order.
+  from it to ``window`` after it: each is checked, oldest first (recomputed
+  from the kept events), so the first window that holds fires, as it would
+  have in event-time order. A bound comes first: when the condition does
+  not hold even on all the kept events within one width of the event, it
+  is put in place unchecked (``_Windowed._could_hold``), so a key's steady
+  traffic arriving slightly out of order does not cost its whole window.
 
 When the condition holds, the window's events become the detection and the
 key's window is emptied (the later events its suppression covers extend
@@ -110,6 +113,8 @@ class Evaluator(Protocol):
     suppress_us: int
     lookback_us: int
     monotone: bool
+    #: Whether ``apply`` may keep the events it is given (in its window).
+    keeps_events: bool
 
     @property
     def reach_us(self) -> int:
@@ -142,6 +147,7 @@ class Evaluator(Protocol):
 class _Base:
     #: How far before the newest event of a key the rule still looks.
     lookback_us = 0
+    keeps_events = True
 
     def __init__(self, rule: RuleBase, lateness_us: int = 0) -> None:
         self.rule = rule
@@ -195,6 +201,8 @@ def _held(events: Any, event: RoutedEvent) -> bool:
 
 
 class MatchEvaluator(_Base):
+    keeps_events = False
+
     def new_data(self) -> Any:
         return None
 

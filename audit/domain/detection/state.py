@@ -183,3 +183,8 @@ class KeyState:
     #: it is applied again.
     floor: tuple[int, str, int] | None = None
     open: OpenDetection | None = None
+    #: The projected fields and organization id of the last event applied:
+    #: the next equal ones are shared with them (memory; not part of the
+    #: state written out).
+    fields: Mapping[str, Any] | None = None
+    organization_id: str | None = None

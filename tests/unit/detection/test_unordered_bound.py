@@ -136,17 +136,19 @@ def test_the_bound_leaves_what_the_scan_leaves(kind, window, suppression, amount
     assert bounded.flush() == scanning.flush()
 
 
+def _refresh(second: float, event_id: str, country: str) -> Any:
+    """One event of session sess_1, seen from ``country``."""
+    return ev(
+        "session.refresh",
+        when=at(second),
+        event_id=event_id,
+        elastra__session__id="sess_1",
+        source__geo__country_iso_code=country,
+    )
+
+
 def _session_events(count: int, country_of: Any) -> list:
-    return [
-        ev(
-            "session.refresh",
-            when=at(index * 0.5),
-            event_id=f"s{index:05d}",
-            elastra__session__id="sess_1",
-            source__geo__country_iso_code=country_of(index),
-        )
-        for index in range(count)
-    ]
+    return [_refresh(index * 0.5, f"s{index:05d}", country_of(index)) for index in range(count)]
 
 
 def _hijack_engine():
@@ -179,13 +181,7 @@ def test_a_session_shuffled_by_its_producers_is_not_scanned(monkeypatch) -> None
     assert b'"s00000"' in (engine.dump_state(key) or b"")
 
     # One event from another country, out of order: that one is scanned, and fires.
-    other = ev(
-        "session.refresh",
-        when=at(999.2),
-        event_id="x00001",
-        elastra__session__id="sess_1",
-        source__geo__country_iso_code="BR",
-    )
+    other = _refresh(999.2, "x00001", "BR")
     (found,) = [d for routed in router.route(other) for d in engine.process(routed)]
     assert scanned == ["x00001"]
     assert found.rule_id == "session.hijack"
@@ -229,13 +225,63 @@ def test_the_events_a_rule_holds_are_counted() -> None:
         for routed in router.route(event):
             engine.process(routed)
     assert engine.entries_per_rule() == {"session.hijack": 40}
-    other = ev(
-        "session.refresh",
-        when=at(20.2),
-        event_id="x00002",
-        elastra__session__id="sess_1",
-        source__geo__country_iso_code="BR",
-    )
+    other = _refresh(20.2, "x00002", "BR")
     for routed in router.route(other):
         assert engine.process(routed)  # fires: the window's events leave it
     assert engine.entries_per_rule() == {"session.hijack": 0}
+
+
+def test_held_events_share_their_keys_key_objects() -> None:
+    # ~280 of an event's ~830 bytes in a window were its own copies of the
+    # key string and group key tuples: held events share the state's.
+    router, engine = _hijack_engine()
+    events = _session_events(6, lambda index: "FR")
+    for event in events[3:] + events[:3]:  # in order, then three out of order
+        for routed in router.route(event):
+            engine.process(routed)
+    (state,) = engine._states.values()
+    held = list(state.data.older or ()) + list(state.data.events)
+    assert len(held) == 6
+    assert all(e.key is state.key and e.group_key is state.group_key for e in held)
+    assert all(e.rule_id is state.rule_id for e in held)
+    assert len({id(e.organization_id) for e in held}) == 1
+
+
+def test_equal_fields_are_shared_but_not_across_types() -> None:
+    # A key's events mostly project the same fields; an event equal to the
+    # previous one keeps its dict. 1, 1.0 and True are == but not the same
+    # to a rule (a sum counts numbers, not booleans): those are not shared.
+    rule = _rule("sum", 60, 60, 2)
+    router, engine, _ = _engines(rule)
+
+    def login(second: float, records: Any) -> Any:
+        return ev("user.login", "failure", when=at(second), elastra__records=records)
+
+    for index, records in enumerate([1, 1, True, 1.0, 1]):
+        for routed in router.route(login(index, records)):
+            engine.process(routed)
+    (state,) = engine._states.values()
+    held = list(state.data.events)
+    assert [e.fields["elastra.records"] for e in held] == [1, 1, True, 1.0, 1]
+    assert [type(e.fields["elastra.records"]) for e in held] == [int, int, bool, float, int]
+    assert held[1].fields is held[0].fields
+    assert held[2].fields is not held[1].fields
+    assert held[3].fields is not held[1].fields
+    assert held[4].fields is not held[3].fields
+    assert state.data.total == 1 + 1 + 0 + 1.0 + 1  # True counts nothing
+
+
+def test_restored_events_share_as_live_ones_do() -> None:
+    router, engine = _hijack_engine()
+    for event in _session_events(10, lambda index: "FR"):
+        for routed in router.route(event):
+            engine.process(routed)
+    (key,) = engine.state_keys()
+    _, restored = _hijack_engine()
+    restored.load_state(key, engine.dump_state(key))
+    state = restored._states[key]
+    held = list(state.data.events)
+    assert len(held) == 10
+    assert all(e.key is state.key and e.rule_id is state.rule_id for e in held)
+    assert len({id(e.fields) for e in held}) == 1  # ten equal dicts decoded, one kept
+    assert restored.dump_state(key) == engine.dump_state(key)
