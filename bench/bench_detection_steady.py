@@ -87,14 +87,15 @@ def main() -> None:
             minute = done // (args.rate * 60)
             entries = engine.entries_per_rule()
             held = sum(entries.values())
+            rss = _peak_rss_mb()
             print(
                 f"minute {done / args.rate / 60:.1f}: per write-out, evaluate"
                 f" {evaluate / turns * 1000:.0f} ms, serialize state"
                 f" {dump / turns * 1000:.0f} ms (slowest {slowest * 1000:.0f}),"
                 f" {keys / turns:,.0f} keys, {size / turns / 1e6:.1f} MB;"
                 f" {engine.active_keys:,} keys holding {held:,} events"
-                f" ({_top(entries)}), peak RSS {_peak_rss_mb():,.0f} MB"
-                f" ({(_peak_rss_mb() - start_rss) * 2**20 / max(held, 1):,.0f} B"
+                f" ({_top(entries)}), peak RSS {rss:,.0f} MB"
+                f" ({(rss - start_rss) * 2**20 / max(held, 1):,.0f} B"
                 " per held event over the start's)",
                 flush=True,
             )

@@ -86,13 +86,10 @@ class DetectionTask:
         watermark = self.engine.watermark
         return 0 if watermark is None else self.engine.expire(watermark)
 
-    def keys_per_rule(self) -> dict[str, int]:
-        """How many group keys hold state, per rule."""
-        return self.engine.keys_per_rule()
-
-    def entries_per_rule(self) -> dict[str, int]:
-        """Events (new_value: history values) held in state, per rule."""
-        return self.engine.entries_per_rule()
+    def state_per_rule(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Group keys holding state, and the events (new_value: history
+        values) they hold, per rule."""
+        return self.engine.state_per_rule()
 
     def state_bytes(self) -> float:
         """Approximate bytes of this task's window state (sampled)."""

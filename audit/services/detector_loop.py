@@ -281,8 +281,9 @@ class DetectorLoop:
         for task in self.tasks.values():
             task.expire()
             state_bytes += task.state_bytes()
-            per_rule.update(task.keys_per_rule())
-            entries.update(task.entries_per_rule())
+            keys, held = task.state_per_rule()
+            per_rule.update(keys)
+            entries.update(held)
         self.metrics.set("audit_detection_state_bytes", state_bytes)
         for rule_id, count in per_rule.items():
             self.metrics.set("audit_detection_state_keys", count, rule_id=rule_id)

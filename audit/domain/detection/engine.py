@@ -430,20 +430,23 @@ class DetectionEngine:
     def state_keys(self) -> list[str]:
         return list(self._states)
 
-    def keys_per_rule(self) -> dict[str, int]:
-        """How many keys hold state, per rule id."""
-        return dict(Counter(state.rule_id for state in self._states.values()))
-
     def entries_per_rule(self) -> dict[str, int]:
         """Events (new_value: history values) held per rule id, pending
         events included: the state's memory grows with these, not with keys
         (one session key of session.hijack can hold 30 minutes of events)."""
+        return self.state_per_rule()[1]
+
+    def state_per_rule(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Keys and entries per rule id, in one walk over the keys (the
+        detector's housekeeping reports both, on its loop's thread)."""
+        keys: Counter[str] = Counter()
         held: Counter[str] = Counter()
         evaluators = self._evaluators
         for state in self._states.values():
             rule_id = state.rule_id
+            keys[rule_id] += 1
             held[rule_id] += evaluators[rule_id].held(state.data) + len(state.pending)
-        return dict(held)
+        return dict(keys), dict(held)
 
     def take_changed_keys(self) -> list[str]:
         """Keys whose state changed since the last call (sorted)."""
