@@ -121,7 +121,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "audit_detection_state_bytes",
         "gauge",
-        "Approximate bytes of detection window state held by this process.",
+        "Bytes of this process's detection window state as last written to its changelog.",
     ),
     MetricSpec(
         "audit_detection_state_entries",

@@ -43,6 +43,10 @@ class DetectionTask:
         self._clocks_changed = False
         self._late_reported = 0
         self._late_by_rule_reported: Counter[str] = Counter()
+        # Bytes of each key's latest changelog record, and their sum: what
+        # a restore of this partition reads, known without serializing.
+        self._record_bytes: dict[str, int] = {}
+        self._state_bytes = 0
 
     def restore(self, entries: Iterable[tuple[str, bytes | None]]) -> int:
         """Replay the changelog partition (oldest first); returns keys restored."""
@@ -53,6 +57,7 @@ class DetectionTask:
                     self.clocks.load(orjson.loads(value))
                 continue
             self.engine.load_state(key, value)
+            self._count_record(key, value)
             restored += 1
         clock = self.clocks.clock_us()
         if clock is not None:
@@ -77,6 +82,8 @@ class DetectionTask:
     def take_changes(self) -> list[tuple[str, bytes | None]]:
         """State to write to the changelog: each changed key (None: deleted)."""
         changes = [(key, self.engine.dump_state(key)) for key in self.engine.take_changed_keys()]
+        for key, value in changes:
+            self._count_record(key, value)
         if self._clocks_changed:
             changes.append((CLOCKS_KEY, orjson.dumps(self.clocks.dump())))
             self._clocks_changed = False
@@ -91,9 +98,18 @@ class DetectionTask:
         values) they hold, per rule."""
         return self.engine.state_per_rule()
 
-    def state_bytes(self) -> float:
-        """Approximate bytes of this task's window state (sampled)."""
-        return self.engine.approx_bytes_per_key() * self.engine.active_keys
+    def _count_record(self, key: str, value: bytes | None) -> None:
+        size = 0 if value is None else len(value)
+        self._state_bytes += size - self._record_bytes.pop(key, 0)
+        if size:
+            self._record_bytes[key] = size
+
+    def state_bytes(self) -> int:
+        """Bytes of this task's window state as last written to (or restored
+        from) the changelog: behind the engine by at most one write-out.
+        Sampling keys' state instead serialized up to 500 whole windows on
+        the detector's thread at every housekeeping."""
+        return self._state_bytes
 
     def take_late_counts(self) -> dict[str, int]:
         """Too-late events per rule since the last call."""

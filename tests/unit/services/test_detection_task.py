@@ -119,3 +119,29 @@ def test_expired_windows_leave_the_state_and_the_changelog_deletes_them() -> Non
     detection_task.expire()
     deleted = {k for k, v in detection_task.take_changes() if v is None}
     assert keys <= deleted
+
+
+def test_state_bytes_are_the_latest_changelog_records_of_live_keys() -> None:
+    detection_task = task()
+    changelog: dict[str, bytes | None] = {}
+    for record in routed_failures(3) + routed_failures(4, user="usr_2"):
+        detection_task.apply_event(record)
+    changelog.update(detection_task.take_changes())
+    for record in routed_failures(2, user="usr_3"):
+        detection_task.apply_event(record)  # not yet written: not counted
+
+    def live_bytes() -> int:
+        return sum(len(v) for k, v in changelog.items() if k != CLOCKS_KEY and v is not None)
+
+    assert detection_task.state_bytes() == live_bytes() > 0
+    changelog.update(detection_task.take_changes())
+    assert detection_task.state_bytes() == live_bytes()
+
+    restored = task()
+    restored.restore(changelog.items())
+    assert restored.state_bytes() == live_bytes()
+
+    detection_task.apply_progress(progress(2 * 3600))
+    detection_task.expire()
+    changelog.update(detection_task.take_changes())
+    assert detection_task.state_bytes() == live_bytes() == 0
