@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # Events behind the watermark are still evaluated for this long (the late
     # lane); older ones are counted, sent to the dead-letter topic, not judged.
     detection_late_horizon_seconds: float = Field(default=86_400.0, ge=0, le=30 * 86_400)
+    # Window state goes to the changelog (and offsets are committed) at most
+    # this often; detections are written every turn. A crash re-reads what
+    # came after (the same detection ids). 0: with every write-out.
+    detection_state_interval_seconds: float = Field(default=5.0, ge=0, le=300)
     detector_metrics_port: int = Field(default=9465, ge=0, le=65535)
     scheduler_metrics_port: int = Field(default=9466, ge=0, le=65535)
     # Incidents are opened by the detector as detections are stored.

@@ -83,6 +83,7 @@ def build_detector(settings: Settings) -> DetectorWiring:
     config = DetectorConfig(
         lateness=timedelta(seconds=settings.detection_lateness_seconds),
         late_horizon=timedelta(seconds=settings.detection_late_horizon_seconds),
+        state_interval=settings.detection_state_interval_seconds,
     )
     too_late = KafkaTooLateSink(settings)
     loop = DetectorLoop(

@@ -1,6 +1,7 @@
 """The detector's run loop: evaluation does not wait for the write-out of the
 previous batch (issue 12), and offsets are still committed only after that
-batch's detections are stored, handed on and its state is in the changelog."""
+batch's detections are stored, handed on and its state is in the changelog.
+State (and the commit) may wait for its interval; detections never do."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 
 from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import RoutedEvent
+from audit.services import detector_loop
 from audit.services.detector_loop import DetectorConfig, DetectorLoop
 from audit.services.ports.detection import AssignmentChanges, RoutedMessage
 from tests.unit.services.test_detection_task import SOURCES, routed_failures, rules
@@ -105,15 +108,25 @@ class _Liveness:
         pass
 
 
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def _loop(
     source: _Source,
     writer: _Writer,
     changelog: _Changelog | None = None,
     metrics: _Metrics | None = None,
+    state_interval: float = 0.0,
+    monotonic: _Clock | None = None,
 ) -> DetectorLoop:
     return DetectorLoop(
         rules(),
-        DetectorConfig(lateness=timedelta(seconds=30)),
+        DetectorConfig(lateness=timedelta(seconds=30), state_interval=state_interval),
         source,
         changelog or _Changelog(source.log),
         writer,
@@ -121,6 +134,7 @@ def _loop(
         metrics or _Metrics(),
         _Liveness(),
         lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        monotonic=monotonic or _Clock(),
     )
 
 
@@ -238,3 +252,99 @@ def test_housekeeping_reports_the_events_each_rule_holds() -> None:
     rule = (("rule_id", "auth.brute_force"),)
     assert metrics.gauges[("audit_detection_state_entries", rule)] == 5
     assert metrics.gauges[("audit_detection_state_keys", rule)] == 1
+
+
+def test_detections_are_written_every_turn_and_state_with_the_commit_at_its_interval() -> None:
+    burst = routed_failures(12)
+    source = _Source([burst[:10], burst[10:]])
+    writer = _Writer(source.log)
+    writer.release.set()
+    clock = _Clock()
+    loop = _loop(source, writer, state_interval=5.0, monotonic=clock)
+    try:
+        loop.run_once()  # fires on arrival: written at once, state waits
+        _finish_write_out(loop)
+        loop.run_once()  # the same detection updated in place
+        _finish_write_out(loop)
+        assert source.log == ["stored [10]", "incidents 1", "stored [12]", "incidents 1"]
+        clock.now += 5.0
+        loop.run_once()  # nothing read; the state is due
+        _finish_write_out(loop)
+    finally:
+        loop.close()
+    assert source.log[4:] == ["changelog 1", "changelog flushed", "commit {0: 2}"]
+
+
+def _finish_write_out(loop: DetectorLoop) -> None:
+    """Let the write-out in flight finish and be committed, as the next turn would."""
+    if loop._in_flight is not None:
+        loop._in_flight[0].result()
+    loop._write_out(wait=False)
+    if loop._in_flight is not None:
+        loop._in_flight[0].result()
+
+
+class _ServingChangelog(_RecordingChangelog):
+    """Serves what was written, as the compacted topic would on restore."""
+
+    def read(self, partition: int) -> Iterator[tuple[str, bytes | None]]:
+        merged: dict[str, bytes | None] = {}
+        for written in self.written:
+            merged.update(written)
+        return iter(merged.items())
+
+
+def test_a_crash_before_the_state_is_due_re_reads_and_gives_the_same_detection() -> None:
+    burst = routed_failures(12)
+    changelog = _ServingChangelog([])
+    stored: list[Detection] = []
+    for _ in range(2):  # the second run is the restart: nothing was committed
+        source = _Source([burst[:10], burst[10:]])
+        writer = _Writer(source.log)
+        writer.release.set()
+        loop = _loop(source, writer, changelog=changelog, state_interval=5.0)
+        try:
+            loop.run_once()
+            loop.run_once()
+            _finish_write_out(loop)
+        finally:
+            loop.close()  # a crash: what was not written out is dropped
+        assert not any(entry.startswith("commit") for entry in source.log)
+        assert changelog.written == []
+        stored.extend(writer.stored)
+    assert len({d.id for d in stored}) == 1
+    assert {d.event_count for d in stored} == {10, 12}
+
+
+def test_settle_writes_state_out_before_its_interval() -> None:
+    source = _Source([routed_failures(10)])
+    writer = _Writer(source.log)
+    writer.release.set()
+    changelog = _RecordingChangelog(source.log)
+    loop = _loop(source, writer, changelog=changelog, state_interval=60.0)
+    try:
+        loop.run_once()
+        loop.settle()  # a partition is being taken away
+        assert changelog.written and "changelog flushed" in source.log
+        loop.run_once()  # after the poll: the settled offsets are committed
+    finally:
+        loop.close()
+    assert source.log[-1] == "commit {0: 1}"
+
+
+def test_too_many_records_without_state_wait_for_a_write_out_of_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(detector_loop, "MAX_UNWRITTEN_RECORDS", 8)
+    burst = routed_failures(12)
+    source = _Source([burst[:5], burst[5:10]])
+    writer = _Writer(source.log)
+    writer.release.set()
+    loop = _loop(source, writer, state_interval=60.0)
+    try:
+        loop.run_once()
+        assert not any(entry.startswith("changelog") for entry in source.log)
+        loop.run_once()  # 10 records past the bound: state and commit now
+        assert source.log[-1] == "commit {0: 2}"
+    finally:
+        loop.close()
