@@ -288,3 +288,23 @@ def test_api_replicas_share_the_cursor_key():
         *("--set", "api.hpa.enabled=false"),
     )
     assert single.returncode == 0, single.stderr
+
+
+@pytest.mark.parametrize("values", VALUE_SETS)
+def test_the_api_writes_bundles_and_uploads_on_its_own_volume(values):
+    # The root filesystem is read-only: the export directory and the
+    # temporary files of uploads must be on a writable volume, big enough for
+    # bundles (/tmp is a 64 MiB emptyDir).
+    specs = dict(_pod_specs(_render(values)))
+    api = specs["audit-elastra-audit-api"]
+    (container,) = api["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in api["volumes"]}
+    assert mounts["work"] == "/var/lib/elastra-audit"
+    assert volumes["work"]["emptyDir"]["sizeLimit"] == "4Gi"
+    assert env["AUDIT_API_EXPORT_DIR"].startswith("/var/lib/elastra-audit/")
+    assert env["TMPDIR"] == "/var/lib/elastra-audit"
+    for name, spec in specs.items():
+        if name != "audit-elastra-audit-api":
+            assert "work" not in {v["name"] for v in spec["volumes"]}, name

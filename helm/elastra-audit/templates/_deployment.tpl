@@ -4,7 +4,9 @@ One Deployment of the audit image. Called with a dict:
   autoscaler owns it), recreate (bool), group, port, portName,
   liveness, readiness (HTTP paths), resources, extraEnv, secretFiles
   (list of dicts name/secret/key/mountPath/env), envSecrets (list of dicts
-  env/secret/key).
+  env/secret/key), workVolume (optional: the sizeLimit of a writable
+  emptyDir mounted at /var/lib/elastra-audit) with workEnv (list of dicts
+  name/value set with it).
 */}}
 {{- define "audit.deployment" -}}
 {{- $ctx := .ctx -}}
@@ -68,6 +70,12 @@ spec:
             - name: {{ .env }}
               value: {{ printf "%s/%s" .mountPath .key | quote }}
             {{- end }}
+            {{- if .workVolume }}
+            {{- range .workEnv }}
+            - name: {{ .name }}
+              value: {{ .value | quote }}
+            {{- end }}
+            {{- end }}
             {{- with .extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -83,6 +91,10 @@ spec:
               mountPath: {{ .mountPath }}
               readOnly: true
             {{- end }}
+            {{- if .workVolume }}
+            - name: work
+              mountPath: /var/lib/elastra-audit
+            {{- end }}
       volumes:
         {{- include "audit.volumes" (dict "ctx" $ctx) | nindent 8 }}
         {{- range .secretFiles }}
@@ -91,5 +103,10 @@ spec:
             secretName: {{ .secret }}
             defaultMode: 0440
             items: [{key: {{ .key | quote }}, path: {{ .key | quote }}}]
+        {{- end }}
+        {{- if .workVolume }}
+        - name: work
+          emptyDir:
+            sizeLimit: {{ .workVolume }}
         {{- end }}
 {{- end -}}
