@@ -181,6 +181,9 @@ class Settings(BaseSettings):
         default=".stack/exports", description="where export jobs write their bundles"
     )
     api_jobs_max: int = Field(default=4, ge=1, le=64, description="jobs running at once")
+    # Job records and the files jobs leave (bundles), read by every API replica.
+    api_jobs_index: str = "audit-api-jobs"
+    api_job_files_index: str = "audit-api-job-files"
     api_jobs_kept: int = Field(default=200, ge=1, le=10_000, description="finished jobs listed")
     api_body_max_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="largest request body (uploads: the next)"

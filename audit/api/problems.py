@@ -24,6 +24,7 @@ from audit.services.disclosures import AlreadyRecorded
 from audit.services.holds import HoldExists
 from audit.services.incidents import BadInput
 from audit.services.ports.events import CursorExpired
+from audit.services.ports.jobs import StoredFileCorrupt
 
 PROBLEM_TYPE = "application/problem+json"
 _TYPE_BASE = "urn:elastra-audit:problem:"
@@ -158,6 +159,8 @@ def _audit_problem(request: Request, err: Exception) -> JSONResponse:
         return problem_response(400, "invalid-request", "Invalid request", str(err)[:500])
     if isinstance(err, StoreUnavailable):
         return problem_response(503, "unavailable", "Service unavailable", "try again later")
+    if isinstance(err, StoredFileCorrupt):
+        return problem_response(500, "stored-file-corrupt", "Stored file corrupt", str(err)[:500])
     if isinstance(err, ConfigurationError):
         return problem_response(503, "not-configured", "Not configured", str(err)[:500])
     return problem_response(400, "invalid-request", "Invalid request", str(err)[:500])

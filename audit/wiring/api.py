@@ -11,11 +11,13 @@ import secrets
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from elasticsearch import Elasticsearch
 
 from audit.adapters.elasticsearch.client import build_client
+from audit.adapters.elasticsearch.job_store import ElasticsearchJobStore
 from audit.adapters.elasticsearch.pit_handles import ElasticsearchPitHandles
 from audit.adapters.kafka.access_events import KafkaAccessEventSink
 from audit.adapters.metrics import PrometheusMetrics
@@ -56,7 +58,16 @@ class ApiServices:
         self._disclosures: DisclosureService | None = None
         self._retention: RetentionWiring | None = None
         self._trail: TrailWiring | None = None
-        self.jobs = JobRunner(settings.api_jobs_max, settings.api_jobs_kept, clock)
+        # Records and bundles in the node: a poll or a download may reach any replica.
+        self.jobs = JobRunner(
+            settings.api_jobs_max,
+            settings.api_jobs_kept,
+            clock,
+            store=ElasticsearchJobStore(
+                lambda: self.es, settings.api_jobs_index, settings.api_job_files_index
+            ),
+            files_root=Path(settings.api_export_dir),
+        )
 
     @property
     def es(self) -> Elasticsearch:
@@ -113,6 +124,7 @@ class ApiServices:
             return self._trail
 
     def close(self) -> None:
+        self.jobs.close()
         self.access_log.close()
         with self._lock:
             if self._es is not None:

@@ -161,6 +161,8 @@ def api_settings(stack: RunningStack, tag: str, tmp: Path, keys: Keys) -> tuple[
         hold_copy_prefix=f"t{tag}-held",
         org_settings_index=f"t{tag}-org-settings",
         api_export_dir=str(tmp / "exports"),
+        api_jobs_index=f"t{tag}-api-jobs",
+        api_job_files_index=f"t{tag}-api-job-files",
         api_upload_max_bytes=UPLOAD_MAX,
         api_verify_inline_max_events=VERIFY_INLINE_MAX,
         dsr_index=f"t{tag}-dsr",

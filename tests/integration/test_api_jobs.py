@@ -9,12 +9,15 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from audit.api import create_app
 from audit.api.jobs import Job, JobRunner, JobsBusy
 from audit.services.bundle import verify_bundle
 
@@ -90,6 +93,48 @@ def test_export_through_the_api_downloads_and_passes_verify_bundle(
     assert verdict.status_code == 200
     assert verdict.json()["ok"] is False
     assert {f["kind"] for f in verdict.json()["findings"]} >= {"file_modified"}
+
+
+def test_an_export_started_on_one_replica_is_polled_listed_and_downloaded_on_another(
+    api_env: ApiEnv, tmp_path: Path
+) -> None:
+    # A second API process: same node and keys, its own disk (another pod).
+    other = api_env.settings.model_copy(update={"api_export_dir": str(tmp_path / "replica-b")})
+    legal = api_env.auth("rita@legal", ["legal"], [ORG_A])
+    with TestClient(create_app(other)) as replica_b:
+        created = api_env.client.post(
+            "/v1/exports",
+            json={"organization_id": ORG_A, "format": "ndjson", "purpose": "DSAR-9"},
+            headers=legal,
+        )
+        assert created.status_code == 202, created.text
+        job_id = created.json()["id"]
+        polled = replica_b.get(f"/v1/exports/{job_id}", headers=legal)
+        assert polled.status_code == 200, polled.text  # at once, while it runs
+        deadline = time.monotonic() + 60
+        while polled.json()["state"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, polled.json()
+            time.sleep(0.1)
+            polled = replica_b.get(f"/v1/exports/{job_id}", headers=legal)
+        job = polled.json()
+        assert job["state"] == "succeeded" and job["result"]["events"] == 30, job
+        listed: list[str] = []
+        while job_id not in listed and time.monotonic() < deadline:
+            page = replica_b.get(f"/v1/exports?organization_id={ORG_A}", headers=legal)
+            assert page.status_code == 200
+            listed = [j["id"] for j in page.json()["jobs"]]
+        assert job_id in listed
+        bundle = replica_b.get(f"/v1/exports/{job_id}/bundle", headers=legal)
+        assert bundle.status_code == 200, bundle.text
+        stranger = api_env.auth("bo", ["compliance"], [ORG_B])
+        assert replica_b.get(f"/v1/exports/{job_id}/bundle", headers=stranger).status_code == 403
+    out = tmp_path / "downloaded"
+    _unpack(bundle.content, out, "tar")
+    assert verify_bundle(out) == []
+    written = Path(api_env.settings.api_export_dir) / job_id / "bundle"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == {
+        p.name: p.read_bytes() for p in written.iterdir()
+    }
 
 
 def test_another_tenant_cannot_read_an_export(api_env: ApiEnv) -> None:

@@ -7,9 +7,12 @@ that the service unit tests built on the fakes stay honest.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from audit.adapters.elasticsearch.chain_store import ElasticsearchChainStore
 from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.elasticsearch.hold_store import ElasticsearchHoldStore
 from audit.adapters.elasticsearch.incident_store import ElasticsearchIncidentStore
+from audit.adapters.elasticsearch.job_store import ElasticsearchJobStore
 from audit.adapters.elasticsearch.lease_store import ElasticsearchLease
 from audit.adapters.elasticsearch.retention_executor import (
     ElasticsearchRetentionCluster,
@@ -36,10 +40,12 @@ from audit.errors import ConflictError, InvalidTransition, NotFound
 from audit.services.ports.incidents import Version
 from audit.services.ports.ingest import InboundMessage, StoredDocument
 from audit.services.ports.integrity import ChainQuery
+from audit.services.ports.jobs import StoredFileCorrupt
 from audit.services.ports.retention import RetentionStepFailed
 from tests.fakes.incidents import FakeIncidentStore, FakeLease
 from tests.fakes.ingest import FakeDeadLetterSink, FakeDetectionFeed, FakeEventStore
 from tests.fakes.integrity import FakeChainStore
+from tests.fakes.jobs import FakeJobStore
 from tests.fakes.retention import FakeHoldStore, FakeRetentionCluster
 from tests.unit.incidents.helpers import T0, detection
 
@@ -454,3 +460,69 @@ def test_the_chain_is_read_in_seq_order_from_a_point_in_time(
         assert list(tail) == [{"integrity": {"seq": 2}}, {"integrity": {"seq": 3}}]
         assert snapshot.seq_bounds(ChainQuery("org_c")) is None
     assert chains.heads() == {"org_a": 3, "org_b": 1}
+
+
+@pytest.fixture(params=["real", "fake"])
+def job_store(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "fake":
+        yield FakeJobStore()
+        return
+    isolated: Isolated = request.getfixturevalue("isolated")
+    prefix = isolated.settings.index_prefix
+    # Small chunks: a file of a few kilobytes spans several documents.
+    yield ElasticsearchJobStore(
+        lambda: isolated.es, f"{prefix}-jobs", f"{prefix}-job-files", chunk_bytes=1024
+    )
+    isolated.es.indices.delete(index=f"{prefix}-jobs,{prefix}-job-files", ignore_unavailable=True)
+
+
+def _job_record(job_id: str, kind: str, minute: int) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "kind": kind,
+        "owner": "ann",
+        "organization_id": "org_a",
+        "created_at": f"2026-12-01T10:{minute:02d}:00+00:00",
+        "state": "running",
+        "result": {"nested": {"any": ["shape"]}},
+        "stored": {},
+    }
+
+
+def test_job_records_read_by_id_at_once_and_listed_newest_first(job_store: Any) -> None:
+    assert job_store.get("nothing") is None
+    assert job_store.records(None, 10) == []  # nothing saved yet: no index either
+    job_store.save(_job_record("export-1", "export", 1))
+    assert job_store.get("export-1") == _job_record("export-1", "export", 1)  # no refresh needed
+    job_store.save(_job_record("verify-2", "verify", 2))
+    job_store.save(_job_record("export-3", "export", 3))
+    finished = dict(_job_record("export-1", "export", 1), state="succeeded")
+    job_store.save(finished)  # replaced, not added
+    deadline = time.monotonic() + 5
+    while len(job_store.records(None, 10)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)  # searches see writes after a refresh
+    assert [r["id"] for r in job_store.records(None, 10)] == ["export-3", "verify-2", "export-1"]
+    assert [r["id"] for r in job_store.records("export", 10)] == ["export-3", "export-1"]
+    assert [r["id"] for r in job_store.records(None, 1)] == ["export-3"]
+    assert job_store.get("export-1")["state"] == "succeeded"
+
+
+def test_job_files_read_back_in_order_and_are_forgotten_with_the_job(
+    job_store: Any, tmp_path: Path
+) -> None:
+    data = bytes(range(256)) * 20  # 5,120 bytes: several chunks
+    (tmp_path / "events.ndjson").write_bytes(data)
+    (tmp_path / "empty").write_bytes(b"")
+    job_store.save(_job_record("export-1", "export", 1))
+    stored = job_store.put_file("export-1", "bundle/events.ndjson", tmp_path / "events.ndjson")
+    empty = job_store.put_file("export-1", "bundle/empty", tmp_path / "empty")
+    assert (stored.size, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert b"".join(job_store.read_file("export-1", stored)) == data
+    assert b"".join(job_store.read_file("export-1", empty)) == b""
+    with pytest.raises(StoredFileCorrupt):  # not what was stored
+        b"".join(job_store.read_file("export-1", replace(stored, sha256="0" * 64)))
+    time.sleep(1.2)  # the chunks searchable, as old jobs' are when forgotten
+    job_store.delete(["export-1"])
+    assert job_store.get("export-1") is None
+    with pytest.raises(StoredFileCorrupt):
+        b"".join(job_store.read_file("export-1", stored))

@@ -125,7 +125,7 @@ def create_export(
 @router.get(
     "/v1/exports",
     response_model=JobList,
-    summary="Export jobs of the caller's organizations (this process remembers the latest)",
+    summary="Export jobs of the caller's organizations (the latest, from every replica)",
 )
 def list_exports(
     params: Annotated[JobListParams, Query()],
@@ -189,9 +189,13 @@ def download_export(
     record.resource_id = job_id
     job = visible_job(principal, services.jobs.get(job_id, "export"))
     record.organization_id = job.organization_id
-    bundle = job.files.get("bundle")
-    if job.state != "succeeded" or not isinstance(bundle, Path):
+    if job.state != "succeeded":
         raise ApiProblem(409, "conflict", "Conflict", f"the export is {job.state}, not finished")
+    # Written here, or brought from the store once when another replica ran the job.
+    into = Path(services.settings.api_export_dir) / job.id / "bundle"
+    bundle = services.jobs.files(job, "bundle", into)
+    if bundle is None:
+        raise ApiProblem(409, "conflict", "Conflict", "the export left no bundle")
     kind: Kind = archive
     path = pack(bundle, kind)
     record.count = int((job.result or {}).get("events", 0))
