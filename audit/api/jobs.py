@@ -374,4 +374,22 @@ class JobRunner:
                 partial.rename(into)
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
+        self._prune_local()
         return into
+
+    def _prune_local(self) -> None:
+        """Drop this replica's copies of jobs the store has forgotten (another
+        replica forgot them): the export directory is a pod's bounded volume."""
+        root = self._files_root
+        if self._store is None or root is None or not root.is_dir():
+            return
+        try:
+            remembered = {r["id"] for r in self._store.records(None, self._kept)}
+        except Exception as err:  # pruned at the next download
+            log.warning("copies of forgotten jobs not pruned (%s)", err)
+            return
+        with self._lock:
+            remembered.update(self._jobs)
+        for path in root.iterdir():
+            if path.is_dir() and path.name not in remembered and "." not in path.name:
+                shutil.rmtree(path, ignore_errors=True)

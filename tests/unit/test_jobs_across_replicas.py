@@ -176,3 +176,22 @@ def test_a_job_is_not_started_when_its_record_cannot_be_saved(tmp_path: Path) ->
         a.start("export", "ann", "org_a", lambda j: {})
     store.outage = False
     assert a.listing("export", lambda j: True) == []
+
+
+def test_a_replica_drops_its_copies_of_jobs_another_replica_forgot(tmp_path: Path) -> None:
+    store, clock = FakeJobStore(), _Clock()
+    a = _runner(store, clock, "a", tmp_path, kept=2)
+    b = _runner(store, clock, "b", tmp_path, kept=2)
+    first = a.start("export", "ann", "org_a", _bundle_work(tmp_path / "a", {"f": b"1"}))
+    seen = _wait(b, first.id)
+    copy = tmp_path / "b" / first.id / "bundle"
+    assert b.files(seen, "bundle", copy) == copy
+    clock.now += timedelta(minutes=1)
+    second = a.start("export", "bob", "org_a", _bundle_work(tmp_path / "a", {"f": b"2"}))
+    _wait(a, second.id)
+    clock.now += timedelta(minutes=1)
+    a.start("export", "cat", "org_a", lambda j: {})  # beyond the newest 2: forgotten
+    assert first.id not in store.saved and (tmp_path / "b" / first.id).exists()
+    b.files(b.get(second.id, "export"), "bundle", tmp_path / "b" / second.id / "bundle")
+    assert not (tmp_path / "b" / first.id).exists()  # b's copy went with it
+    assert (tmp_path / "b" / second.id / "bundle" / "f").read_bytes() == b"2"
