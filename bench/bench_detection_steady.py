@@ -1,7 +1,7 @@
 """The detector's work per write-out as its windows fill (issue 12).
 
     .venv/bin/python bench/bench_detection_steady.py [--seconds 180] [--rate 5000]
-        [--turn 2500] [--jitter 1.0] [--state-seconds 5]
+        [--turn 2500] [--jitter 1.0] [--state-seconds 5] [--cost-share 0.2]
 
 No servers. ``bench_detection.py``'s traffic (2,000 users of 50
 organizations, each with one session) is re-timed to ``--rate`` events per
@@ -12,7 +12,11 @@ of traffic by default: about what the detector evaluates between two
 write-outs at 5,000 events/s). Every ``--state-seconds`` of traffic (the
 detector's ``AUDIT_DETECTION_STATE_INTERVAL_SECONDS``; 0: every turn) the
 keys whose state changed are serialized as the detector writes them to its
-changelog (``DetectionEngine.dump_state``).
+changelog (``DetectionEngine.dump_state``); as in the detector, the next
+write-out of state then waits until its serialization is at most
+``--cost-share`` of the time between two (0: never longer than
+``--state-seconds``). The detector judges by its clock, the bench by
+seconds of traffic: the same at 5,000 events/s in real time.
 
 Printed once a minute of event time: the CPU of evaluating a turn; per
 write-out of state, its CPU, keys and bytes, and that CPU spread over the
@@ -36,6 +40,7 @@ from bench_detection import T0, Stream
 
 from audit.adapters.bundled_data import load_rule_dir
 from audit.domain.detection import DetectionEngine, Router
+from audit.services.detector_loop import STATE_COST_SHARE
 from audit.settings import load_settings
 from audit.wiring.collector import tune_collector
 
@@ -51,8 +56,10 @@ def main() -> None:
     parser.add_argument(
         "--state-seconds", type=float, default=5.0, help="traffic between write-outs of state"
     )
+    parser.add_argument(
+        "--cost-share", type=float, default=STATE_COST_SHARE, help="of serialization, at most"
+    )
     args = parser.parse_args()
-    state_every = max(1, round(args.state_seconds * args.rate / args.turn))
 
     rules = load_rule_dir(load_settings().rules_dir)
     router = Router(rules)
@@ -63,12 +70,14 @@ def main() -> None:
     start_rss = _peak_rss_mb()
     print(
         f"{args.rate:,} events/s of event time, up to {args.jitter:g} s early,"
-        f" a turn every {args.turn:,} events, state written every {state_every} turns"
+        f" a turn every {args.turn:,} events, state written every {args.state_seconds:g} s"
+        f" of traffic or more (serialization at most {args.cost_share:g} of it)"
     )
     total = args.rate * args.seconds
     done = 0
     minute = 0
-    turns = writes = all_turns = 0
+    turns = writes = 0
+    state_due = args.state_seconds
     evaluate = dump = slowest = 0.0
     keys = size = 0
     while done < total:
@@ -81,9 +90,8 @@ def main() -> None:
                 engine.process(routed)
         evaluated = time.process_time()
         turns += 1
-        all_turns += 1
         evaluate += evaluated - started
-        if all_turns % state_every == 0 or done >= total:
+        if done / args.rate >= state_due or done >= total:
             changed = engine.take_changed_keys()
             for key in changed:
                 state = engine.dump_state(key)
@@ -93,6 +101,10 @@ def main() -> None:
             keys += len(changed)
             dump += dumped - evaluated
             slowest = max(slowest, dumped - evaluated)
+            gap = args.state_seconds
+            if gap > 0 and args.cost_share > 0:
+                gap = max(gap, (dumped - evaluated) / args.cost_share)
+            state_due = done / args.rate + gap
         if done // (args.rate * 60) > minute or done >= total:
             minute = done // (args.rate * 60)
             entries = engine.entries_per_rule()
@@ -100,7 +112,8 @@ def main() -> None:
             rss = _peak_rss_mb()
             print(
                 f"minute {done / args.rate / 60:.1f}: evaluate {evaluate / turns * 1000:.0f} ms"
-                f" per turn; per write-out of state {dump / max(writes, 1) * 1000:.0f} ms"
+                f" per turn; {writes} write-outs of state,"
+                f" each {dump / max(writes, 1) * 1000:.0f} ms"
                 f" (slowest {slowest * 1000:.0f}), {keys / max(writes, 1):,.0f} keys,"
                 f" {size / max(writes, 1) / 1e6:.1f} MB, spread over its turns"
                 f" {dump / turns * 1000:.0f} ms per turn;"

@@ -26,7 +26,11 @@ cost more than its evaluation (1.1-1.2 s of serialization per 0.5 s of
 traffic once session windows held three minutes at 5,000 events/s). What
 a crash costs instead: the turns since the last state write-out are read
 and evaluated again, and give the same detection ids. Kafka Streams makes
-the same trade with its commit interval.
+the same trade with its commit interval. As windows fill, serializing
+them costs more: the next write-out of state then waits until that cost
+is at most ``STATE_COST_SHARE`` of the time between two, so evaluation
+keeps most of the thread however large the state grows (a crash re-reads
+more, up to ``MAX_UNWRITTEN_RECORDS``).
 """
 
 from __future__ import annotations
@@ -65,9 +69,12 @@ SLOW_TURN_SECONDS = 1.0
 #: waits at most this long, so that a finished write-out is committed and
 #: the next one started promptly; it still returns as soon as records come.
 BUSY_POLL_MS = 20
-#: Evaluated records waiting for a write-out, beyond which the loop waits
-#: for the worker instead of reading on (bounds what a crash re-reads).
-MAX_UNWRITTEN_RECORDS = 100_000
+#: Evaluated records waiting for a write-out of state, beyond which the
+#: loop waits for one instead of reading on (bounds what a crash re-reads:
+#: 200 s at 5,000 events/s, evaluated again in about half a minute).
+MAX_UNWRITTEN_RECORDS = 1_000_000
+#: Share of the detector's thread that serializing state may take at most.
+STATE_COST_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,7 @@ class DetectorLoop:
         self._uncommitted: dict[int, int] = {}
         self._uncommitted_records = 0
         self._state_taken_at = monotonic()
+        self._state_gap = config.state_interval  # until the next write-out of state
         self._closed = False
 
     def _rebalance(self) -> None:
@@ -232,8 +240,9 @@ class DetectorLoop:
         self._uncommitted_records += records
 
     def _state_due(self) -> bool:
-        interval = self.config.state_interval
-        return interval <= 0 or self.monotonic() - self._state_taken_at >= interval
+        if self.config.state_interval <= 0:
+            return True
+        return self.monotonic() - self._state_taken_at >= self._state_gap
 
     def _take_state(self) -> None:
         """The changed keys' state, serialized now, when a write-out is
@@ -243,6 +252,7 @@ class DetectorLoop:
         as they were made took about half of the detector's thread at 5,000
         events/s, most of it for keys whose state was serialized again a
         turn later."""
+        began = self.monotonic()
         for task in self.tasks.values():
             changes = task.take_changes()
             if changes:
@@ -250,7 +260,8 @@ class DetectorLoop:
         _merge(self._unwritten.offsets, self._uncommitted)
         self._uncommitted = {}
         self._uncommitted_records = 0
-        self._state_taken_at = self.monotonic()
+        self._state_taken_at = taken = self.monotonic()
+        self._state_gap = max(self.config.state_interval, (taken - began) / STATE_COST_SHARE)
 
     def _write_out(self, *, wait: bool) -> None:
         """Commit a finished write-out; start the next if anything waits.

@@ -348,3 +348,37 @@ def test_too_many_records_without_state_wait_for_a_write_out_of_state(
         assert source.log[-1] == "commit {0: 2}"
     finally:
         loop.close()
+
+
+def test_state_that_takes_long_to_serialize_is_written_out_less_often() -> None:
+    burst = routed_failures(12)
+    source = _Source([burst[:3], burst[3:6], burst[6:9], burst[9:]])
+    writer = _Writer(source.log)
+    writer.release.set()
+    changelog = _RecordingChangelog(source.log)
+    clock = _Clock()
+    loop = _loop(source, writer, changelog=changelog, state_interval=5.0, monotonic=clock)
+    try:
+        loop.run_once()
+        (task,) = loop.tasks.values()
+        take = task.take_changes
+
+        def slow() -> list[tuple[str, bytes | None]]:
+            clock.now += 3.0  # serializing this state takes 3 s
+            return take()
+
+        task.take_changes = slow  # type: ignore[method-assign]
+        clock.now += 5.0
+        loop.run_once()  # due: written, and it took 3 s
+        _finish_write_out(loop)
+        assert len(changelog.written) == 1
+        clock.now += 5.0
+        loop.run_once()  # the interval has passed, but 3 s is more than a fifth of it
+        _finish_write_out(loop)
+        assert len(changelog.written) == 1
+        clock.now += 10.0  # 15 s after: 3 s is a fifth
+        loop.run_once()
+        _finish_write_out(loop)
+        assert len(changelog.written) == 2
+    finally:
+        loop.close()
