@@ -16,11 +16,20 @@ from typing import Any
 import orjson
 
 from audit.domain.detection import DetectionEngine, RoutedEvent
-from audit.domain.detection.engine import DEFAULT_LATE_HORIZON, TooLate
+from audit.domain.detection.engine import (
+    DEFAULT_LATE_HORIZON,
+    StateSnapshot,
+    TooLate,
+    encode_state,
+)
 from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import from_us
 from audit.domain.detection.rules import RuleBase
 from audit.domain.detection.watermarks import NEVER, SourceClocks
+
+#: A changed key as taken: its state's snapshot, a record already encoded
+#: (the source clocks), or None (deleted).
+Change = StateSnapshot | bytes | None
 
 #: Changelog key of a task's source clocks (never a rule's key: those
 #: start with a rule id).
@@ -81,13 +90,31 @@ class DetectionTask:
 
     def take_changes(self) -> list[tuple[str, bytes | None]]:
         """State to write to the changelog: each changed key (None: deleted)."""
-        changes = [(key, self.engine.dump_state(key)) for key in self.engine.take_changed_keys()]
-        for key, value in changes:
-            self._count_record(key, value)
+        return self.encode_changes(self.take_snapshots())
+
+    def take_snapshots(self) -> list[tuple[str, Change]]:
+        """Each changed key's state as it stands now (None: deleted), to be
+        encoded by :meth:`encode_changes`, on another thread if need be."""
+        engine = self.engine
+        changes: list[tuple[str, Change]] = [
+            (key, engine.snapshot_state(key)) for key in engine.take_changed_keys()
+        ]
         if self._clocks_changed:
             changes.append((CLOCKS_KEY, orjson.dumps(self.clocks.dump())))
             self._clocks_changed = False
         return changes
+
+    def encode_changes(
+        self, changes: Iterable[tuple[str, Change]]
+    ) -> list[tuple[str, bytes | None]]:
+        """Changelog records of :meth:`take_snapshots`' changes."""
+        records: list[tuple[str, bytes | None]] = []
+        for key, change in changes:
+            value = change if change is None or isinstance(change, bytes) else encode_state(change)
+            if key != CLOCKS_KEY:
+                self._count_record(key, value)
+            records.append((key, value))
+        return records
 
     def expire(self) -> int:
         watermark = self.engine.watermark

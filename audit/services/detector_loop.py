@@ -26,11 +26,12 @@ cost more than its evaluation (1.1-1.2 s of serialization per 0.5 s of
 traffic once session windows held three minutes at 5,000 events/s). What
 a crash costs instead: the turns since the last state write-out are read
 and evaluated again, and give the same detection ids. Kafka Streams makes
-the same trade with its commit interval. As windows fill, serializing
-them costs more: the next write-out of state then waits until that cost
-is at most ``STATE_COST_SHARE`` of the time between two, so evaluation
-keeps most of the thread however large the state grows (a crash re-reads
-more, up to ``MAX_UNWRITTEN_RECORDS``).
+the same trade with its commit interval. The loop's thread only
+takes a snapshot of each changed key (its window's references); the worker
+encodes them. As windows fill, encoding costs more: the next write-out of
+state then waits until that cost is at most ``STATE_COST_SHARE`` of the
+time between two, so evaluation keeps most of the process however large
+the state grows (a crash re-reads more, up to ``MAX_UNWRITTEN_RECORDS``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from datetime import datetime, timedelta
 from audit.domain.detection.engine import TooLate
 from audit.domain.detection.record import Detection
 from audit.domain.detection.rules import RuleBase
-from audit.services.detection import DetectionTask
+from audit.services.detection import Change, DetectionTask
 from audit.services.ports.detection import (
     DetectionHandler,
     DetectionWriter,
@@ -93,10 +94,15 @@ class _Unwritten:
     offsets that state covers (committed once it is written out)."""
 
     detections: dict[str, Detection] = field(default_factory=dict)
-    changes: dict[int, dict[str, bytes | None]] = field(default_factory=dict)
+    changes: dict[int, dict[str, Change]] = field(default_factory=dict)
+    tasks: dict[int, DetectionTask] = field(default_factory=dict)  # whose changes
     too_late: list[TooLate] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)
     now: datetime | None = None
+    #: Seconds of taking the state's snapshots (the loop's thread) and of
+    #: encoding and writing them (CPU of the worker's).
+    took: float = 0.0
+    encoded: float = 0.0
 
     def __bool__(self) -> bool:
         return bool(self.detections or self.changes or self.too_late or self.offsets)
@@ -140,7 +146,7 @@ class DetectorLoop:
         self._last_housekeeping: float | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detections")
         self._unwritten = _Unwritten()
-        self._in_flight: tuple[Future[None], dict[int, int]] | None = None
+        self._in_flight: tuple[Future[None], _Unwritten] | None = None
         # Evaluated since the last write-out of state began: the offsets
         # that state will cover, and how many records a crash would re-read.
         self._uncommitted: dict[int, int] = {}
@@ -245,23 +251,33 @@ class DetectorLoop:
         return self.monotonic() - self._state_taken_at >= self._state_gap
 
     def _take_state(self) -> None:
-        """The changed keys' state, serialized now, when a write-out is
-        about to start: a key that changed in several turns while the worker
-        was busy is serialized once, as it stands after all of them (the
-        state the pending offsets lead to). Serializing each turn's changes
-        as they were made took about half of the detector's thread at 5,000
-        events/s, most of it for keys whose state was serialized again a
-        turn later."""
+        """The changed keys' state as it stands now, when a write-out is
+        about to start: the state the pending offsets lead to, taken once
+        for all the turns since the last. Each key is a snapshot (its
+        window's references copied); the worker encodes them, the part
+        that costs: serializing whole windows on this thread stalled
+        evaluation for seconds once they filled."""
         began = self.monotonic()
+        unwritten = self._unwritten
         for task in self.tasks.values():
-            changes = task.take_changes()
+            changes = task.take_snapshots()
             if changes:
-                self._unwritten.changes.setdefault(task.partition, {}).update(changes)
-        _merge(self._unwritten.offsets, self._uncommitted)
+                unwritten.changes.setdefault(task.partition, {}).update(changes)
+                unwritten.tasks[task.partition] = task
+        _merge(unwritten.offsets, self._uncommitted)
         self._uncommitted = {}
         self._uncommitted_records = 0
         self._state_taken_at = taken = self.monotonic()
-        self._state_gap = max(self.config.state_interval, (taken - began) / STATE_COST_SHARE)
+        unwritten.took += taken - began
+
+    def _written(self, done: _Unwritten) -> None:
+        """A write-out finished: commit what its state covers; the next
+        write-out of state waits until this one's cost is a small share."""
+        if done.offsets:
+            self.source.commit(done.offsets)
+        if done.changes:
+            cost = done.took + done.encoded
+            self._state_gap = max(self.config.state_interval, cost / STATE_COST_SHARE)
 
     def _write_out(self, *, wait: bool) -> None:
         """Commit a finished write-out; start the next if anything waits.
@@ -272,19 +288,18 @@ class DetectorLoop:
         """
         while True:
             if self._in_flight is not None:
-                future, offsets = self._in_flight
+                future, done = self._in_flight
                 if not wait and not future.done():
                     return
                 future.result()
                 self._in_flight = None
-                if offsets:
-                    self.source.commit(offsets)
+                self._written(done)
             if wait or self._state_due():
                 self._take_state()
             if not self._unwritten:
                 return
             unwritten, self._unwritten = self._unwritten, _Unwritten()
-            self._in_flight = (self._worker.submit(self._store, unwritten), unwritten.offsets)
+            self._in_flight = (self._worker.submit(self._store, unwritten), unwritten)
             if not wait:
                 return
 
@@ -297,17 +312,17 @@ class DetectorLoop:
             return
         self._take_state()
         if self._in_flight is not None:
-            future, offsets = self._in_flight
+            future, done = self._in_flight
             future.result()
             if not self._unwritten:
                 return  # its offsets are committed after the poll
             # Replaced below: the next write-out commits its offsets too.
-            _merge(self._unwritten.offsets, offsets)
+            _merge(self._unwritten.offsets, done.offsets)
         if self._unwritten:
             unwritten, self._unwritten = self._unwritten, _Unwritten()
             future = self._worker.submit(self._store, unwritten)
             future.result()
-            self._in_flight = (future, unwritten.offsets)
+            self._in_flight = (future, unwritten)
 
     def _housekeeping(self) -> None:
         now = self.monotonic()
@@ -345,8 +360,11 @@ class DetectorLoop:
                     self.metrics.observe("audit_detection_latency_seconds", lag)
             if self.handler is not None:
                 self.handler.handle_detections(found, unwritten.now or self.clock())
+        began = time.thread_time()
         for partition, changes in unwritten.changes.items():
-            self.changelog.write(partition, list(changes.items()))
+            records = unwritten.tasks[partition].encode_changes(changes.items())
+            self.changelog.write(partition, records)
+        unwritten.encoded = time.thread_time() - began
         if unwritten.too_late and self.too_late is not None:
             self.too_late.record(unwritten.too_late)
         if self.too_late is not None:

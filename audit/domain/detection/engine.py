@@ -59,7 +59,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -455,22 +455,28 @@ class DetectionEngine:
 
     def dump_state(self, key: str) -> bytes | None:
         """The key's state as JSON bytes, or None when the engine holds none."""
+        return encode_state(self.snapshot_state(key))
+
+    def snapshot_state(self, key: str) -> StateSnapshot | None:
+        """The key's state as it stands, for :func:`encode_state` later, on
+        any thread: events are shared (they are immutable), the containers
+        that change are copied. Taking it costs a copy of the window's
+        references; encoding it (the JSON of every held event) is what
+        costs, and the detector does that off its evaluating thread."""
         state = self._states.get(key)
         if state is None:
             return None
         evaluator = self._evaluators[state.rule_id]
-        doc: dict[str, Any] = {
-            "v": _STATE_VERSION,
-            "rule_id": state.rule_id,
-            "group_key": [list(pair) for pair in state.group_key],
-            "floor": None if state.floor is None else list(state.floor),
-            "pending": [dump_event(e) for e in state.pending],
-            "open": None if state.open is None else state.open.dump(),
-            "data": evaluator.dump(state.data),
-        }
-        if key != state.key:
-            doc["lane"] = "late"
-        return orjson.dumps(doc)
+        return StateSnapshot(
+            state.rule_id,
+            state.group_key,
+            state.floor,
+            tuple(state.pending),
+            None if state.open is None else state.open.dump(),
+            evaluator,
+            evaluator.snapshot(state.data),
+            key != state.key,
+        )
 
     def load_state(self, key: str, raw: bytes | None) -> bool:
         """Restore one key (from the changelog); None removes it.
@@ -518,6 +524,37 @@ class DetectionEngine:
             dumped = self.dump_state(key)
             sizes.append(len(dumped) if dumped is not None else 0)
         return sum(sizes) / len(sizes) if sizes else 0.0
+
+
+class StateSnapshot(NamedTuple):
+    """One key's state taken by :meth:`DetectionEngine.snapshot_state`."""
+
+    rule_id: str
+    group_key: tuple[tuple[str, str], ...]
+    floor: tuple[int, str, int] | None
+    pending: tuple[RoutedEvent, ...]
+    open: dict[str, Any] | None
+    evaluator: Evaluator
+    data: Any
+    late_lane: bool
+
+
+def encode_state(snapshot: StateSnapshot | None) -> bytes | None:
+    """A key's changelog record: its snapshot as JSON bytes (None: no state)."""
+    if snapshot is None:
+        return None
+    doc: dict[str, Any] = {
+        "v": _STATE_VERSION,
+        "rule_id": snapshot.rule_id,
+        "group_key": [list(pair) for pair in snapshot.group_key],
+        "floor": None if snapshot.floor is None else list(snapshot.floor),
+        "pending": [dump_event(e) for e in snapshot.pending],
+        "open": snapshot.open,
+        "data": snapshot.evaluator.dump(snapshot.data),
+    }
+    if snapshot.late_lane:
+        doc["lane"] = "late"
+    return orjson.dumps(doc)
 
 
 _make_routed = RoutedEvent._make

@@ -133,7 +133,13 @@ class Evaluator(Protocol):
     def idle(self, data: Any, now_us: int) -> bool:
         """Forget what is older than the rule looks back from ``now_us``; True if empty."""
 
-    def dump(self, data: Any) -> Any: ...
+    def snapshot(self, data: Any) -> Any:
+        """What :meth:`dump` needs of ``data``, safe from later changes to it:
+        taken on the detector's thread, dumped on another (shallow: held
+        events are immutable)."""
+
+    def dump(self, snapshot: Any) -> Any:
+        """A :meth:`snapshot` as JSON-ready values."""
 
     def load(self, raw: Any, rebuild: Any) -> Any: ...
 
@@ -212,7 +218,10 @@ class MatchEvaluator(_Base):
     def idle(self, data: Any, now_us: int) -> bool:
         return True
 
-    def dump(self, data: Any) -> Any:
+    def snapshot(self, data: Any) -> Any:
+        return None
+
+    def dump(self, snapshot: Any) -> Any:
         return None
 
     def load(self, raw: Any, rebuild: Any) -> Any:
@@ -449,14 +458,18 @@ class _Windowed(_Base):
             self._removed(data, events.popleft())
         return not events and data.older is None
 
-    def dump(self, data: Window) -> Any:
+    def snapshot(self, data: Window) -> tuple[tuple[RoutedEvent, ...], ...]:
+        return (tuple(data.older or ()), tuple(data.events))
+
+    def dump(self, snapshot: tuple[tuple[RoutedEvent, ...], ...]) -> Any:
         # One list in event-time order, the older events first: the layout
         # written before they were kept (the trailing window alone) loads
         # the same way.
         # (dump_event inline: this runs for every event of a changed window)
         start = DUMPED_FROM
-        dumped = [e[start:] for e in data.older or ()]
-        dumped.extend([e[start:] for e in data.events])
+        older, events = snapshot
+        dumped = [e[start:] for e in older]
+        dumped.extend([e[start:] for e in events])
         return dumped
 
     def load(self, raw: Any, rebuild: Any) -> Window:
@@ -920,15 +933,18 @@ class SequenceEvaluator(_Base):
                 data.older = None
         return not any(data.queues) and data.older is None
 
-    def dump(self, data: Steps) -> Any:
-        # per step one list in event-time order, the older events first: the
-        # layout written before they were kept loads the same way
+    def snapshot(self, data: Steps) -> list[tuple[RoutedEvent, ...]]:
+        # per step one tuple in event-time order, the older events first
         older = data.older
         return [
-            [dump_event(e) for e in (older[step] if older is not None else ())]
-            + [dump_event(e) for e in queue]
+            (*(older[step] if older is not None else ()), *queue)
             for step, queue in enumerate(data.queues)
         ]
+
+    def dump(self, snapshot: list[tuple[RoutedEvent, ...]]) -> Any:
+        # per step one list in event-time order, the older events first: the
+        # layout written before they were kept loads the same way
+        return [[dump_event(e) for e in step] for step in snapshot]
 
     def load(self, raw: Any, rebuild: Any) -> Steps:
         data = self.new_data()
@@ -1005,8 +1021,12 @@ class NewValueEvaluator(_Base):
         self._prune(data, now_us // _DAY_US)
         return not data.days
 
-    def dump(self, data: History) -> Any:
-        return {"days": {str(d): v for d, v in data.days.items()}, "values": data.values}
+    def snapshot(self, data: History) -> History:
+        # a day's counters change in place: copied
+        return History({d: list(v) for d, v in data.days.items()}, dict(data.values))
+
+    def dump(self, snapshot: History) -> Any:
+        return {"days": {str(d): v for d, v in snapshot.days.items()}, "values": snapshot.values}
 
     def load(self, raw: Any, rebuild: Any) -> History:
         return History(
@@ -1178,6 +1198,9 @@ class GeoVelocityEvaluator(_Base):
         if data.event is not None and now_us - data.event.time_us > self.max_interval_us:
             data.event = data.where = data.recent = None
         return data.event is None
+
+    def snapshot(self, data: LastSeen) -> LastSeen:
+        return LastSeen(data.event, data.where, None if data.recent is None else list(data.recent))
 
     def dump(self, data: LastSeen) -> Any:
         if data.event is None:

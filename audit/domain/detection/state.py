@@ -120,8 +120,9 @@ class OpenDetection:
             "first": self.first_us,
             "last": self.last_us,
             "count": self.count,
-            "event_ids": self.event_ids,
-            "event_times": self.event_times,
+            # copies: a snapshot of the state is dumped while the key goes on
+            "event_ids": list(self.event_ids),
+            "event_times": list(self.event_times),
             "orgs": sorted(self.orgs),
             "resource_orgs": sorted(self.resource_orgs),
             "categories": sorted(self.categories),

@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from audit.domain.detection.engine import StateSnapshot
 from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import RoutedEvent
 from audit.services import detector_loop
+from audit.services.detection import Change
 from audit.services.detector_loop import DetectorConfig, DetectorLoop
 from audit.services.ports.detection import AssignmentChanges, RoutedMessage
 from tests.unit.services.test_detection_task import SOURCES, routed_failures, rules
@@ -205,13 +207,13 @@ def test_state_changed_while_the_worker_is_busy_is_serialized_once_as_it_stands(
         loop.run_once()  # fires; the write-out of batch 1 blocks
         (task,) = loop.tasks.values()
         serialized: list[str] = []
-        dump = task.engine.dump_state
+        snapshot = task.engine.snapshot_state
 
-        def counted(key: str) -> bytes | None:
+        def counted(key: str) -> StateSnapshot | None:
             serialized.append(key)
-            return dump(key)
+            return snapshot(key)
 
-        task.engine.dump_state = counted  # type: ignore[method-assign]
+        task.engine.snapshot_state = counted  # type: ignore[method-assign]
         for _ in range(3):
             loop.run_once()  # each changes the same key while the worker waits
         assert serialized == []
@@ -361,13 +363,13 @@ def test_state_that_takes_long_to_serialize_is_written_out_less_often() -> None:
     try:
         loop.run_once()
         (task,) = loop.tasks.values()
-        take = task.take_changes
+        take = task.take_snapshots
 
-        def slow() -> list[tuple[str, bytes | None]]:
-            clock.now += 3.0  # serializing this state takes 3 s
+        def slow() -> list[tuple[str, Change]]:
+            clock.now += 3.0  # taking this state takes 3 s
             return take()
 
-        task.take_changes = slow  # type: ignore[method-assign]
+        task.take_snapshots = slow  # type: ignore[method-assign]
         clock.now += 5.0
         loop.run_once()  # due: written, and it took 3 s
         _finish_write_out(loop)
@@ -376,7 +378,7 @@ def test_state_that_takes_long_to_serialize_is_written_out_less_often() -> None:
         loop.run_once()  # the interval has passed, but 3 s is more than a fifth of it
         _finish_write_out(loop)
         assert len(changelog.written) == 1
-        clock.now += 10.0  # 15 s after: 3 s is a fifth
+        clock.now += 11.0  # 16 s after: 3 s (and the worker's encoding) under a fifth
         loop.run_once()
         _finish_write_out(loop)
         assert len(changelog.written) == 2
