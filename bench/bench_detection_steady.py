@@ -1,7 +1,7 @@
 """The detector's work per write-out as its windows fill (issue 12).
 
     .venv/bin/python bench/bench_detection_steady.py [--seconds 180] [--rate 5000]
-        [--turn 2500] [--jitter 1.0] [--state-seconds 5] [--cost-share 0.2]
+        [--turn 2500] [--jitter 1.0] [--state-seconds 5] [--cost-share 0.2] [--whole]
 
 No servers. ``bench_detection.py``'s traffic (2,000 users of 50
 organizations, each with one session) is re-timed to ``--rate`` events per
@@ -12,7 +12,9 @@ of traffic by default: about what the detector evaluates between two
 write-outs at 5,000 events/s). Every ``--state-seconds`` of traffic (the
 detector's ``AUDIT_DETECTION_STATE_INTERVAL_SECONDS``; 0: every turn) the
 keys whose state changed are serialized as the detector writes them to its
-changelog (``DetectionEngine.dump_state``); as in the detector, the next
+changelog (a snapshot of each, encoded by ``SegmentedState``: keys holding
+many events as a head and the time segments that changed, others whole;
+``--whole``: every key whole, as before segments); as in the detector, the next
 write-out of state then waits until its serialization is at most
 ``--cost-share`` of the time between two (0: never longer than
 ``--state-seconds``). The detector judges by its clock, the bench by
@@ -40,6 +42,7 @@ from bench_detection import T0, Stream
 
 from audit.adapters.bundled_data import load_rule_dir
 from audit.domain.detection import DetectionEngine, Router
+from audit.domain.detection.segments import MIN_EVENTS, SEGMENT_US, SegmentedState
 from audit.services.detector_loop import STATE_COST_SHARE
 from audit.settings import load_settings
 from audit.wiring.collector import tune_collector
@@ -59,11 +62,24 @@ def main() -> None:
     parser.add_argument(
         "--cost-share", type=float, default=STATE_COST_SHARE, help="of serialization, at most"
     )
+    parser.add_argument(
+        "--whole", action="store_true", help="write every key whole (no time segments)"
+    )
+    parser.add_argument(
+        "--min-events", type=int, default=MIN_EVENTS, help="a key holding fewer is written whole"
+    )
+    parser.add_argument(
+        "--segment-seconds", type=float, default=SEGMENT_US / 1e6, help="width of a segment"
+    )
     args = parser.parse_args()
 
     rules = load_rule_dir(load_settings().rules_dir)
     router = Router(rules)
     engine = DetectionEngine(rules)
+    segments = SegmentedState(
+        min_events=2**62 if args.whole else args.min_events,
+        width_us=int(args.segment_seconds * 1e6),
+    )
     stream = Stream(7)
     early = random.Random(3)
     tune_collector()
@@ -71,7 +87,12 @@ def main() -> None:
     print(
         f"{args.rate:,} events/s of event time, up to {args.jitter:g} s early,"
         f" a turn every {args.turn:,} events, state written every {args.state_seconds:g} s"
-        f" of traffic or more (serialization at most {args.cost_share:g} of it)"
+        f" of traffic or more (serialization at most {args.cost_share:g} of it),"
+        + (
+            " every key whole"
+            if args.whole
+            else f" keys of {args.min_events}+ events in segments of {args.segment_seconds:g} s"
+        )
     )
     total = args.rate * args.seconds
     done = 0
@@ -94,8 +115,8 @@ def main() -> None:
         if done / args.rate >= state_due or done >= total:
             changed = engine.take_changed_keys()
             for key in changed:
-                state = engine.dump_state(key)
-                size += len(state) if state is not None else 0
+                for _, record in segments.encode(key, engine.snapshot_state(key)):
+                    size += len(record) if record is not None else 0
             dumped = time.process_time()
             writes += 1
             keys += len(changed)

@@ -20,11 +20,11 @@ from audit.domain.detection.engine import (
     DEFAULT_LATE_HORIZON,
     StateSnapshot,
     TooLate,
-    encode_state,
 )
 from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import from_us
 from audit.domain.detection.rules import RuleBase
+from audit.domain.detection.segments import SegmentedState, is_segment
 from audit.domain.detection.watermarks import NEVER, SourceClocks
 
 #: A changed key as taken: its state's snapshot, a record already encoded
@@ -45,6 +45,7 @@ class DetectionTask:
         lateness: timedelta,
         expected_sources: Iterable[str],
         late_horizon: timedelta = DEFAULT_LATE_HORIZON,
+        segments: SegmentedState | None = None,
     ) -> None:
         self.partition = partition
         self.engine = DetectionEngine(rules, lateness=lateness, late_horizon=late_horizon)
@@ -56,22 +57,29 @@ class DetectionTask:
         # a restore of this partition reads, known without serializing.
         self._record_bytes: dict[str, int] = {}
         self._state_bytes = 0
+        # Keys holding many events are written as a head and time segments.
+        self._segments = segments or SegmentedState(
+            pending_span_us=lateness // timedelta(microseconds=1)
+        )
 
     def restore(self, entries: Iterable[tuple[str, bytes | None]]) -> int:
-        """Replay the changelog partition (oldest first); returns keys restored."""
+        """Replay the changelog partition (oldest first); returns the records
+        of keys read (segments not counted)."""
         restored = 0
+        engine, segments = self.engine, self._segments
         for key, value in entries:
             if key == CLOCKS_KEY:
                 if value is not None:
                     self.clocks.load(orjson.loads(value))
                 continue
-            self.engine.load_state(key, value)
+            segments.read(engine, key, value)
             self._count_record(key, value)
-            restored += 1
+            restored += not is_segment(key)
+        segments.finish_restore(engine)
         clock = self.clocks.clock_us()
         if clock is not None:
-            self.engine.advance(from_us(clock))
-        self.engine.take_changed_keys()
+            engine.advance(from_us(clock))
+        engine.take_changed_keys()
         return restored
 
     def apply_event(self, routed: RoutedEvent) -> list[Detection]:
@@ -96,9 +104,9 @@ class DetectionTask:
         """Each changed key's state as it stands now (None: deleted), to be
         encoded by :meth:`encode_changes`, on another thread if need be."""
         engine = self.engine
-        changes: list[tuple[str, Change]] = [
-            (key, engine.snapshot_state(key)) for key in engine.take_changed_keys()
-        ]
+        # A restore's orphaned segments go first: a key may write there next.
+        changes: list[tuple[str, Change]] = [(key, None) for key in self._segments.take_orphans()]
+        changes.extend((key, engine.snapshot_state(key)) for key in engine.take_changed_keys())
         if self._clocks_changed:
             changes.append((CLOCKS_KEY, orjson.dumps(self.clocks.dump())))
             self._clocks_changed = False
@@ -107,13 +115,17 @@ class DetectionTask:
     def encode_changes(
         self, changes: Iterable[tuple[str, Change]]
     ) -> list[tuple[str, bytes | None]]:
-        """Changelog records of :meth:`take_snapshots`' changes."""
+        """Changelog records of :meth:`take_snapshots`' changes, in the
+        order they must reach the topic (a key's segments before its head)."""
         records: list[tuple[str, bytes | None]] = []
+        encode = self._segments.encode
         for key, change in changes:
-            value = change if change is None or isinstance(change, bytes) else encode_state(change)
-            if key != CLOCKS_KEY:
-                self._count_record(key, value)
-            records.append((key, value))
+            if isinstance(change, bytes):  # the source clocks
+                records.append((key, change))
+                continue
+            for record in encode(key, change):
+                self._count_record(*record)
+                records.append(record)
         return records
 
     def expire(self) -> int:

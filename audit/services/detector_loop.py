@@ -20,15 +20,17 @@ away, whatever was evaluated is written out first (:meth:`DetectorLoop.settle`),
 so its next owner restores the state its offsets lead to.
 
 State goes to the changelog (and offsets are committed) at most every
-``state_interval`` seconds; detections are written out every turn. A key's
-changelog record is its whole window, so a busy key written every turn
-cost more than its evaluation (1.1-1.2 s of serialization per 0.5 s of
-traffic once session windows held three minutes at 5,000 events/s). What
-a crash costs instead: the turns since the last state write-out are read
-and evaluated again, and give the same detection ids. Kafka Streams makes
-the same trade with its commit interval. The loop's thread only
-takes a snapshot of each changed key (its window's references); the worker
-encodes them. As windows fill, encoding costs more: the next write-out of
+``state_interval`` seconds; detections are written out every turn. A busy
+key changes in every turn, and written every turn its state cost more than
+its evaluation (1.1-1.2 s of serialization per 0.5 s of traffic once
+session windows held three minutes at 5,000 events/s, when a key's record
+was its whole window; busy keys are now written as the time segments
+that changed, :mod:`audit.domain.detection.segments`). What a crash costs
+instead: the turns since the last state write-out are read and evaluated
+again, and give the same detection ids. Kafka Streams makes the same trade
+with its commit interval. The loop's thread only takes a snapshot of each
+changed key (its window's references); the worker encodes them. Should
+encoding still cost more as windows fill, the next write-out of
 state then waits until that cost is at most ``STATE_COST_SHARE`` of the
 time between two, so evaluation keeps most of the process however large
 the state grows (a crash re-reads more, up to ``MAX_UNWRITTEN_RECORDS``).

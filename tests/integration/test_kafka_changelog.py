@@ -2,7 +2,9 @@
 
 What the detector relies on: what a flush returned from is read back per
 partition, oldest first, tombstones included, by the restore of a later
-owner; a key's state larger than the broker's default message limit (a
+owner; a busy key written as a head and time segments (keys with NUL
+bytes, order within the partition) restores as it was; a key's state
+larger than the broker's default message limit (a
 burst on one key) is written and restored whole; and a state record the
 broker refused fails the flush, so that the offsets it covers are not
 committed.
@@ -19,7 +21,11 @@ import pytest
 from audit.adapters.kafka.changelog import KafkaChangelog
 from audit.adapters.kafka.delivery import UndeliveredRecords
 from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
+from audit.domain.detection.segments import is_segment
 from audit.settings import Settings
+from tests.unit.detection.test_segments import chunks, run, states
+from tests.unit.detection.test_segments import stream as segment_stream
+from tests.unit.detection.test_segments import task as segmented_task
 
 from .conftest import Isolated
 
@@ -70,6 +76,21 @@ def test_what_a_flush_returned_from_is_restored_per_partition_in_order(
     ]
     assert list(restoring.read(1)) == [("rule|c", b'{"n":3}')]
     assert list(restoring.read(2)) == []
+
+
+def test_keys_written_in_time_segments_restore_from_the_topic_as_they_were(
+    settings: Settings, changelog: KafkaChangelog
+) -> None:
+    original = segmented_task()
+    for turn, part in enumerate(chunks(segment_stream(11, 1_500), 300)):
+        run(original, part, until_s=turn * 75 - 70)
+        changelog.write(3, original.take_changes())
+        changelog.flush()
+    written = list(KafkaChangelog(settings).read(3))
+    assert sum(is_segment(key) for key, _ in written) > 20
+    again = segmented_task()
+    again.restore(written)
+    assert states(again) == states(original) != {}
 
 
 def test_a_window_larger_than_the_brokers_default_limit_is_restored_whole(

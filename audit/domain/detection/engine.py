@@ -49,7 +49,10 @@ one :class:`~audit.domain.detection.state.KeyState`; :meth:`dump_state`
 / :meth:`load_state` turn it into JSON bytes and back, and
 :meth:`take_changed_keys` says which keys to write to the changelog (a key
 whose state was dropped dumps as None: write a tombstone). A key's late
-lane is a state of its own, under ``key + LATE_SUFFIX``.
+lane is a state of its own, under ``key + LATE_SUFFIX``. The detector
+writes a key holding many events as a head and time segments instead
+(:mod:`~audit.domain.detection.segments`, through :meth:`snapshot_state`
+and :meth:`load_doc`); the head is this record without its events.
 """
 
 from __future__ import annotations
@@ -219,7 +222,7 @@ class DetectionEngine:
             if opened is None:
                 return []
             return [opened.to_detection(self.rules[state.rule_id], state.group_key)]
-        state.pending.append(routed)
+        _insert_pending(state.pending, routed)
         self._seq += 1
         heap = self._heap
         heapq.heappush(heap, (time_us, routed.event_id, routed.step, self._seq, key, routed))
@@ -453,6 +456,10 @@ class DetectionEngine:
         changed, self._changed = self._changed, set()
         return sorted(changed)
 
+    def evaluator(self, rule_id: str) -> Evaluator | None:
+        """The evaluator of ``rule_id``, None when this engine does not run it."""
+        return self._evaluators.get(rule_id)
+
     def dump_state(self, key: str) -> bytes | None:
         """The key's state as JSON bytes, or None when the engine holds none."""
         return encode_state(self.snapshot_state(key))
@@ -487,7 +494,12 @@ class DetectionEngine:
         if raw is None:
             self._states.pop(key, None)
             return True
-        doc = orjson.loads(raw)
+        return self.load_doc(key, orjson.loads(raw))
+
+    def load_doc(self, key: str, doc: dict[str, Any]) -> bool:
+        """:meth:`load_state` of a parsed record (its ``data`` in place: a
+        record written in segments has it assembled first, see
+        :mod:`~audit.domain.detection.segments`)."""
         if doc.get("v") != _STATE_VERSION:
             raise ValueError(f"state of {key!r} has version {doc.get('v')!r}, not {_STATE_VERSION}")
         rule_id = doc["rule_id"]
@@ -509,7 +521,7 @@ class DetectionEngine:
         floor = doc["floor"]
         state.floor = None if floor is None else (int(floor[0]), str(floor[1]), int(floor[2]))
         state.open = None if doc["open"] is None else OpenDetection.load(doc["open"])
-        state.pending = [rebuild(item) for item in doc["pending"]]
+        state.pending = sorted((rebuild(item) for item in doc["pending"]), key=_pending_order)
         self._states[key] = state
         for event in state.pending:
             self._push(event)
@@ -543,6 +555,13 @@ def encode_state(snapshot: StateSnapshot | None) -> bytes | None:
     """A key's changelog record: its snapshot as JSON bytes (None: no state)."""
     if snapshot is None:
         return None
+    doc = state_doc(snapshot)
+    doc["data"] = snapshot.evaluator.dump(snapshot.data)
+    return orjson.dumps(doc)
+
+
+def state_doc(snapshot: StateSnapshot) -> dict[str, Any]:
+    """A key's changelog record without its ``data`` (the evaluator's)."""
     doc: dict[str, Any] = {
         "v": _STATE_VERSION,
         "rule_id": snapshot.rule_id,
@@ -550,11 +569,10 @@ def encode_state(snapshot: StateSnapshot | None) -> bytes | None:
         "floor": None if snapshot.floor is None else list(snapshot.floor),
         "pending": [dump_event(e) for e in snapshot.pending],
         "open": snapshot.open,
-        "data": snapshot.evaluator.dump(snapshot.data),
     }
     if snapshot.late_lane:
         doc["lane"] = "late"
-    return orjson.dumps(doc)
+    return doc
 
 
 _make_routed = RoutedEvent._make
@@ -605,6 +623,25 @@ def _same_types(fields: Mapping[str, Any], kept: Mapping[str, Any]) -> bool:
     projections built in another order are not shared."""
     types = [*map(type, fields.values())]
     return types == [*map(type, kept.values())] and dict not in types and list not in types
+
+
+def _pending_order(event: RoutedEvent) -> tuple[int, str, int]:
+    return (event.time_us, event.event_id, event.step)
+
+
+def _insert_pending(pending: list[RoutedEvent], routed: RoutedEvent) -> None:
+    """Keep a key's pending events in the order the watermark releases them
+    (time, id, step): its release then takes the first, not a scan, and a
+    changelog can cut them by time like a window (an event arrives
+    out of order about as far behind the newest as its producer lags)."""
+    if not pending or _pending_order(pending[-1]) <= _pending_order(routed):
+        pending.append(routed)
+        return
+    position = _pending_order(routed)
+    index = len(pending) - 1
+    while index > 0 and _pending_order(pending[index - 1]) > position:
+        index -= 1
+    pending.insert(index, routed)
 
 
 def to_us_delta(delta: timedelta) -> int:

@@ -123,6 +123,11 @@ class Evaluator(Protocol):
         sends older ones to the key's late lane."""
 
     @property
+    def held_span_us(self) -> int:
+        """How far before a key's newest event the events of :meth:`sequences`
+        reach (what a changelog's ring of segments must span)."""
+
+    @property
     def rule(self) -> RuleBase: ...
 
     def new_data(self) -> Any: ...
@@ -142,6 +147,15 @@ class Evaluator(Protocol):
         """A :meth:`snapshot` as JSON-ready values."""
 
     def load(self, raw: Any, rebuild: Any) -> Any: ...
+
+    def sequences(self, snapshot: Any) -> tuple[Any, list[tuple[RoutedEvent, ...]]]:
+        """A :meth:`snapshot` split for a changelog that writes held events in
+        time segments: the rest (JSON-ready) and the held events, as lists
+        in event-time order (none for a type that holds no events)."""
+
+    def raw_of_sequences(self, rest: Any, sequences: list[list[Any]]) -> Any:
+        """What :meth:`dump` gives, from :meth:`sequences`' rest and its lists
+        of dumped events (``e[DUMPED_FROM:]``): :meth:`load` reads it."""
 
     def contains(self, data: Any, event: RoutedEvent) -> bool: ...
 
@@ -165,12 +179,23 @@ class _Base:
     def reach_us(self) -> int:
         return self.lookback_us
 
+    @property
+    def held_span_us(self) -> int:
+        # what keeps events for the out-of-order ones (geo_velocity's recent)
+        return self.lateness_us
+
     def contains(self, data: Any, event: RoutedEvent) -> bool:
         """Whether ``event`` (id and step) is held in ``data`` already."""
         return False
 
     def held(self, data: Any) -> int:
         return 0
+
+    def sequences(self, snapshot: Any) -> tuple[Any, list[tuple[RoutedEvent, ...]]]:
+        return self.dump(snapshot), []  # type: ignore[attr-defined]
+
+    def raw_of_sequences(self, rest: Any, sequences: list[list[Any]]) -> Any:
+        return rest
 
 
 def _insert(events: deque[RoutedEvent], event: RoutedEvent) -> int:
@@ -269,6 +294,10 @@ class _Windowed(_Base):
     @property
     def reach_us(self) -> int:
         return self.window_us + self.lateness_us
+
+    @property
+    def held_span_us(self) -> int:
+        return self.reach_us
 
     def new_data(self) -> Window:
         return Window()
@@ -476,6 +505,17 @@ class _Windowed(_Base):
         data = self.new_data()
         self._rebuild(data, [rebuild(item) for item in raw])
         return data
+
+    def sequences(
+        self, snapshot: tuple[tuple[RoutedEvent, ...], ...]
+    ) -> tuple[Any, list[tuple[RoutedEvent, ...]]]:
+        # one sequence: events move from the trailing window to the older
+        # ones as time passes, which must not change what was written
+        older, events = snapshot
+        return None, [older + events if older else events]
+
+    def raw_of_sequences(self, rest: Any, sequences: list[list[Any]]) -> Any:
+        return sequences[0]
 
 
 class ThresholdEvaluator(_Windowed):
@@ -779,6 +819,10 @@ class SequenceEvaluator(_Base):
     def reach_us(self) -> int:
         return self.window_us + self.lateness_us
 
+    @property
+    def held_span_us(self) -> int:
+        return self.reach_us
+
     def new_data(self) -> Steps:
         return Steps([deque() for _ in self.counts])
 
@@ -950,6 +994,14 @@ class SequenceEvaluator(_Base):
         data = self.new_data()
         self._rebuild(data, [[rebuild(item) for item in queue] for queue in raw])
         return data
+
+    def sequences(
+        self, snapshot: list[tuple[RoutedEvent, ...]]
+    ) -> tuple[Any, list[tuple[RoutedEvent, ...]]]:
+        return None, list(snapshot)
+
+    def raw_of_sequences(self, rest: Any, sequences: list[list[Any]]) -> Any:
+        return sequences
 
 
 @dataclass(slots=True)
@@ -1211,6 +1263,17 @@ class GeoVelocityEvaluator(_Base):
             "event": dump_event(data.event),
             "recent": [dump_event(kept) for kept, _ in data.recent],
         }
+
+    def sequences(self, snapshot: LastSeen) -> tuple[Any, list[tuple[RoutedEvent, ...]]]:
+        # ``recent`` is in event-time order; the newest event is the rest
+        if snapshot.event is None:
+            return None, []
+        return dump_event(snapshot.event), [tuple(kept for kept, _ in snapshot.recent or ())]
+
+    def raw_of_sequences(self, rest: Any, sequences: list[list[Any]]) -> Any:
+        if rest is None or not sequences or not sequences[0]:
+            return rest
+        return {"event": rest, "recent": sequences[0]}
 
     def load(self, raw: Any, rebuild: Any) -> LastSeen:
         if raw is None:
