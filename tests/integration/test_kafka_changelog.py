@@ -84,9 +84,9 @@ def test_keys_written_in_time_segments_restore_from_the_topic_as_they_were(
     original = segmented_task()
     for turn, part in enumerate(chunks(segment_stream(11, 1_500), 300)):
         run(original, part, until_s=turn * 75 - 70)
-        changelog.write(3, original.take_changes())
+        changelog.write(0, original.take_changes())
         changelog.flush()
-    written = list(KafkaChangelog(settings).read(3))
+    written = list(KafkaChangelog(settings).read(0))
     assert sum(is_segment(key) for key, _ in written) > 20
     again = segmented_task()
     again.restore(written)

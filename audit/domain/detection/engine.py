@@ -560,14 +560,15 @@ def encode_state(snapshot: StateSnapshot | None) -> bytes | None:
     return orjson.dumps(doc)
 
 
-def state_doc(snapshot: StateSnapshot) -> dict[str, Any]:
-    """A key's changelog record without its ``data`` (the evaluator's)."""
+def state_doc(snapshot: StateSnapshot, *, pending: bool = True) -> dict[str, Any]:
+    """A key's changelog record without its ``data`` (the evaluator's), and
+    without its pending events unless ``pending``."""
     doc: dict[str, Any] = {
         "v": _STATE_VERSION,
         "rule_id": snapshot.rule_id,
         "group_key": [list(pair) for pair in snapshot.group_key],
         "floor": None if snapshot.floor is None else list(snapshot.floor),
-        "pending": [dump_event(e) for e in snapshot.pending],
+        "pending": [dump_event(e) for e in snapshot.pending] if pending else [],
         "open": snapshot.open,
     }
     if snapshot.late_lane:

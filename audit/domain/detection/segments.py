@@ -223,8 +223,7 @@ class SegmentedState:
                 slots.add(slot_key(key, index, position, segment.side))
             segments.append(new)
             layout.append(refs)
-        head = state_doc(snapshot)
-        head["pending"] = []  # the last sequence
+        head = state_doc(snapshot, pending=False)  # pending: the last sequence
         head["data"] = rest
         head["segments"] = {"rings": rings, "width": width, "seqs": layout}
         records.append((key, orjson.dumps(head)))
