@@ -278,6 +278,14 @@ class SegmentedState:
     def _load_head(self, engine: DetectionEngine, key: str, doc: dict[str, Any]) -> set[str]:
         shape = doc.pop("segments")
         rings, width, layout = [int(r) for r in shape["rings"]], int(shape["width"]), shape["seqs"]
+        evaluator = engine.evaluator(doc.get("rule_id", ""))
+        if evaluator is None:
+            # a rule this engine does not run: its records are left as written
+            return {
+                slot_key(key, index, start // width % rings[index], side)
+                for index, refs in enumerate(layout)
+                for start, side, _ in refs
+            }
         slots: set[str] = set()
         sides: dict[tuple[int, int], int] = {}
         lengths: list[dict[int, tuple[int, int]]] = []
@@ -302,9 +310,6 @@ class SegmentedState:
                 slots.add(slot)
             sequences.append(events)
             lengths.append(sizes)
-        evaluator = engine.evaluator(doc.get("rule_id", ""))
-        if evaluator is None:
-            return slots  # a rule this engine does not run: left as written
         doc["pending"] = sequences.pop()
         doc["data"] = evaluator.raw_of_sequences(doc.get("data"), sequences)
         engine.load_doc(key, doc)
