@@ -50,15 +50,13 @@ import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from audit.domain.detection.engine import DetectionEngine, StateSnapshot, encode_state, state_doc
 from audit.domain.detection.routing import RoutedEvent
 from audit.domain.detection.state import DUMPED_FROM
-
-if TYPE_CHECKING:
-    from audit.domain.detection.engine import DetectionEngine, StateSnapshot
 
 #: Every segment record's key starts with this; a key's own record starts
 #: with its rule id, the clocks' with ``__``.
@@ -155,8 +153,6 @@ class SegmentedState:
     def encode(self, key: str, snapshot: StateSnapshot | None) -> list[tuple[str, bytes | None]]:
         """The records that write ``key``'s new state (None: delete it), in
         the order they must reach the topic."""
-        from audit.domain.detection.engine import encode_state
-
         written = self._written.get(key)
         if snapshot is not None:
             rest, sequences = snapshot.evaluator.sequences(snapshot.data)
@@ -180,8 +176,6 @@ class SegmentedState:
         sequences: list[tuple[RoutedEvent, ...]],
         written: _Written | None,
     ) -> list[tuple[str, bytes | None]] | None:
-        from audit.domain.detection.engine import state_doc
-
         width = self.width_us
         rings = self._rings(snapshot.evaluator.held_span_us, len(sequences))
         if written is not None and (written.rings, written.width_us) != (rings, width):
