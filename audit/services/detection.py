@@ -83,9 +83,19 @@ class DetectionTask:
         return restored
 
     def apply_event(self, routed: RoutedEvent) -> list[Detection]:
+        """One record; the detections it opened or updated."""
+        self.feed_event(routed)
+        return self.engine.take_detections()
+
+    def feed_event(self, routed: RoutedEvent) -> None:
+        """One record; what it fires waits for :meth:`take_detections`."""
         # The watermark follows the sources' progress markers only: a record
         # must not move it by itself (its source may be ahead of others).
-        return self.engine.process(routed._replace(clock_us=NEVER))
+        self.engine.feed(routed._replace(clock_us=NEVER))
+
+    def take_detections(self) -> list[Detection]:
+        """Detections opened or updated since the last take, each once."""
+        return self.engine.take_detections()
 
     def apply_progress(self, sources: Mapping[str, Any]) -> list[Detection]:
         for source, clock_us in sources.items():

@@ -199,10 +199,13 @@ class DetectorLoop:
                     found[detection.id] = detection
             else:
                 for routed in message.events:
-                    for detection in task.apply_event(routed):
-                        found[detection.id] = detection
+                    task.feed_event(routed)
                 processed += len(message.events)
             offsets[message.partition] = message.offset + 1
+        # A burst updates its detection on every event: built once a turn.
+        for task in self.tasks.values():
+            for detection in task.take_detections():
+                found[detection.id] = detection
         evaluated = clock()
         self._housekeeping()
         housekept = clock()

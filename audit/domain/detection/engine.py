@@ -137,6 +137,11 @@ class DetectionEngine:
             for rule_id, evaluator in self._evaluators.items()
         }
         self._changed: set[str] = set()
+        #: Detections opened or updated since the last take, by id: built
+        #: once when taken. A burst updates its detection on every event
+        #: (1,650 updates per 2,500 events in the steady bench), and a
+        #: consumer stores only the latest form of each.
+        self._fired: dict[str, tuple[KeyState, OpenDetection]] = {}
         self.late_events = 0
         self.late_by_rule: Counter[str] = Counter()
         self.stale_events = 0
@@ -150,17 +155,20 @@ class DetectionEngine:
         return None if self._watermark_us == _NEVER else from_us(self._watermark_us)
 
     def advance(self, now: datetime) -> list[Detection]:
-        """Move the clock to ``now`` without an event (idle partitions)."""
+        """Move the clock to ``now`` without an event (idle partitions);
+        return the detections opened or updated since the last take."""
         now_us = to_us(now)
         if now_us > self._clock_us:
             self._clock_us = now_us
             self._watermark_us = now_us - self._lateness_us
             self._too_late_us = self._watermark_us - self._horizon_us
-        return self._release(self._watermark_us)
+        self._release(self._watermark_us)
+        return self.take_detections()
 
     def flush(self) -> list[Detection]:
         """Apply every pending event now (end of a finite replay or dry run)."""
-        return self._release(None)
+        self._release(None)
+        return self.take_detections()
 
     # -- processing ----------------------------------------------------------
 
@@ -170,11 +178,30 @@ class DetectionEngine:
         A detection updated several times in one call is returned once, in
         its latest form; write it by its ``id`` (idempotent).
         """
+        self.feed(routed)
+        return self.take_detections() if self._fired else []
+
+    def take_detections(self) -> list[Detection]:
+        """The detections opened or updated since the last take, each once
+        in its latest form (in the order they first fired)."""
+        fired = self._fired
+        if not fired:
+            return []
+        rules = self.rules
+        self._fired = {}
+        return [
+            opened.to_detection(rules[state.rule_id], state.group_key)
+            for state, opened in fired.values()
+        ]
+
+    def feed(self, routed: RoutedEvent) -> None:
+        """Take one routed event; what it fires waits for :meth:`take_detections`
+        (a consumer takes once per batch: one detection built per burst)."""
         entry = self._by_rule.get(routed.rule_id)
         if entry is None:
             self.unknown_rule_events += 1
-            return []
-        evaluator, monotone, rule = entry
+            return
+        evaluator, monotone, _rule = entry
         time_us = routed.time_us
         if self._clock_from_events and routed.clock_us > self._clock_us:
             self._clock_us = routed.clock_us
@@ -182,7 +209,7 @@ class DetectionEngine:
             self._too_late_us = self._watermark_us - self._horizon_us
         if time_us < self._too_late_us:
             self._count_too_late(routed, self._watermark_us)
-            return []
+            return
         if monotone:
             key = routed.key
             state = self._states.get(key)
@@ -196,12 +223,13 @@ class DetectionEngine:
                     if evaluator.keeps_events:
                         routed = _sharing_parts(routed, state)
                     events = evaluator.apply(state.data, routed, False)
-                    if not events:
-                        return []
-                    fired = OpenDetection.start(state.rule_id, state.key, events)
-                    state.open = fired
-                    return [fired.to_detection(rule, state.group_key)]
-            return self._arrive(evaluator, routed)
+                    if events:
+                        fired = OpenDetection.start(state.rule_id, state.key, events)
+                        state.open = fired
+                        self._fired[fired.id] = (state, fired)
+                    return
+            self._arrive(evaluator, routed)
+            return
         watermark = self._watermark_us
         key = routed.key
         state = self._states.get(key)
@@ -214,22 +242,21 @@ class DetectionEngine:
                 state, routed
             ):
                 self.stale_events += 1
-                return []
+                return
         if time_us < watermark:
             # Late lane of an ordered rule: judged now, against what is known.
             self._changed.add(key)
             opened = self._apply(state, evaluator, routed)
-            if opened is None:
-                return []
-            return [opened.to_detection(self.rules[state.rule_id], state.group_key)]
+            if opened is not None:
+                self._fired[opened.id] = (state, opened)
+            return
         _insert_pending(state.pending, routed)
         self._seq += 1
         heap = self._heap
         heapq.heappush(heap, (time_us, routed.event_id, routed.step, self._seq, key, routed))
         self._changed.add(key)
-        if heap[0][0] >= watermark:
-            return []
-        return self._release(watermark)
+        if heap[0][0] < watermark:
+            self._release(watermark)
 
     def _count_too_late(self, routed: RoutedEvent, watermark: int) -> None:
         self.late_events += 1
@@ -254,7 +281,7 @@ class DetectionEngine:
         taken, self._too_late = self._too_late, []
         return taken
 
-    def _arrive(self, evaluator: Evaluator, routed: RoutedEvent) -> list[Detection]:
+    def _arrive(self, evaluator: Evaluator, routed: RoutedEvent) -> None:
         """A monotone rule's event, evaluated now whatever its arrival order."""
         key = routed.key
         states = self._states
@@ -272,7 +299,7 @@ class DetectionEngine:
             # lane unless it belongs to the open detection.
             if self._holds_event(state, evaluator, routed):
                 self.stale_events += 1
-                return []
+                return
             opened = state.open
             in_burst = opened is not None and (
                 opened.start_us - evaluator.lookback_us
@@ -287,16 +314,15 @@ class DetectionEngine:
                     states[late_key] = late
                 elif self._holds_event(late, evaluator, routed):
                     self.stale_events += 1
-                    return []
+                    return
                 target = late
                 self._changed.add(late_key)
         self._changed.add(key)
         if evaluator.keeps_events:
             routed = _sharing_parts(routed, target)
         opened = self._apply(target, evaluator, routed)
-        if opened is None:
-            return []
-        return [opened.to_detection(self.rules[target.rule_id], target.group_key)]
+        if opened is not None:
+            self._fired[opened.id] = (target, opened)
 
     @staticmethod
     def _holds_event(state: KeyState, evaluator: Evaluator, routed: RoutedEvent) -> bool:
@@ -359,14 +385,15 @@ class DetectionEngine:
             (routed.time_us, routed.event_id, routed.step, self._seq, routed.key, routed),
         )
 
-    def _release(self, before_us: int | None) -> list[Detection]:
-        """Apply the pending events before ``before_us`` (all if None) in order."""
+    def _release(self, before_us: int | None) -> None:
+        """Apply the pending events before ``before_us`` (all if None) in
+        order; what fires waits for :meth:`take_detections`."""
         heap = self._heap
         states = self._states
         evaluators = self._evaluators
         changed = self._changed
+        fired = self._fired
         heappop = heapq.heappop
-        touched: dict[str, tuple[KeyState, OpenDetection]] | None = None
         while heap and (before_us is None or heap[0][0] < before_us):
             _time_us, _event_id, _step, _, key, routed = heappop(heap)
             state = states.get(key)
@@ -384,17 +411,8 @@ class DetectionEngine:
                     continue  # replaced by a restore meanwhile
             changed.add(key)
             opened = self._apply(state, evaluators[state.rule_id], routed)
-            if opened is None:
-                continue
-            if touched is None:
-                touched = {}
-            touched[opened.id] = (state, opened)
-        if touched is None:
-            return []
-        return [
-            opened.to_detection(self.rules[state.rule_id], state.group_key)
-            for state, opened in touched.values()
-        ]
+            if opened is not None:
+                fired[opened.id] = (state, opened)
 
     # -- garbage collection ---------------------------------------------------
 

@@ -126,6 +126,35 @@ def test_out_of_order_within_lateness_gives_the_same_detections() -> None:
         assert engine.late_events == 0
 
 
+def test_fed_in_batches_the_detections_are_those_processed_one_by_one() -> None:
+    """The detector feeds a turn's records and takes its detections once: the
+    same detections, in their latest form, as taking them after every record;
+    a burst's many updates in one turn are one detection."""
+    rules = ("auth.brute_force", "auth.brute_force_success", "auth.password_spraying")
+    events = _shuffle_within(_mixed_attack_stream(), 60, 1)
+    reference = _run(*_engine(*rules), events)
+    router, engine = _engine(*rules)
+    found: dict[str, Detection] = {}
+    taken = 0
+    for first in range(0, len(events), 25):
+        for event in events[first : first + 25]:
+            for routed in router.route(event):
+                engine.feed(routed)
+        batch = engine.take_detections()
+        assert len({d.id for d in batch}) == len(batch)
+        taken += len(batch)
+        found.update((d.id, d) for d in batch)
+    found.update((d.id, d) for d in engine.flush())
+    assert found == reference
+    assert engine.take_detections() == []
+    updates = 0
+    router, engine = _engine(*rules)
+    for event in events:
+        for routed in router.route(event):
+            updates += len(engine.process(routed))
+    assert taken < updates  # the batches built fewer detections
+
+
 def test_events_beyond_the_late_horizon_are_counted_listed_not_evaluated() -> None:
     rules = [pack()["auth.brute_force"]]
     router = Router(rules)
