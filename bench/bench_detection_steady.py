@@ -33,16 +33,20 @@ long as their windows keep filling (session.hijack's is 30 minutes).
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import resource
 import time
 from datetime import timedelta
+from typing import Any
 
 from bench_detection import T0, Stream
 
 from audit.adapters.bundled_data import load_rule_dir
 from audit.domain.detection import DetectionEngine, Router
+from audit.domain.detection.engine import DEFAULT_LATENESS
 from audit.domain.detection.segments import MIN_EVENTS, SEGMENT_US, SegmentedState
+from audit.services.detection import DetectionTask
 from audit.services.detector_loop import STATE_COST_SHARE
 from audit.settings import load_settings
 from audit.wiring.collector import tune_collector
@@ -70,6 +74,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--segment-seconds", type=float, default=SEGMENT_US / 1e6, help="width of a segment"
+    )
+    parser.add_argument(
+        "--restore",
+        action="store_true",
+        help="at the end, restore a new engine from the compacted changelog and time it",
     )
     args = parser.parse_args()
 
@@ -100,7 +109,10 @@ def main() -> None:
     turns = writes = 0
     state_due = args.state_seconds
     evaluate = dump = slowest = 0.0
-    keys = size = 0
+    keys = size = built = 0
+    # The changelog as compaction leaves it: each key's latest record, in
+    # the order of their offsets.
+    compacted: dict[str, bytes | None] = {}
     while done < total:
         events = stream.events(args.turn)
         started = time.process_time()
@@ -108,15 +120,19 @@ def main() -> None:
             moment = T0 + timedelta(seconds=done / args.rate - early.uniform(0, args.jitter))
             done += 1
             for routed in router.route(event._replace(timestamp=moment)):
-                engine.process(routed)
+                engine.feed(routed)
+        built += len(engine.take_detections())  # once a turn, as the detector
         evaluated = time.process_time()
         turns += 1
         evaluate += evaluated - started
         if done / args.rate >= state_due or done >= total:
             changed = engine.take_changed_keys()
             for key in changed:
-                for _, record in segments.encode(key, engine.snapshot_state(key)):
+                for record_key, record in segments.encode(key, engine.snapshot_state(key)):
                     size += len(record) if record is not None else 0
+                    if args.restore:
+                        compacted.pop(record_key, None)
+                        compacted[record_key] = record
             dumped = time.process_time()
             writes += 1
             keys += len(changed)
@@ -133,7 +149,7 @@ def main() -> None:
             rss = _peak_rss_mb()
             print(
                 f"minute {done / args.rate / 60:.1f}: evaluate {evaluate / turns * 1000:.0f} ms"
-                f" per turn; {writes} write-outs of state,"
+                f" per turn ({built / turns:,.0f} detections); {writes} write-outs of state,"
                 f" each {dump / max(writes, 1) * 1000:.0f} ms"
                 f" (slowest {slowest * 1000:.0f}), {keys / max(writes, 1):,.0f} keys,"
                 f" {size / max(writes, 1) / 1e6:.1f} MB, spread over its turns"
@@ -144,8 +160,44 @@ def main() -> None:
                 " per held event over the start's)",
                 flush=True,
             )
-            turns = writes = keys = size = 0
+            turns = writes = keys = size = built = 0
             evaluate = dump = slowest = 0.0
+    if args.restore:
+        _restore(rules, compacted, engine, args.whole)
+
+
+def _restore(
+    rules: list[Any], compacted: dict[str, bytes | None], engine: DetectionEngine, whole: bool
+) -> None:
+    """Restore a new engine from ``compacted`` as the detector does, timed,
+    and check it holds what the running engine holds."""
+    live = [(key, value) for key, value in compacted.items() if value is not None]
+    task = DetectionTask(
+        0,
+        rules,
+        lateness=DEFAULT_LATENESS,
+        expected_sources=(),
+        segments=SegmentedState(min_events=2**62) if whole else None,
+    )
+    collections = [0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            collections[0] += 1
+
+    gc.callbacks.append(count)
+    started, wall = time.process_time(), time.perf_counter()
+    read = task.restore(live)
+    cpu, elapsed = time.process_time() - started, time.perf_counter() - wall
+    gc.callbacks.remove(count)
+    same = task.engine.entries_per_rule() == engine.entries_per_rule()
+    size = sum(len(value) for _, value in live if value is not None)
+    print(
+        f"restore: {len(live):,} records ({read:,} keys), {size / 1e6:.1f} MB,"
+        f" {cpu:.2f} s CPU ({elapsed:.2f} s wall), {collections[0]:,} collections;"
+        f" the same events held per rule: {same}",
+        flush=True,
+    )
 
 
 def _top(entries: dict[str, int]) -> str:
