@@ -70,7 +70,7 @@ from audit.domain.detection.evaluators import Evaluator, make_evaluator
 from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import RoutedEvent, from_us, to_us
 from audit.domain.detection.rules import RuleBase
-from audit.domain.detection.state import KeyState, OpenDetection, dump_event, load_event
+from audit.domain.detection.state import KeyState, OpenDetection, dump_event
 
 DEFAULT_LATENESS = timedelta(minutes=2)
 DEFAULT_LATE_HORIZON = timedelta(days=1)
@@ -531,9 +531,32 @@ class DetectionEngine:
         state = KeyState(rule_id, own_key, group_key, None)
 
         def rebuild(item: Any) -> RoutedEvent:
-            # shared as live events are: a restored window must not need
-            # more memory than the one it replaces
-            return _sharing_parts(load_event(rule_id, own_key, group_key, item), state)
+            # Shared as live events are (_sharing_parts): a restored window
+            # must not need more memory than the one it replaces. Made in
+            # one tuple: a restore rebuilds every held event.
+            time_us, event_id, organization_id, step, fields, clock_us = item
+            kept = state.fields
+            if fields == kept and _same_types(fields, kept):
+                fields = kept
+            else:
+                state.fields = fields
+            if organization_id == state.organization_id:
+                organization_id = state.organization_id
+            else:
+                state.organization_id = organization_id
+            return _make_routed(
+                (
+                    rule_id,
+                    own_key,
+                    group_key,
+                    time_us,
+                    event_id,
+                    organization_id,
+                    step,
+                    fields,
+                    clock_us,
+                )
+            )
 
         state.data = evaluator.load(doc["data"], rebuild)
         floor = doc["floor"]
