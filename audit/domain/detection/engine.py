@@ -4,10 +4,12 @@ Firing on arrival
 -----------------
 A monotone rule (``RuleBase.monotone``: match, threshold, value_count, sum,
 sequence, geo_velocity) is evaluated on every event as it arrives, in any
-order, against its key's event-time window; the detection is returned the
-moment the condition holds. Later events of the same burst (from one
-lookback before the detection's first event to the end of its suppression)
-update that detection in place: same id, more events. The id is derived
+order, against its key's event-time window; the detection fires the
+moment the condition holds (:meth:`DetectionEngine.process` returns it;
+the detector feeds a turn's records and takes what fired once, with
+:meth:`~DetectionEngine.take_detections`). Later events of the same
+burst (from one lookback before the detection's first event to the end of
+its suppression) update that detection in place: same id, more events. The id is derived
 from data (rule, group key, time of the first event that made it), so
 replaying a stream gives the same detections, and a restart that re-reads
 events rewrites the same detection rather than raising a second one.
