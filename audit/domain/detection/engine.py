@@ -538,7 +538,7 @@ class DetectionEngine:
             # one tuple: a restore rebuilds every held event.
             time_us, event_id, organization_id, step, fields, clock_us = item
             kept = state.fields
-            if fields == kept and _same_types(fields, kept):
+            if kept is not None and fields == kept and _same_types(fields, kept):
                 fields = kept
             else:
                 state.fields = fields
