@@ -103,12 +103,19 @@ def split(events: Sequence[RoutedEvent], width_us: int) -> Iterator[tuple[int, A
 
 
 @dataclass(slots=True)
-class _Segment:
-    side: int
-    #: events in its record
-    length: int
-    #: the tail of its record the key still holds
-    held: tuple[RoutedEvent, ...]
+class _Layout:
+    """One event sequence of a key as the last head written refers to it."""
+
+    #: the sequence's events the key held then, in order: the segments'
+    #: held events one after the other
+    flat: tuple[RoutedEvent, ...]
+    #: per segment, in start order: its start, its events the key held,
+    #: its reference in the head ([start, side, skip]: its record less its
+    #: first ``skip`` events) and its record key
+    starts: list[int]
+    held: list[int]
+    refs: list[list[int]]
+    slots: list[str]
 
 
 @dataclass(slots=True)
@@ -117,12 +124,9 @@ class _Written:
 
     rings: list[int]
     width_us: int
-    #: per sequence, by start
-    segments: list[dict[int, _Segment]]
+    layouts: list[_Layout]
     #: the segment records the head refers to (the key's only live ones)
     slots: set[str]
-    #: (sequence, ring position) -> the side the head uses there
-    sides: dict[tuple[int, int], int]
 
 
 class SegmentedState:
@@ -144,6 +148,9 @@ class SegmentedState:
         self.pending_span_us = pending_span_us
         self._written: dict[str, _Written] = {}
         self._orphans: list[str] = []
+        #: Compare every written segment with the events, not only the
+        #: last (tests: the shortcut must write what this writes).
+        self._compare_every_segment = False
         # while restoring
         self._slots: dict[str, bytes] = {}
         self._heads: dict[str, dict[str, Any]] = {}
@@ -180,51 +187,116 @@ class SegmentedState:
         rings = self._rings(snapshot.evaluator.held_span_us, len(sequences))
         if written is not None and (written.rings, written.width_us) != (rings, width):
             return None  # through the whole form: old and new slots could meet
-        before = written.segments if written is not None else []
-        used = written.sides if written is not None else {}
-        start_at = DUMPED_FROM
+        before = written.layouts if written is not None else []
         records: list[tuple[str, bytes | None]] = []
-        layout: list[list[list[int]]] = []
-        segments: list[dict[int, _Segment]] = []
-        slots: set[str] = set()
-        sides: dict[tuple[int, int], int] = {}
+        layouts: list[_Layout] = []
         for index, events in enumerate(sequences):
-            old = before[index] if index < len(before) else {}
-            ring = rings[index]
-            new: dict[int, _Segment] = {}
-            refs: list[list[int]] = []
-            for start, part in split(events, width):
-                position = start // width % ring
-                if (index, position) in sides:
-                    return None  # the events span more than the ring
-                kept = old.get(start)
-                size = len(part)
-                if (
-                    kept is not None
-                    and size <= len(kept.held)
-                    and kept.held[len(kept.held) - size :] == part
-                ):
-                    segment = _Segment(kept.side, kept.length, part)
-                else:
-                    # never over a record the last head written refers to
-                    side = 1 - used.get((index, position), 1)
-                    segment = _Segment(side, size, part)
-                    body = orjson.dumps([start, [e[start_at:] for e in part]])
-                    records.append((slot_key(key, index, position, side), body))
-                new[start] = segment
-                sides[index, position] = segment.side
-                refs.append([start, segment.side, segment.length - size])
-                slots.add(slot_key(key, index, position, segment.side))
-            segments.append(new)
-            layout.append(refs)
+            old = before[index] if index < len(before) else None
+            layout = self._lay_out(key, index, rings[index], events, old, records)
+            if layout is None:
+                return None  # the events span more than the ring
+            layouts.append(layout)
         head = state_doc(snapshot, pending=False)  # pending: the last sequence
         head["data"] = rest
-        head["segments"] = {"rings": rings, "width": width, "seqs": layout}
+        head["segments"] = {
+            "rings": rings,
+            "width": width,
+            "seqs": [layout.refs for layout in layouts],
+        }
         records.append((key, orjson.dumps(head)))
+        slots: set[str] = set().union(*(layout.slots for layout in layouts))
         if written is not None:
             records.extend((slot, None) for slot in sorted(written.slots - slots))
-        self._written[key] = _Written(rings, width, segments, slots, sides)
+        self._written[key] = _Written(rings, width, layouts, slots)
         return records
+
+    def _lay_out(
+        self,
+        key: str,
+        index: int,
+        ring: int,
+        events: tuple[RoutedEvent, ...],
+        old: _Layout | None,
+        records: list[tuple[str, bytes | None]],
+    ) -> _Layout | None:
+        """Sequence ``index`` of ``key`` cut into segments; the records of
+        those to (re)write go to ``records``. None: it spans more than
+        ``ring``."""
+        width = self.width_us
+        layout, kept, tail_from = self._unchanged(events, old)
+        starts, held, refs, slots = layout.starts, layout.held, layout.refs, layout.slots
+        sides: dict[int, int] | None = None
+        for start, part in split(events[tail_from:] if tail_from else events, width):
+            size = len(part)
+            position = start // width % ring
+            was = kept.get(start)
+            if was is not None and size <= len(was[0]) and was[0][len(was[0]) - size :] == part:
+                _, side, length = was
+            else:
+                if sides is None:
+                    # never over a record the last head written refers to
+                    sides = (
+                        {s // width % ring: r[1] for s, r in zip(old.starts, old.refs, strict=True)}
+                        if old is not None
+                        else {}
+                    )
+                side = 1 - sides.get(position, 1)
+                length = size
+                body = orjson.dumps([start, [e[DUMPED_FROM:] for e in part]])
+                records.append((slot_key(key, index, position, side), body))
+            starts.append(start)
+            held.append(size)
+            refs.append([start, side, length - size])
+            slots.append(slot_key(key, index, position, side))
+        if starts and (starts[-1] - starts[0]) // width >= ring:
+            return None
+        return layout
+
+    def _unchanged(
+        self, events: tuple[RoutedEvent, ...], old: _Layout | None
+    ) -> tuple[_Layout, dict[int, tuple[tuple[RoutedEvent, ...], int, int]], int]:
+        """What of ``old`` the new ``events`` leave as written: a layout of
+        the segments known unchanged; the written segments the events from
+        ``tail_from`` on may still be the tail of (start -> their events
+        held, side, record length); and ``tail_from``."""
+        layout = _Layout(events, [], [], [], [])
+        kept: dict[int, tuple[tuple[RoutedEvent, ...], int, int]] = {}
+        if old is None or not old.starts:
+            return layout, kept, 0
+        count = len(old.starts)
+        last = old.starts[-1]
+        before_last = len(old.flat) - old.held[-1]
+        cut = bisect.bisect_left(events, last, key=_time_of)
+        dropped = before_last - cut
+        if (
+            self._compare_every_segment
+            or dropped < 0
+            or events[:cut] != old.flat[dropped:before_last]
+        ):
+            offset = 0
+            for start, size, (_, side, skip) in zip(old.starts, old.held, old.refs, strict=True):
+                kept[start] = (old.flat[offset : offset + size], side, skip + size)
+                offset += size
+            return layout, kept, 0
+        # The usual change: events appended from the last segment on, the
+        # oldest gone. The segments before the last keep their records (one
+        # comparison in C above, not one per segment); the first one left
+        # loses what was dropped.
+        first = 0
+        while first < count - 1 and old.held[first] <= dropped:
+            dropped -= old.held[first]
+            first += 1
+        layout.starts = old.starts[first : count - 1]
+        layout.held = old.held[first : count - 1]
+        layout.refs = old.refs[first : count - 1]
+        layout.slots = old.slots[first : count - 1]
+        if dropped:
+            layout.held[0] -= dropped
+            start, side, skip = layout.refs[0]
+            layout.refs[0] = [start, side, skip + dropped]
+        side, skip = old.refs[-1][1], old.refs[-1][2]
+        kept[last] = (old.flat[before_last:], side, skip + old.held[-1])
+        return layout, kept, cut
 
     def _rings(self, span_us: int, count: int) -> list[int]:
         """Per sequence, its ring: the evaluator's sequences, then pending."""
@@ -281,7 +353,6 @@ class SegmentedState:
                 for start, side, _ in refs
             }
         slots: set[str] = set()
-        sides: dict[tuple[int, int], int] = {}
         lengths: list[dict[int, tuple[int, int]]] = []
         sequences: list[list[Any]] = []
         for index, refs in enumerate(layout):
@@ -300,7 +371,6 @@ class SegmentedState:
                     )
                 events.extend(items[skip:])
                 sizes[start] = (side, len(items))
-                sides[index, start // width % ring] = side
                 slots.add(slot)
             sequences.append(events)
             lengths.append(sizes)
@@ -312,15 +382,25 @@ class SegmentedState:
         if snapshot is not None:
             held = evaluator.sequences(snapshot.data)[1]
             held.append(snapshot.pending)
-        segments: list[dict[int, _Segment]] = []
+        layouts: list[_Layout] = []
         for index, events_held in enumerate(held):
             sizes = lengths[index] if index < len(lengths) else {}
-            segments.append(
-                {
-                    start: _Segment(sizes[start][0], sizes[start][1], part)
-                    for start, part in split(events_held, width)
-                    if start in sizes
-                }
+            ring = rings[index] if index < len(rings) else 1
+            parts = [(start, part) for start, part in split(events_held, width) if start in sizes]
+            layouts.append(
+                _Layout(
+                    tuple(event for _, part in parts for event in part),
+                    [start for start, _ in parts],
+                    [len(part) for _, part in parts],
+                    [
+                        [start, sizes[start][0], sizes[start][1] - len(part)]
+                        for start, part in parts
+                    ],
+                    [
+                        slot_key(key, index, start // width % ring, sizes[start][0])
+                        for start, _ in parts
+                    ],
+                )
             )
-        self._written[key] = _Written(rings, width, segments, slots, sides)
+        self._written[key] = _Written(rings, width, layouts, slots)
         return slots

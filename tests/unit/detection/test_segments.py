@@ -206,6 +206,31 @@ def test_every_write_out_restores_each_key_as_it_was_written(seed: int) -> None:
     assert slots == referenced  # nothing stale left alive in the topic
 
 
+@pytest.mark.parametrize("seed", [5, 6])
+def test_the_unchanged_segments_shortcut_writes_what_comparing_every_segment_writes(
+    seed: int,
+) -> None:
+    """A write-out compares the new events with what was written once, in C,
+    up to the last segment written, and keeps those segments as they are;
+    it must write exactly the records that comparing each segment writes,
+    restored or not, with events in and out of order."""
+    records = stream(seed, 3_000)
+    shortcut, every = task(), task()
+    every._segments._compare_every_segment = True
+    log: list[tuple[str, bytes | None]] = []
+    for turn, part in enumerate(chunks(records, 120)):
+        until = turn * 120 / 4 - 70
+        run(shortcut, part, until_s=until)
+        run(every, part, until_s=until)
+        written = shortcut.take_changes()
+        assert written == every.take_changes()
+        log.extend(written)
+        if turn % 7 == 3:  # a restart: the layouts come from the changelog
+            shortcut, every = restored(log), restored(log)
+            every._segments._compare_every_segment = True
+    assert sum(is_segment(key) for key, _ in log) > 50
+
+
 def test_a_restored_task_writes_on_and_detects_as_the_uninterrupted_one() -> None:
     records = stream(4, 4_000)
     parts = chunks(records, 200)
