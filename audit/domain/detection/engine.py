@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -72,7 +72,7 @@ from audit.domain.detection.evaluators import Evaluator, make_evaluator
 from audit.domain.detection.record import Detection
 from audit.domain.detection.routing import RoutedEvent, from_us, to_us
 from audit.domain.detection.rules import RuleBase
-from audit.domain.detection.state import KeyState, OpenDetection, dump_event
+from audit.domain.detection.state import DUMPED_FROM, KeyState, OpenDetection, dump_event
 
 DEFAULT_LATENESS = timedelta(minutes=2)
 DEFAULT_LATE_HORIZON = timedelta(days=1)
@@ -533,32 +533,10 @@ class DetectionEngine:
         state = KeyState(rule_id, own_key, group_key, None)
 
         def rebuild(item: Any) -> RoutedEvent:
-            # Shared as live events are (_sharing_parts): a restored window
-            # must not need more memory than the one it replaces. Made in
-            # one tuple: a restore rebuilds every held event.
-            time_us, event_id, organization_id, step, fields, clock_us = item
-            kept = state.fields
-            if kept is not None and fields == kept and _same_types(fields, kept):
-                fields = kept
-            else:
-                state.fields = fields
-            if organization_id == state.organization_id:
-                organization_id = state.organization_id
-            else:
-                state.organization_id = organization_id
-            return _make_routed(
-                (
-                    rule_id,
-                    own_key,
-                    group_key,
-                    time_us,
-                    event_id,
-                    organization_id,
-                    step,
-                    fields,
-                    clock_us,
-                )
-            )
+            # Shared as live events are: a restored window must not need
+            # more memory than the one it replaces. Made from the record's
+            # parts at once: a restore rebuilds every held event.
+            return _shared_event(item, state)
 
         state.data = evaluator.load(doc["data"], rebuild)
         floor = doc["floor"]
@@ -635,9 +613,16 @@ def _sharing_parts(routed: RoutedEvent, state: KeyState) -> RoutedEvent:
     event's fields are compared: remembering four projections per key saved
     another 10% of memory and cost a fifth of route + evaluate.
     """
-    _, _, _, time_us, event_id, organization_id, step, fields, clock_us = routed
+    return _shared_event(routed[DUMPED_FROM:], state)
+
+
+def _shared_event(parts: Sequence[Any], state: KeyState) -> RoutedEvent:
+    """The event of ``state`` whose own parts (``dump_event``'s: time, id,
+    organization id, step, fields, clock) are ``parts``, sharing what
+    :func:`_sharing_parts` says."""
+    time_us, event_id, organization_id, step, fields, clock_us = parts
     kept = state.fields
-    if fields == kept and _same_types(fields, kept):
+    if kept is not None and fields == kept and _same_types(fields, kept):
         fields = kept
     else:
         state.fields = fields
