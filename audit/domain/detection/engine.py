@@ -9,10 +9,11 @@ moment the condition holds (:meth:`DetectionEngine.process` returns it;
 the detector feeds a turn's records and takes what fired once, with
 :meth:`~DetectionEngine.take_detections`). Later events of the same
 burst (from one lookback before the detection's first event to the end of
-its suppression) update that detection in place: same id, more events. The id is derived
-from data (rule, group key, time of the first event that made it), so
-replaying a stream gives the same detections, and a restart that re-reads
-events rewrites the same detection rather than raising a second one.
+its suppression) update that detection in place: same id, more events.
+The id is derived from data (rule, group key, time of the first event that
+made it), so replaying a stream gives the same detections, and a restart
+that re-reads events rewrites the same detection rather than raising a
+second one.
 
 Watermark
 ---------
@@ -203,7 +204,7 @@ class DetectionEngine:
         if entry is None:
             self.unknown_rule_events += 1
             return
-        evaluator, monotone, _rule = entry
+        evaluator, monotone, _ = entry
         time_us = routed.time_us
         if self._clock_from_events and routed.clock_us > self._clock_us:
             self._clock_us = routed.clock_us
