@@ -134,9 +134,9 @@ class DetectionEngine:
         #: Events before this are too late (the watermark minus the horizon);
         #: kept beside the watermark so the hot path compares once.
         self._too_late_us = _NEVER
-        #: rule id -> (evaluator, monotone?, rule): one lookup per record.
-        self._by_rule: dict[str, tuple[Evaluator, bool, RuleBase]] = {
-            rule_id: (evaluator, evaluator.monotone, self.rules[rule_id])
+        #: rule id -> (evaluator, monotone?): one lookup per record.
+        self._by_rule: dict[str, tuple[Evaluator, bool]] = {
+            rule_id: (evaluator, evaluator.monotone)
             for rule_id, evaluator in self._evaluators.items()
         }
         self._changed: set[str] = set()
@@ -204,7 +204,7 @@ class DetectionEngine:
         if entry is None:
             self.unknown_rule_events += 1
             return
-        evaluator, monotone, _ = entry
+        evaluator, monotone = entry
         time_us = routed.time_us
         if self._clock_from_events and routed.clock_us > self._clock_us:
             self._clock_us = routed.clock_us

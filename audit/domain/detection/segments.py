@@ -49,6 +49,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -389,7 +390,7 @@ class SegmentedState:
             parts = [(start, part) for start, part in split(events_held, width) if start in sizes]
             layouts.append(
                 _Layout(
-                    tuple(event for _, part in parts for event in part),
+                    tuple(chain.from_iterable(part for _, part in parts)),
                     [start for start, _ in parts],
                     [len(part) for _, part in parts],
                     [
