@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from audit.domain.integrity.canonical import with_integrity
-from audit.domain.integrity.chain import ChainHead, extend_canonical, extend_v2
+from audit.domain.integrity.canonical import canonical_bytes, with_integrity
+from audit.domain.integrity.chain import ChainHead, extend_canonical_batch, extend_v2
 from audit.services.commitments import Committer
 from audit.services.ports.ingest import StoredDocument
 from audit.services.restricted_subjects import RestrictedSubjects
@@ -110,15 +110,19 @@ class ChainKeeper:
         restricted_by = self._restrictions.matcher() if self._restrictions is not None else None
         bodies: dict[int, bytes] = {}
         if self._committer is None:
-            for i in to_write:
-                org, doc = documents[i]
-                fields, heads[org], canonical = extend_canonical(heads[org], doc.source)
-                if restricted_by is not None:
-                    restricted = restricted_by(doc.source)
-                    if restricted:
-                        fields["privacy"] = {"restricted": restricted}
-                doc.source["integrity"] = fields
-                bodies[i] = with_integrity(canonical, fields)
+            sealed = extend_canonical_batch(
+                heads, [(documents[i][0], documents[i][1].source) for i in to_write]
+            )
+            for i, (fields, body) in zip(to_write, sealed, strict=True):
+                source = documents[i][1].source
+                restricted = restricted_by(source) if restricted_by is not None else None
+                if restricted:
+                    # (outside the hash, like every integrity member)
+                    fields["privacy"] = {"restricted": restricted}
+                    bodies[i] = with_integrity(canonical_bytes(source), fields)
+                else:
+                    bodies[i] = body
+                source["integrity"] = fields
         else:
             committed = self._committer.commit_batch(
                 [(documents[i][0], documents[i][1].source) for i in to_write]
@@ -142,6 +146,8 @@ def _first_of_each(
     documents: Sequence[tuple[str, StoredDocument]],
 ) -> tuple[list[int], list[int]]:
     """Positions of each id's first document, and of the repeats after it."""
+    if len({doc.doc_id for _, doc in documents}) == len(documents):
+        return list(range(len(documents))), []  # the usual batch: no repeat
     seen: set[str] = set()
     first: list[int] = []
     repeated: list[int] = []

@@ -53,7 +53,8 @@ from audit.domain.privacy.fields import without_personal
 INTEGRITY_FIELD = "integrity"
 GENESIS_HASH = "0" * 64
 
-_OPTIONS = (
+#: orjson's options for the canonical form (what ``canonical_bytes`` uses).
+CANONICAL_OPTIONS = (
     orjson.OPT_SORT_KEYS
     | orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -63,7 +64,7 @@ _OPTIONS = (
 
 def canonical_json(value: Any) -> bytes:
     """Any JSON value in canonical form (the ``integrity`` rule not applied)."""
-    return orjson.dumps(value, option=_OPTIONS)
+    return orjson.dumps(value, option=CANONICAL_OPTIONS)
 
 
 def canonical_bytes(document: Mapping[str, Any]) -> bytes:
@@ -72,7 +73,7 @@ def canonical_bytes(document: Mapping[str, Any]) -> bytes:
         document = {k: v for k, v in document.items() if k != INTEGRITY_FIELD}
     elif not isinstance(document, dict):
         document = dict(document)
-    return orjson.dumps(document, option=_OPTIONS)
+    return orjson.dumps(document, option=CANONICAL_OPTIONS)
 
 
 def event_hash(prev_hash: str, document: Mapping[str, Any]) -> str:
@@ -121,5 +122,5 @@ def event_hash_v2(
         "v": 2,
     }
     digest = hashlib.sha256(prev_hash.encode("ascii"))
-    digest.update(orjson.dumps(body, option=_OPTIONS))
+    digest.update(orjson.dumps(body, option=CANONICAL_OPTIONS))
     return digest.hexdigest()

@@ -16,14 +16,19 @@ unless the organization has no stored event.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import orjson
+
 from audit.domain.integrity.canonical import (
+    CANONICAL_OPTIONS,
     GENESIS_HASH,
     INTEGRITY_FIELD,
+    canonical_bytes,
     event_hash,
     event_hash_v2,
     hashed_canonical,
@@ -135,6 +140,46 @@ def extend_canonical(
     digest, canonical = hashed_canonical(head.hash, document)
     fields = {"chain": head.organization_id, "seq": seq, "prev_hash": head.hash, "hash": digest}
     return fields, ChainHead(head.organization_id, seq, digest), canonical
+
+
+def extend_canonical_batch(
+    heads: dict[str, ChainHead], documents: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[tuple[dict[str, Any], bytes]]:
+    """``extend_canonical`` of each (organization id, document) in order, each
+    organization's chain continuing from ``heads[organization id]`` (every
+    one must be there; ``heads`` is updated to the new heads), and the stored
+    JSON of each document with its integrity appended (``with_integrity``).
+
+    One loop with no call per document beyond serializing and hashing: the
+    ingest path seals every event it stores, ~2,000 per batch (issue 16).
+    """
+    out: list[tuple[dict[str, Any], bytes]] = []
+    append = out.append
+    dumps = orjson.dumps
+    sha256 = hashlib.sha256
+    # Each chain's last (seq, hash) as plain locals: a ChainHead per
+    # organization is made once, at the end.
+    tails = {org: (head.seq, head.hash) for org, head in heads.items()}
+    for org, document in documents:
+        seq, prev = tails[org]
+        seq += 1
+        canonical = (
+            canonical_bytes(document)
+            if INTEGRITY_FIELD in document or type(document) is not dict
+            else dumps(document, option=CANONICAL_OPTIONS)
+        )
+        digest = sha256(prev.encode("ascii"))
+        digest.update(canonical)
+        hashed = digest.hexdigest()
+        fields = {"chain": org, "seq": seq, "prev_hash": prev, "hash": hashed}
+        member = b'"integrity":' + dumps(fields)
+        body = canonical[:-1] + b"," + member + b"}" if canonical != b"{}" else b"{" + member + b"}"
+        append((fields, body))
+        tails[org] = (seq, hashed)
+    for org, (seq, hashed) in tails.items():
+        if seq != heads[org].seq:
+            heads[org] = ChainHead(org, seq, hashed)
+    return out
 
 
 def extend_v2(

@@ -19,7 +19,7 @@ from audit.domain.integrity import (
     verify_chain,
 )
 from audit.domain.integrity.canonical import hashed_canonical, with_integrity
-from audit.domain.integrity.chain import extend_canonical
+from audit.domain.integrity.chain import extend_canonical, extend_canonical_batch
 from tests.unit.integrity.conftest import ORG, build_chain, build_digests, tampered
 
 
@@ -97,6 +97,44 @@ def test_extend_canonical_is_extend_and_its_bytes_are_the_stored_document(
         assert body == {**document, "integrity": fields.as_dict()}
         stored.append(body)
     assert verify_chain(stored, [], {}) == []
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["org_a", "org_b", "org_c"]),
+            st.dictionaries(st.text(max_size=6), json_values, max_size=6),
+            st.booleans(),
+        ),
+        max_size=12,
+    ),
+    st.integers(min_value=0, max_value=3),
+)
+def test_a_batch_sealed_at_once_is_each_document_sealed_in_turn(
+    drawn: list[tuple[str, dict[str, Any], bool]], known: int
+) -> None:
+    """The ingest path's batch form: the same fields, stored bytes and
+    heads as ``extend_canonical`` one document after the other, each
+    organization continuing its own chain (some from a stored head); a
+    document's own ``integrity`` member is left out of the hash, as always."""
+    start = {
+        org: ChainHead(org, known, event_hash(GENESIS_HASH, {"n": known}))
+        if known
+        else ChainHead.genesis(org)
+        for org in ("org_a", "org_b", "org_c")
+    }
+    documents = [
+        (org, {**document, "integrity": {"seq": 99}} if stale else document)
+        for org, document, stale in drawn
+    ]
+    one_by_one = dict(start)
+    expected = []
+    for org, document in documents:
+        fields, one_by_one[org], canonical = extend_canonical(one_by_one[org], document)
+        expected.append((fields, with_integrity(canonical, fields)))
+    heads = dict(start)
+    assert extend_canonical_batch(heads, documents) == expected
+    assert heads == one_by_one
 
 
 def test_untouched_chain_verifies_clean(
