@@ -598,7 +598,9 @@ def state_doc(snapshot: StateSnapshot, *, pending: bool = True) -> dict[str, Any
     return doc
 
 
-_make_routed = RoutedEvent._make
+#: RoutedEvent from a tuple of its nine parts, without ``_make``'s Python
+#: frame and length check (a kept event is made per record: the hot path).
+_new_tuple = tuple.__new__
 
 
 def _sharing_parts(routed: RoutedEvent, state: KeyState) -> RoutedEvent:
@@ -623,10 +625,20 @@ def _shared_event(parts: Sequence[Any], state: KeyState) -> RoutedEvent:
     :func:`_sharing_parts` says."""
     time_us, event_id, organization_id, step, fields, clock_us = parts
     kept = state.fields
-    if kept is not None and fields == kept and _same_types(fields, kept):
-        fields = kept
+    if kept is not None and fields == kept:
+        # A string equals only a string: a projection of strings (the
+        # usual one) needs no type check, and it is made once per kept one.
+        all_str = state.fields_all_str
+        if all_str is None:
+            all_str = state.fields_all_str = set(map(type, kept.values())) == _STR_ONLY
+        if all_str or _same_types(fields, kept):
+            fields = kept
+        else:
+            state.fields = fields
+            state.fields_all_str = None
     else:
         state.fields = fields
+        state.fields_all_str = None
     if organization_id == state.organization_id:
         organization_id = state.organization_id
     else:
@@ -642,7 +654,10 @@ def _shared_event(parts: Sequence[Any], state: KeyState) -> RoutedEvent:
         fields,
         clock_us,
     )
-    return _make_routed(shared)
+    return _new_tuple(RoutedEvent, shared)
+
+
+_STR_ONLY = frozenset({str})
 
 
 def _same_types(fields: Mapping[str, Any], kept: Mapping[str, Any]) -> bool:

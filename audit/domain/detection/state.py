@@ -189,3 +189,6 @@ class KeyState:
     #: state written out).
     fields: Mapping[str, Any] | None = None
     organization_id: str | None = None
+    #: Whether every value of ``fields`` is a string (then an equal
+    #: projection has the same types: no check needed); None: not known yet.
+    fields_all_str: bool | None = None
