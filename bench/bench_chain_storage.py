@@ -10,12 +10,19 @@ consumer writes) into fresh indices made from the events template:
     consumer writes), under the template as it is;
   - ``sealed, hashes indexed``: the same under the template with
     ``integrity.hash`` and ``integrity.prev_hash`` indexed with doc values,
-    as template version 1 had them.
+    as template version 1 had them;
+  - ``sealed, integrity not indexed``: the sealed documents under a template
+    whose ``integrity`` object is not indexed at all (``enabled: false``):
+    what the object's bytes alone cost (parsing, storing ``_source``);
+  - ``sealed, duplicate check``: the sealed documents under the template as
+    it is, each request preceded by the chain's duplicate check (a real-time
+    ``mget`` of its ids, as ``ElasticsearchEventStore.existing_ids`` makes it).
 For each: the node's CPU per document (``_nodes/stats`` process CPU, over the
 requests and 1.5 s after them, so that the refresh that follows counts),
 the rate, and the store size after a force merge to one segment. The
-variants run in turn within each round; the machine is shared and noisy, so
-compare within a round.
+variants run in turn within each round, in reverse order every other round
+(drift of the machine spreads over all of them); the machine is shared and
+noisy, so compare within a round, and the medians printed at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import argparse
 import contextlib
 import copy
 import json
+import statistics
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -51,17 +59,33 @@ def templates() -> dict[str, dict[str, Any]]:
     chain = indexed["mappings"]["properties"]["integrity"]["properties"]
     for name in ("hash", "prev_hash"):
         chain[name] = {"type": "keyword", "ignore_above": 1024}
-    return {"current": current, "hashes indexed": indexed}
+    unindexed = copy.deepcopy(current)
+    unindexed["mappings"]["properties"]["integrity"] = {"type": "object", "enabled": False}
+    return {"current": current, "hashes indexed": indexed, "integrity not indexed": unindexed}
 
 
 def measure(
-    es: Elasticsearch, index: str, template: dict[str, Any], items: list[tuple[str, bytes]]
+    es: Elasticsearch,
+    index: str,
+    template: dict[str, Any],
+    items: list[tuple[str, bytes]],
+    check: bool = False,
 ) -> dict[str, float]:
     es.indices.create(index=index, settings=template["settings"], mappings=template["mappings"])
     try:
         time.sleep(2)  # the index creation's own work settles
         cpu, wall = node_cpu_seconds(es), time.perf_counter()
-        bulk_create(es, index, items, BATCH)
+        if check:
+            for start in range(0, len(items), BATCH):
+                part = items[start : start + BATCH]
+                es.mget(
+                    docs=[{"_index": index, "_id": doc_id} for doc_id, _ in part],
+                    source=False,
+                    filter_path="docs._id,docs.found",
+                )
+                bulk_create(es, index, part, BATCH)
+        else:
+            bulk_create(es, index, items, BATCH)
         elapsed = time.perf_counter() - wall
         time.sleep(1.5)
         cpu = node_cpu_seconds(es) - cpu
@@ -101,20 +125,28 @@ def main() -> None:
     sealed = [(entries[i][1].doc_id, bodies[i]) for i in range(len(entries))]
 
     by_name = templates()
-    runs: list[tuple[str, dict[str, Any], list[tuple[str, bytes]]]] = [
-        ("plain", by_name["current"], plain),
-        ("sealed", by_name["current"], sealed),
-        ("sealed, hashes indexed", by_name["hashes indexed"], sealed),
+    runs: list[tuple[str, dict[str, Any], list[tuple[str, bytes]], bool]] = [
+        ("plain", by_name["current"], plain, False),
+        ("sealed", by_name["current"], sealed, False),
+        ("sealed, hashes indexed", by_name["hashes indexed"], sealed, False),
+        ("sealed, integrity not indexed", by_name["integrity not indexed"], sealed, False),
+        ("sealed, duplicate check", by_name["current"], sealed, True),
     ]
     es = Elasticsearch(load_settings().es_url, request_timeout=300)
     tag = f"bench-chain-storage-{int(time.time())}"
     print(f"{len(events):,} events, {BATCH:,} per bulk request")
+    cpu: dict[str, list[float]] = {name: [] for name, *_ in runs}
     for round_ in range(args.rounds):
         figures: dict[str, dict[str, float]] = {}
-        for number, (name, template, items) in enumerate(runs):
-            figures[name] = measure(es, f"{tag}-{round_}-{number}", template, items)
+        order = list(enumerate(runs))
+        for number, (name, template, items, check) in order if round_ % 2 == 0 else order[::-1]:
+            figures[name] = measure(es, f"{tag}-{round_}-{number}", template, items, check)
+            cpu[name].append(figures[name]["node_cpu_us_per_event"])
         print(json.dumps({"round": round_, **figures}))
     es.close()
+    print("median node CPU µs per event:")
+    for name, values in cpu.items():
+        print(f"  {name:<32} {statistics.median(values):6.1f}  {values}")
 
 
 if __name__ == "__main__":
