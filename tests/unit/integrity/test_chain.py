@@ -19,7 +19,7 @@ from audit.domain.integrity import (
     verify_chain,
 )
 from audit.domain.integrity.canonical import hashed_canonical, with_integrity
-from audit.domain.integrity.chain import extend_canonical, extend_canonical_batch
+from audit.domain.integrity.chain import extend_canonical_batch
 from tests.unit.integrity.conftest import ORG, build_chain, build_digests, tampered
 
 
@@ -78,27 +78,6 @@ def test_extend_links_from_genesis_and_head_recovers() -> None:
     assert head_of({"a": 2, "integrity": second.as_dict()}) == head
 
 
-@given(st.lists(st.dictionaries(st.text(max_size=6), json_values, max_size=6), max_size=4))
-def test_extend_canonical_is_extend_and_its_bytes_are_the_stored_document(
-    documents: list[dict[str, Any]],
-) -> None:
-    """The ingest path's single serialization: same fields and head as
-    ``extend``, and bytes that read back as the document with its integrity."""
-    head = fast_head = ChainHead.genesis(ORG)
-    stored = []
-    for document in documents:
-        document.pop("integrity", None)
-        fields, head = extend(head, document)
-        fast, fast_head, canonical = extend_canonical(fast_head, document)
-        assert fast == fields.as_dict() and fast_head == head
-        assert canonical == canonical_bytes(document)
-        assert hashed_canonical(fields.prev_hash, document) == (fields.hash, canonical)
-        body = orjson.loads(with_integrity(canonical, fast))
-        assert body == {**document, "integrity": fields.as_dict()}
-        stored.append(body)
-    assert verify_chain(stored, [], {}) == []
-
-
 @given(
     st.lists(
         st.tuples(
@@ -110,13 +89,14 @@ def test_extend_canonical_is_extend_and_its_bytes_are_the_stored_document(
     ),
     st.integers(min_value=0, max_value=3),
 )
-def test_a_batch_sealed_at_once_is_each_document_sealed_in_turn(
+def test_a_batch_sealed_at_once_is_extend_and_its_bytes_are_the_stored_documents(
     drawn: list[tuple[str, dict[str, Any], bool]], known: int
 ) -> None:
-    """The ingest path's batch form: the same fields, stored bytes and
-    heads as ``extend_canonical`` one document after the other, each
-    organization continuing its own chain (some from a stored head); a
-    document's own ``integrity`` member is left out of the hash, as always."""
+    """The ingest path's batch form, against ``extend`` one document after
+    the other: the same fields and heads, each organization continuing its
+    own chain (some from a stored head); each document serialized once, its
+    bytes reading back as the document with its integrity; a document's own
+    ``integrity`` member left out of the hash, as always."""
     start = {
         org: ChainHead(org, known, event_hash(GENESIS_HASH, {"n": known}))
         if known
@@ -127,14 +107,27 @@ def test_a_batch_sealed_at_once_is_each_document_sealed_in_turn(
         (org, {**document, "integrity": {"seq": 99}} if stale else document)
         for org, document, stale in drawn
     ]
-    one_by_one = dict(start)
-    expected = []
-    for org, document in documents:
-        fields, one_by_one[org], canonical = extend_canonical(one_by_one[org], document)
-        expected.append((fields, with_integrity(canonical, fields)))
     heads = dict(start)
-    assert extend_canonical_batch(heads, documents) == expected
+    sealed = extend_canonical_batch(heads, documents)
+
+    one_by_one = dict(start)
+    stored: dict[str, list[dict[str, Any]]] = {org: [] for org in start}
+    for (org, document), (fast, body) in zip(documents, sealed, strict=True):
+        fields, one_by_one[org] = extend(one_by_one[org], document)
+        assert fast == fields.as_dict()
+        without = {k: v for k, v in document.items() if k != "integrity"}
+        assert hashed_canonical(fields.prev_hash, document) == (
+            fields.hash,
+            canonical_bytes(without),
+        )
+        assert body == with_integrity(canonical_bytes(without), fast)
+        read_back = orjson.loads(body)
+        assert read_back == {**without, "integrity": fields.as_dict()}
+        stored[org].append(read_back)
     assert heads == one_by_one
+    if not known:
+        for org, chain in stored.items():
+            assert verify_chain(chain, [], {}, organization_id=org) == []
 
 
 def test_untouched_chain_verifies_clean(
