@@ -634,8 +634,8 @@ def _shared_event(parts: Sequence[Any], state: KeyState) -> RoutedEvent:
         if all_str or _same_types(fields, kept):
             fields = kept
         else:
+            # equal to a projection that is not all strings: neither is it
             state.fields = fields
-            state.fields_all_str = None
     else:
         state.fields = fields
         state.fields_all_str = None
