@@ -16,7 +16,7 @@ consumer writes) into fresh indices made from the events template:
     what the object's bytes alone cost (parsing, storing ``_source``);
   - ``sealed, duplicate check``: the sealed documents under the template as
     it is, each request preceded by the chain's duplicate check (a real-time
-    ``mget`` of its ids, as ``ElasticsearchEventStore.existing_ids`` makes it).
+    ``mget`` of its ids: ``ElasticsearchEventStore.existing_ids``).
 For each: the node's CPU per document (``_nodes/stats`` process CPU, over the
 requests and 1.5 s after them, so that the refresh that follows counts),
 the rate, and the store size after a force merge to one segment. The
@@ -41,7 +41,7 @@ from bench_chain_feed import NothingStored
 from bench_ingest import bulk_create, node_cpu_seconds
 from elasticsearch import Elasticsearch
 
-from audit.adapters.elasticsearch.event_store import load_mapping
+from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore, load_mapping
 from audit.domain.event import NormalizedEvent, normalize_message
 from audit.errors import EventRejected
 from audit.replay.mix import mixed_stream
@@ -75,17 +75,12 @@ def measure(
     try:
         time.sleep(2)  # the index creation's own work settles
         cpu, wall = node_cpu_seconds(es), time.perf_counter()
-        if check:
-            for start in range(0, len(items), BATCH):
-                part = items[start : start + BATCH]
-                es.mget(
-                    docs=[{"_index": index, "_id": doc_id} for doc_id, _ in part],
-                    source=False,
-                    filter_path="docs._id,docs.found",
-                )
-                bulk_create(es, index, part, BATCH)
-        else:
-            bulk_create(es, index, items, BATCH)
+        store = ElasticsearchEventStore(es)
+        for start in range(0, len(items), BATCH):
+            part = items[start : start + BATCH]
+            if check:  # the consumer's own duplicate check, before the request
+                store.existing_ids([(index, doc_id) for doc_id, _ in part])
+            bulk_create(es, index, part, BATCH)
         elapsed = time.perf_counter() - wall
         time.sleep(1.5)
         cpu = node_cpu_seconds(es) - cpu

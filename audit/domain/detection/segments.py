@@ -233,6 +233,7 @@ class SegmentedState:
             was = kept.get(start)
             if was is not None and size <= len(was[0]) and was[0][len(was[0]) - size :] == part:
                 _, side, length = was
+                slot = slot_key(key, index, position, side)
             else:
                 if sides is None:
                     # never over a record the last head written refers to
@@ -243,12 +244,13 @@ class SegmentedState:
                     )
                 side = 1 - sides.get(position, 1)
                 length = size
+                slot = slot_key(key, index, position, side)
                 body = orjson.dumps([start, [e[DUMPED_FROM:] for e in part]])
-                records.append((slot_key(key, index, position, side), body))
+                records.append((slot, body))
             starts.append(start)
             held.append(size)
             refs.append([start, side, length - size])
-            slots.append(slot_key(key, index, position, side))
+            slots.append(slot)
         if starts and (starts[-1] - starts[0]) // width >= ring:
             return None
         return layout

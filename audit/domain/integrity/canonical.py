@@ -53,8 +53,7 @@ from audit.domain.privacy.fields import without_personal
 INTEGRITY_FIELD = "integrity"
 GENESIS_HASH = "0" * 64
 
-#: orjson's options for the canonical form (what ``canonical_bytes`` uses).
-CANONICAL_OPTIONS = (
+_OPTIONS = (
     orjson.OPT_SORT_KEYS
     | orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -64,7 +63,7 @@ CANONICAL_OPTIONS = (
 
 def canonical_json(value: Any) -> bytes:
     """Any JSON value in canonical form (the ``integrity`` rule not applied)."""
-    return orjson.dumps(value, option=CANONICAL_OPTIONS)
+    return orjson.dumps(value, option=_OPTIONS)
 
 
 def canonical_bytes(document: Mapping[str, Any]) -> bytes:
@@ -73,7 +72,7 @@ def canonical_bytes(document: Mapping[str, Any]) -> bytes:
         document = {k: v for k, v in document.items() if k != INTEGRITY_FIELD}
     elif not isinstance(document, dict):
         document = dict(document)
-    return orjson.dumps(document, option=CANONICAL_OPTIONS)
+    return orjson.dumps(document, option=_OPTIONS)
 
 
 def event_hash(prev_hash: str, document: Mapping[str, Any]) -> str:
@@ -122,5 +121,5 @@ def event_hash_v2(
         "v": 2,
     }
     digest = hashlib.sha256(prev_hash.encode("ascii"))
-    digest.update(orjson.dumps(body, option=CANONICAL_OPTIONS))
+    digest.update(orjson.dumps(body, option=_OPTIONS))
     return digest.hexdigest()

@@ -16,21 +16,17 @@ unless the organization has no stored event.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import orjson
-
 from audit.domain.integrity.canonical import (
-    CANONICAL_OPTIONS,
     GENESIS_HASH,
     INTEGRITY_FIELD,
-    canonical_bytes,
     event_hash,
     event_hash_v2,
+    hashed_canonical,
     with_integrity,
 )
 
@@ -145,22 +141,13 @@ def extend_canonical_batch(
     """
     out: list[tuple[dict[str, Any], bytes]] = []
     append = out.append
-    dumps = orjson.dumps
-    sha256 = hashlib.sha256
     # Each chain's last (seq, hash) as plain locals: a ChainHead per
     # organization is made once, at the end.
     tails = {org: (head.seq, head.hash) for org, head in heads.items()}
     for org, document in documents:
         seq, prev = tails[org]
         seq += 1
-        canonical = (
-            canonical_bytes(document)
-            if INTEGRITY_FIELD in document or type(document) is not dict
-            else dumps(document, option=CANONICAL_OPTIONS)
-        )
-        digest = sha256(prev.encode("ascii"))
-        digest.update(canonical)
-        hashed = digest.hexdigest()
+        hashed, canonical = hashed_canonical(prev, document)
         fields = {"chain": org, "seq": seq, "prev_hash": prev, "hash": hashed}
         append((fields, with_integrity(canonical, fields)))
         tails[org] = (seq, hashed)
