@@ -33,6 +33,7 @@ from audit.api.app import create_app
 from audit.domain.disclosure import ProcessType
 from audit.settings import Settings
 from audit.wiring.incidents import build_disclosures
+from tests.es_cleanup import drop_prefixed
 from tests.integration.api_support import ORG_A, USER_A, Keys, api_settings, request_spec, seed
 from tests.integration.conftest import RunningStack, stack  # noqa: F401 - a fixture
 
@@ -99,14 +100,7 @@ def console(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        names = list(
-            es.indices.get(index=f"t{tag}-*", allow_no_indices=True, expand_wildcards="all")
-        )
-        if names:
-            es.indices.delete(index=",".join(names))
-        for template in (f"t{tag}-events", f"t{tag}-held"):
-            if es.indices.exists_index_template(name=template):
-                es.indices.delete_index_template(name=template)
+        drop_prefixed(es, f"t{tag}")
         es.close()
 
 

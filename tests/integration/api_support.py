@@ -39,6 +39,7 @@ from audit.settings import Settings, load_settings
 from audit.wiring.incidents import IncidentWiring, build_disclosures, build_incidents
 from audit.wiring.retention import build_retention
 from consumers import ingest
+from tests.es_cleanup import drop_prefixed
 
 from .conftest import RunningStack
 from .incident_support import detection
@@ -338,14 +339,7 @@ def api_env_fixture(
             start_jobs(env)
             yield env
     finally:
-        names = list(
-            es.indices.get(index=f"t{tag}-*", allow_no_indices=True, expand_wildcards="all")
-        )
-        if names:
-            es.indices.delete(index=",".join(names))
-        for template in (f"t{tag}-events", f"t{tag}-held"):
-            if es.indices.exists_index_template(name=template):
-                es.indices.delete_index_template(name=template)
+        drop_prefixed(es, f"t{tag}")
         es.close()
 
 

@@ -23,6 +23,7 @@ from audit.adapters.kafka.topics import ensure_detection_topics, ensure_topics
 from audit.settings import Settings, load_settings
 from audit.stack.layout import StackLayout
 from audit.stack.manager import LocalStack
+from tests.es_cleanup import drop_prefixed
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_KAFKA_PORT = int(os.environ.get("AUDIT_TEST_KAFKA_PORT", "29092"))
@@ -89,12 +90,7 @@ def isolated(stack: RunningStack) -> Iterator[Isolated]:
     try:
         yield Isolated(settings, env, es)
     finally:
-        # Wildcard deletes are refused (destructive_requires_name): name them.
-        names = list(
-            es.indices.get(index=f"t{tag}-*", allow_no_indices=True, expand_wildcards="all")
-        )
-        if names:
-            es.indices.delete(index=",".join(names))
+        drop_prefixed(es, f"t{tag}")
         es.close()
         for k, v in saved.items():
             if v is None:

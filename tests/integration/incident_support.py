@@ -27,6 +27,7 @@ from audit.errors import ConflictError
 from audit.services.ports.incidents import Version
 from audit.settings import Settings, load_settings
 from audit.wiring.incidents import IncidentWiring, build_incidents
+from tests.es_cleanup import drop_prefixed
 
 from .conftest import RunningStack
 
@@ -74,11 +75,7 @@ def incident_env_fixture(stack: RunningStack) -> Iterator[IncidentEnv]:
     finally:
         for wiring in env.wirings:
             wiring.close()
-        names = list(
-            es.indices.get(index=f"t{tag}-*", allow_no_indices=True, expand_wildcards="all")
-        )
-        if names:
-            es.indices.delete(index=",".join(names))
+        drop_prefixed(es, f"t{tag}")
         es.close()
 
 

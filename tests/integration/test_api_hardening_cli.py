@@ -20,6 +20,8 @@ import pytest
 from elasticsearch import Elasticsearch
 from kafka.admin import KafkaAdminClient
 
+from tests.es_cleanup import drop_prefixed
+
 from .conftest import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -54,13 +56,7 @@ def demo_env_fixture(stack: RunningStack) -> Iterator[tuple[dict[str, str], int]
     tag = f"demo{seed}"
     es = Elasticsearch(stack.es_url, request_timeout=30)
     try:
-        names = list(
-            es.indices.get(index=f"{tag}-*", allow_no_indices=True, expand_wildcards="all")
-        )
-        if names:
-            es.indices.delete(index=",".join(names))
-        if es.indices.exists_index_template(name=f"{tag}-events"):
-            es.indices.delete_index_template(name=f"{tag}-events")
+        drop_prefixed(es, tag)
     finally:
         es.close()
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)

@@ -22,6 +22,7 @@ from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.adapters.kafka.topics import ensure_topics
 from audit.api import create_app
 from audit.settings import Settings
+from tests.es_cleanup import drop_prefixed
 
 from .api_support import Keys, api_settings, token
 from .conftest import RunningStack
@@ -68,11 +69,7 @@ def many_fixture(
         with TestClient(create_app(settings)) as client:
             yield client, keys, settings
     finally:
-        names = list(es.indices.get(index=f"t{tag}-*", allow_no_indices=True))
-        for chunk in range(0, len(names), 100):
-            es.indices.delete(index=",".join(names[chunk : chunk + 100]))
-        if es.indices.exists_index_template(name=prefix):
-            es.indices.delete_index_template(name=prefix)
+        drop_prefixed(es, f"t{tag}")
         es.close()
         admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
         try:
@@ -161,4 +158,34 @@ def test_handles_expire_and_are_swept(stack: RunningStack) -> None:
         assert len(left) == 2 and handles.get(second) == "pit-2"
     finally:
         es.indices.delete(index=index, ignore_unavailable=True)
+        es.options(ignore_status=404).indices.delete_index_template(name=index)
+        es.close()
+
+
+def test_a_cursor_index_deleted_under_a_running_api_comes_back_with_its_mapping(
+    stack: RunningStack,
+) -> None:
+    """The handles are written long after the index was ensured: a deletion
+    in between used to let the next write re-create it with dynamic
+    mappings (``pit_id`` indexed as text, ``expires_at`` as a plain long)."""
+    from audit.adapters.elasticsearch.pit_handles import ElasticsearchPitHandles
+
+    index = f"t{uuid.uuid4().hex[:10]}-api-cursors"
+    es = Elasticsearch(stack.es_url, request_timeout=30)
+    handles = ElasticsearchPitHandles(lambda: es, index)
+    try:
+        first = handles.put("pit-1")
+        ensured = es.indices.get_mapping(index=index)[index]["mappings"]
+        assert ensured["dynamic"] == "false"
+        es.indices.delete(index=index)
+
+        second = handles.put("pit-2")  # the same process, no second ensure
+        assert handles.get(second) == "pit-2" and handles.get(first) is None
+        again = es.indices.get_mapping(index=index)[index]["mappings"]
+        assert again == ensured
+        assert "pit_id" not in again["properties"]
+        assert again["properties"]["expires_at"]["type"] == "date"
+    finally:
+        es.indices.delete(index=index, ignore_unavailable=True)
+        es.options(ignore_status=404).indices.delete_index_template(name=index)
         es.close()

@@ -17,6 +17,7 @@ from audit.adapters.elasticsearch.event_search import EventQuery, first_events, 
 from audit.adapters.elasticsearch.event_store import ElasticsearchEventStore
 from audit.settings import load_settings
 from audit.wiring.incidents import IncidentWiring, build_incidents
+from tests.es_cleanup import drop_prefixed
 
 from .api_support import NOW, T0
 from .conftest import RunningStack
@@ -66,10 +67,7 @@ def stores_fixture(stack: RunningStack) -> Iterator[tuple[IncidentWiring, str, E
         )
         yield wiring, f"t{tag}-events-000001", es
     finally:
-        names = list(es.indices.get(index=f"t{tag}-*", allow_no_indices=True))
-        if names:
-            es.indices.delete(index=",".join(names))
-        es.indices.delete_index_template(name=f"t{tag}-events")
+        drop_prefixed(es, f"t{tag}")
         es.close()
 
 

@@ -40,6 +40,7 @@ from audit.replay.traffic import SyntheticMessage
 from audit.settings import Settings, load_settings
 from audit.stack.layout import StackLayout
 from audit.stack.manager import LocalStack
+from tests.es_cleanup import drop_prefixed
 
 from .conftest import RunningStack
 from .helpers import stored_count, stored_ids, wait_until
@@ -169,11 +170,7 @@ def pipeline_fixture(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        names = list(es.indices.get(index=f"t{tag}-*", allow_no_indices=True))
-        if names:
-            es.indices.delete(index=",".join(names))
-        if es.indices.exists_index_template(name=f"t{tag}-events"):
-            es.indices.delete_index_template(name=f"t{tag}-events")
+        drop_prefixed(es, f"t{tag}")
         es.close()
 
 

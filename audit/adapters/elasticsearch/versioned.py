@@ -30,10 +30,30 @@ def unavailable(err: Exception, what: str) -> Exception:
     return err
 
 
+#: Above the events' templates (200): a service index whose name an events
+#: pattern also matches (a deployment's own naming) still gets its own mapping.
+SERVICE_TEMPLATE_PRIORITY = 500
+
+
 def ensure_index(client: Elasticsearch, index: str, mapping: str) -> None:
-    """Create ``index`` with the versioned mapping ``mapping`` unless it exists."""
+    """Create ``index`` with the versioned mapping ``mapping`` unless it exists.
+
+    The mapping is also installed as an index template matching that one
+    name. A service writes to its indices long after it ensured them; if one
+    is deleted meanwhile (by hand, by a script gone wrong), the next write
+    would otherwise re-create it with dynamic mappings: identifiers as
+    analysed text, fields indexed that must stay unindexed, searches that
+    quietly find nothing. With the template the node re-creates it as it was.
+    """
     body = load_mapping(mapping)
     try:
+        client.indices.put_index_template(
+            name=index,
+            index_patterns=[index],
+            priority=SERVICE_TEMPLATE_PRIORITY,
+            template={"settings": body["settings"], "mappings": body["mappings"]},
+            meta={"owner": "elastra-audit", "mapping": mapping},
+        )
         if client.indices.exists(index=index):
             return
         client.indices.create(index=index, settings=body["settings"], mappings=body["mappings"])
