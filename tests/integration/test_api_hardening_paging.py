@@ -137,7 +137,8 @@ def test_item10_an_unknown_handle_is_expired_not_an_error(
 def test_handles_expire_and_are_swept(stack: RunningStack) -> None:
     from audit.adapters.elasticsearch.pit_handles import ElasticsearchPitHandles
 
-    index = f"t{uuid.uuid4().hex[:10]}-api-cursors"
+    tag = f"t{uuid.uuid4().hex[:10]}"
+    index = f"{tag}-api-cursors"
     es = Elasticsearch(stack.es_url, request_timeout=30)
     now = [1_000_000.0]
     handles = ElasticsearchPitHandles(
@@ -157,8 +158,7 @@ def test_handles_expire_and_are_swept(stack: RunningStack) -> None:
         assert first not in {hit["_id"] for hit in left}
         assert len(left) == 2 and handles.get(second) == "pit-2"
     finally:
-        es.indices.delete(index=index, ignore_unavailable=True)
-        es.options(ignore_status=404).indices.delete_index_template(name=index)
+        drop_prefixed(es, tag)
         es.close()
 
 
@@ -170,7 +170,8 @@ def test_a_cursor_index_deleted_under_a_running_api_comes_back_with_its_mapping(
     mappings (``pit_id`` indexed as text, ``expires_at`` as a plain long)."""
     from audit.adapters.elasticsearch.pit_handles import ElasticsearchPitHandles
 
-    index = f"t{uuid.uuid4().hex[:10]}-api-cursors"
+    tag = f"t{uuid.uuid4().hex[:10]}"
+    index = f"{tag}-api-cursors"
     es = Elasticsearch(stack.es_url, request_timeout=30)
     handles = ElasticsearchPitHandles(lambda: es, index)
     try:
@@ -186,6 +187,5 @@ def test_a_cursor_index_deleted_under_a_running_api_comes_back_with_its_mapping(
         assert "pit_id" not in again["properties"]
         assert again["properties"]["expires_at"]["type"] == "date"
     finally:
-        es.indices.delete(index=index, ignore_unavailable=True)
-        es.options(ignore_status=404).indices.delete_index_template(name=index)
+        drop_prefixed(es, tag)
         es.close()

@@ -474,8 +474,6 @@ def job_store(request: pytest.FixtureRequest) -> Iterator[Any]:
         lambda: isolated.es, f"{prefix}-jobs", f"{prefix}-job-files", chunk_bytes=1024
     )
     isolated.es.indices.delete(index=f"{prefix}-jobs,{prefix}-job-files", ignore_unavailable=True)
-    for name in (f"{prefix}-jobs", f"{prefix}-job-files"):
-        isolated.es.options(ignore_status=404).indices.delete_index_template(name=name)
 
 
 def _job_record(job_id: str, kind: str, minute: int) -> dict[str, Any]:

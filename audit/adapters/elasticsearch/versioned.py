@@ -56,7 +56,8 @@ def ensure_index(client: Elasticsearch, index: str, mapping: str) -> None:
         )
         if client.indices.exists(index=index):
             return
-        client.indices.create(index=index, settings=body["settings"], mappings=body["mappings"])
+        # from the template: made and re-made alike
+        client.indices.create(index=index)
     except ApiError as err:
         if err.error == "resource_already_exists_exception":
             return
