@@ -9,6 +9,7 @@ progress marker ``{"sources": {"topic:partition": clock_us}}``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 import orjson
@@ -53,6 +54,7 @@ class KafkaRoutedSource:
         self._consumer: KafkaConsumer | None = None
         self._probe = BrokerProbe(settings.kafka_bootstrap)
         self._deferred: dict[int, int] = {}
+        self._broker_lost = False
 
     def _client(self) -> KafkaConsumer:
         if self._consumer is None:
@@ -68,7 +70,23 @@ class KafkaRoutedSource:
         return self._consumer
 
     def poll(self, timeout_ms: int) -> list[RoutedMessage]:
-        polled = self._client().poll(timeout_ms=timeout_ms)
+        """The next messages; none while no broker answers (the timeout is
+        waited out: the loop says not ready meanwhile, ``reachable``)."""
+        began = time.monotonic()
+        try:
+            polled = self._client().poll(timeout_ms=timeout_ms)
+        except KafkaError as err:
+            # kafka-python 3 raises a failed metadata refresh out of poll
+            # when the broker went away during it (most polls of an outage
+            # just come back empty): an outage to wait out, not an end.
+            if not err.retriable:
+                raise
+            if not self._broker_lost:
+                log.warning("no broker answers (%s): waiting for one", err)
+                self._broker_lost = True
+            time.sleep(max(0.0, timeout_ms / 1000 - (time.monotonic() - began)))
+            return []
+        self._broker_lost = False
         messages: list[RoutedMessage] = []
         for tp, records in polled.items():
             for record in records:
